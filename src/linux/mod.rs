@@ -1,0 +1,3 @@
+//! Thin syscall wrappers and the per-concern pieces of process setup.
+
+pub mod security;

@@ -1,0 +1,81 @@
+//! Semantic checks on a parsed config: everything that can be rejected
+//! before we touch the system is rejected here, with one clear message.
+
+use super::Spec;
+use crate::error::Result;
+use crate::bail;
+
+pub const NAMESPACE_TYPES: &[&str] = &["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"];
+
+pub fn validate(spec: &Spec) -> Result<()> {
+    let root = match &spec.root {
+        Some(r) if !r.path.is_empty() => r,
+        _ => bail!("config: root.path is required"),
+    };
+    let _ = root;
+    let process = match &spec.process {
+        Some(p) => p,
+        None => bail!("config: process is required"),
+    };
+    if process.args.is_empty() && process.command_line.is_none() {
+        bail!("config: process.args must not be empty");
+    }
+    if process.cwd.is_empty() || !process.cwd.starts_with('/') {
+        bail!("config: process.cwd {:?} must be an absolute path", process.cwd);
+    }
+    for e in &process.env {
+        if !e.contains('=') {
+            bail!("config: process.env entry {e:?} is not KEY=VALUE");
+        }
+        if e.contains('\0') {
+            bail!("config: process.env entry contains a NUL byte");
+        }
+    }
+    for a in &process.args {
+        if a.contains('\0') {
+            bail!("config: process.args entry contains a NUL byte");
+        }
+    }
+    let linux = spec.linux.as_ref();
+    let mut seen = Vec::new();
+    if let Some(l) = linux {
+        for ns in &l.namespaces {
+            if !NAMESPACE_TYPES.contains(&ns.typ.as_str()) {
+                bail!("config: unknown namespace type {:?}", ns.typ);
+            }
+            if seen.contains(&ns.typ.as_str()) {
+                bail!("config: namespace {:?} listed twice", ns.typ);
+            }
+            seen.push(ns.typ.as_str());
+            if let Some(p) = &ns.path {
+                if !p.starts_with('/') {
+                    bail!("config: namespace {} path {:?} must be absolute", ns.typ, p);
+                }
+            }
+        }
+    }
+    let has = |t: &str| seen.contains(&t);
+    if spec.hostname.as_deref().is_some_and(|h| !h.is_empty()) && !has("uts") {
+        bail!("config: hostname requires a new uts namespace");
+    }
+    if spec.domainname.as_deref().is_some_and(|h| !h.is_empty()) && !has("uts") {
+        bail!("config: domainname requires a new uts namespace");
+    }
+    if let Some(l) = linux {
+        if (!l.uid_mappings.is_empty() || !l.gid_mappings.is_empty()) && !has("user") {
+            bail!("config: uidMappings/gidMappings require a user namespace");
+        }
+        if !l.time_offsets.is_empty() && !has("time") {
+            bail!("config: timeOffsets require a time namespace");
+        }
+    }
+    for m in &spec.mounts {
+        if m.destination.is_empty() {
+            bail!("config: mount with an empty destination");
+        }
+        if m.destination.contains('\0') {
+            bail!("config: mount destination contains a NUL byte");
+        }
+    }
+    Ok(())
+}
