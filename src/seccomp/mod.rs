@@ -10,9 +10,13 @@
 //!   unknown name is an error. A syscall from an ABI not filtered gets
 //!   `SECCOMP_RET_KILL_PROCESS` (libseccomp's bad-arch default kills only the
 //!   thread; we kill the process so nothing half-dead is left).
-//! * x32 is AUDIT_ARCH_X86_64 with `nr & 0x40000000`: such numbers never
-//!   match x86_64 rules; they are filtered by the x32 table when X32 is
-//!   listed and are bad-arch otherwise.
+//! * x32 is AUDIT_ARCH_X86_64 with `nr >= 0x40000000` (__X32_SYSCALL_BIT,
+//!   the same split libseccomp makes): such numbers never match x86_64
+//!   rules; they are filtered by the x32 table when X32 is listed and are
+//!   bad-arch otherwise.
+//! * i386 `socket`, `ipc` & co. resolve to their direct syscalls only;
+//!   libseccomp also matches them inside `socketcall`/`ipc`, we do not
+//!   demultiplex those (a profile allowing `socketcall` allows all of it).
 //! * Names resolve per ABI; a name missing on one ABI is skipped there, a
 //!   name missing on all filtered ABIs is listed in `Program::ignored`.
 //! * A rule whose action equals the default action (errno included) is
@@ -49,7 +53,7 @@ mod tables;
 mod tests;
 
 pub use notify::{build_process_state, send_listener};
-pub use reference::reference_verdict;
+pub use reference::{reference_verdict, reference_verdict_parsed};
 
 use crate::error::{Error, Result};
 use crate::spec::Seccomp;
@@ -119,6 +123,10 @@ pub fn load(prog: &Program) -> Result<Option<OwnedFd>> {
     };
     if r < 0 {
         return Err(Error::last_os("seccomp(SECCOMP_SET_MODE_FILTER)"));
+    }
+    if flags & model::FLAG_NEW_LISTENER == 0 && r > 0 {
+        // TSYNC reports the thread it could not synchronise.
+        return Err(Error::msg("seccomp: TSYNC failed for another thread"));
     }
     if flags & model::FLAG_NEW_LISTENER != 0 {
         // SAFETY: with NEW_LISTENER the kernel returns a new fd we now own.

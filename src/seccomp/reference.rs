@@ -13,7 +13,12 @@ pub fn reference_verdict(profile: &Seccomp, arch: u32, nr: u32, args: &[u64; 6])
     Ok(verdict(&p, arch, nr, args))
 }
 
-pub(crate) fn verdict(p: &Profile, arch: u32, nr: u32, args: &[u64; 6]) -> u32 {
+/// As `reference_verdict`, for a profile parsed once (fuzzers).
+pub fn reference_verdict_parsed(p: &Profile, arch: u32, nr: u32, args: &[u64; 6]) -> u32 {
+    verdict(p, arch, nr, args)
+}
+
+fn verdict(p: &Profile, arch: u32, nr: u32, args: &[u64; 6]) -> u32 {
     let abi = match Abi::of(arch, nr) {
         Some(abi) if p.abis.contains(&abi) => abi,
         _ => return RET_BAD_ARCH,
