@@ -26,9 +26,15 @@
 //!   argument trees once a syscall is unconditional). Otherwise, among the
 //!   rules whose argument tests all hold (AND), the strongest action wins in
 //!   the kernel's order KILL_PROCESS > KILL_THREAD > TRAP > ERRNO > NOTIFY >
-//!   TRACE > LOG > ALLOW; on a tie the earlier rule wins. libseccomp's answer
-//!   for overlapping conditional rules with different actions depends on its
-//!   internal tree order; we pick the restrictive one. No match: default.
+//!   TRACE > LOG > ALLOW; on a tie the earlier rule wins. No match: default.
+//!   This differs from libseccomp only for overlapping conditional rules
+//!   with different actions, which real profiles avoid. There libseccomp
+//!   2.5.4 (checked through runc 1.1.5) ignores both profile order and
+//!   action: it tests higher argument indexes first, on one index EQ before
+//!   GE and larger values first, and the first hit wins (ALLOW if a1==1
+//!   beats ERRNO if a0==5); identical or nested argument lists with
+//!   different actions make runc fail with EEXIST. We pick the restrictive
+//!   verdict instead of reproducing its tree order.
 //! * Arguments compare as unsigned 64-bit values; on x86 and x32 only the low
 //!   32 bits of the argument exist (as libseccomp), so e.g. `EQ 1<<32` never
 //!   holds there.
