@@ -200,6 +200,59 @@ pub fn try_run(prog: &[sock_filter], data: &SeccompData) -> Result<u32, String> 
     }
 }
 
+/// One line per instruction, libseccomp-ish (`scmp_bpf_disasm`), for
+/// debugging filters and fuzzer reports.
+pub fn disasm(prog: &[sock_filter]) -> String {
+    let mut out = String::new();
+    for (pc, i) in prog.iter().enumerate() {
+        let (k, src) = (i.k, if i.code & BPF_X != 0 { "x" } else { "" });
+        let to = |off: u8| pc + 1 + usize::from(off);
+        let text = match i.code & 0x07 {
+            BPF_LD | BPF_LDX => {
+                let reg = if i.code & 0x07 == BPF_LD { "a" } else { "x" };
+                match i.code & 0xe0 {
+                    BPF_ABS => format!("ld{reg} [{k}]"),
+                    BPF_LEN => format!("ld{reg} len"),
+                    BPF_MEM => format!("ld{reg} M[{k}]"),
+                    _ => format!("ld{reg} #{k:#x}"),
+                }
+            }
+            BPF_ST => format!("st M[{k}]"),
+            BPF_STX => format!("stx M[{k}]"),
+            BPF_ALU => {
+                let op = [
+                    "add", "sub", "mul", "div", "or", "and", "lsh", "rsh", "neg", "mod", "xor",
+                ]
+                .get(usize::from(i.code >> 4))
+                .unwrap_or(&"alu?");
+                if src.is_empty() {
+                    format!("{op} #{k:#x}")
+                } else {
+                    format!("{op} x")
+                }
+            }
+            BPF_JMP if i.code & 0xf0 == 0 => format!("ja {}", pc + 1 + k as usize),
+            BPF_JMP => {
+                let op = ["ja", "jeq", "jgt", "jge", "jset"]
+                    .get(usize::from(i.code >> 4))
+                    .unwrap_or(&"j?");
+                let v = if src.is_empty() {
+                    format!("#{k:#x}")
+                } else {
+                    "x".into()
+                };
+                format!("{op} {v} true:{} false:{}", to(i.jt), to(i.jf))
+            }
+            BPF_RET if i.code & 0x18 == BPF_A => "ret a".into(),
+            BPF_RET => format!("ret #{k:#x}"),
+            _ if i.code & 0x80 != 0 => "txa".into(),
+            _ => "tax".into(),
+        };
+        out.push_str(&format!("{pc:4}: {text}\n"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +299,20 @@ mod tests {
         assert!(try_run(&[i(0xff, 0, 0, 0), ret], &d).is_err());
         assert_eq!(run(&vec![ret; MAX_INSNS + 1], &d), RET_INVALID);
         assert_eq!(run(&vec![ret; MAX_INSNS], &d), 0);
+    }
+
+    #[test]
+    fn disassembles() {
+        let prog = [
+            i(BPF_LD | BPF_W | BPF_ABS, 0, 0, 4),
+            i(BPF_JMP | 0x10 | BPF_K, 0, 1, 0xc000_003e),
+            i(BPF_RET | BPF_K, 0, 0, 0x7fff_0000),
+            i(BPF_RET | BPF_K, 0, 0, 0),
+        ];
+        assert_eq!(
+            disasm(&prog),
+            "   0: lda [4]\n   1: jeq #0xc000003e true:2 false:3\n   2: ret #0x7fff0000\n   3: ret #0x0\n"
+        );
     }
 
     #[test]

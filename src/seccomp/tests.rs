@@ -617,6 +617,9 @@ fn long_programs_use_trampolines() {
         .iter()
         .any(|i| i.code == (libc::BPF_JMP | libc::BPF_JA) as u16));
     differential(&p, 11);
+    // The kernel's checker agrees with ours.
+    let status = in_child(|| if load(&prog).is_ok() { 0 } else { 1 });
+    assert_eq!(exited(status), Some(0), "status {status:#x}");
 
     // Too many for the kernel: a clear error, not a truncated filter.
     let mut big = Vec::new();
