@@ -40,13 +40,22 @@
 //!   holds there.
 //! * ENOSYS (runc's stub): unless the default action is ALLOW, LOG, TRACE,
 //!   NOTIFY or already ERRNO(ENOSYS), a syscall numbered above the highest
-//!   number any profile name has on that ABI returns ERRNO(ENOSYS), so a libc
-//!   newer than the profile falls back (e.g. clone3 -> clone).
+//!   number any profile name has on that ABI (names of dropped rules count,
+//!   as in runc) returns ERRNO(ENOSYS), so a libc newer than the profile
+//!   falls back (e.g. clone3 -> clone). Unnamed holes below it get the
+//!   default action.
 //! * errnoRet defaults to EPERM for ERRNO and TRACE, and must fit 16 bits.
 //! * Flags: the four OCI names; unknown is an error. With a NOTIFY action the
 //!   filter is loaded with NEW_LISTENER (plus TSYNC_ESRCH if TSYNC is asked,
 //!   which the kernel requires) and `listenerPath` is required.
 //!   WAIT_KILLABLE_RECV is dropped when nothing notifies (kernel: EINVAL).
+//!   (runc 1.1.5 refuses every flag; crun and newer runc accept these.)
+//!
+//! Use: `compile` in the runtime before forking; `load` in the container
+//! process as late as possible (right before execve when no_new_privs is
+//! set, otherwise while it still has CAP_SYS_ADMIN, as runc). The listener
+//! fd `load` returns is O_CLOEXEC; hand it to the runtime, which passes it to
+//! the agent with `send_listener` (see notify.rs for why not the child).
 
 mod codegen;
 pub mod interp;
