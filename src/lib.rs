@@ -1,7 +1,7 @@
 //! runway: an OCI container runtime with runc's command line.
 
-pub mod error;
-pub mod spec;
 pub mod cgroups;
+pub mod error;
 pub mod linux;
 pub mod seccomp;
+pub mod spec;

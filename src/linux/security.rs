@@ -1,10 +1,35 @@
 //! Process security: capabilities, rlimits, user/groups, NNP, oom score,
 //! scheduler, io priority, personality, sysctl, LSM labels.
-//! STUB: interface used by container init; implementation lands from the
-//! isolation work. Parent prepares a `Plan`; the child only applies it.
+//!
+//! The parent calls `prepare` (all parsing, validation and name->number
+//! translation, with errors before anything is cloned); the child only
+//! replays the `Plan` with syscalls and pre-built paths.
+//!
+//! Decisions where runc is silent or unhelpful:
+//! - Capability names need the "CAP_" prefix, any case; unknown names are
+//!   an error (runc warns and drops them).
+//! - Caps newer than the host kernel (> cap_last_cap) are dropped with a
+//!   debug note. Without a user namespace, caps the runtime itself does not
+//!   hold are dropped with a debug note too (runc fails with a bare EPERM);
+//!   inside a user namespace the child holds every cap, so nothing is cut.
+//! - effective must be a subset of permitted and inheritable of bounding
+//!   (the kernel refuses otherwise); both are reported by name here.
+//! - Ambient caps not in both permitted and inheritable are dropped with a
+//!   debug note (runc ignores the kernel's EINVAL for them).
+//! - `process.capabilities` absent means every set is empty, as runc.
+//! - With a user namespace the child cannot raise rlimits (that needs
+//!   CAP_SYS_RESOURCE in the initial namespace), so the parent applies them
+//!   with `apply_rlimits_to(pid)`; otherwise the child does in apply_early.
+//! - additionalGids with /proc/self/setgroups = "deny" is an error; with no
+//!   additionalGids setgroups is skipped there.
 
-use crate::error::Result;
-use crate::spec::Spec;
+use crate::bail;
+use crate::error::{Error, Result};
+use crate::linux::{caps, lsm, rlimit, sched, sysctl};
+use crate::spec::{Process, Spec};
+use rustix::process::{Gid, Uid};
+
+const DEFAULT_UMASK: u32 = 0o022;
 
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
@@ -13,38 +38,359 @@ pub struct Plan {
     pub additional_gids: Vec<u32>,
     pub umask: Option<u32>,
     pub no_new_privileges: bool,
+
+    gids: Vec<Gid>,
+    last_cap: u32,
+    bounding: caps::CapMask,
+    sets: caps::Sets,
+    ambient: caps::CapMask,
+
+    rlimits: Vec<rlimit::Limit>,
+    rlimits_in_child: bool,
+    oom_score_adj: Option<Vec<u8>>,
+    scheduler: Option<sched::Sched>,
+    ioprio: Option<u32>,
+    personality: Option<u32>,
+
+    sysctls: Vec<sysctl::Write>,
+    labels: Vec<lsm::Label>,
+
+    notes: Vec<String>,
 }
 
 /// Parent side: validate and translate names (caps, rlimits, sysctls...)
 /// into numbers. `namespaces` is the list of namespace types the container
 /// gets (new or joined) so sysctls can be checked against them.
-pub fn prepare(spec: &Spec, _namespaces: &[&str]) -> Result<Plan> {
-    let mut plan = Plan::default();
-    if let Some(p) = &spec.process {
-        plan.uid = p.user.uid;
-        plan.gid = p.user.gid;
-        plan.additional_gids = p.user.additional_gids.clone();
-        plan.umask = p.user.umask;
-        plan.no_new_privileges = p.no_new_privileges;
+pub fn prepare(spec: &Spec, namespaces: &[&str]) -> Result<Plan> {
+    let default_process = Process::default();
+    let p = spec.process.as_ref().unwrap_or(&default_process);
+    let user_ns = namespaces.contains(&"user");
+    let mut plan = Plan {
+        uid: p.user.uid,
+        gid: p.user.gid,
+        additional_gids: p.user.additional_gids.clone(),
+        umask: p.user.umask,
+        no_new_privileges: p.no_new_privileges,
+        rlimits_in_child: !user_ns,
+        ..Plan::default()
+    };
+
+    prepare_user(&mut plan, p)?;
+    prepare_caps(&mut plan, p, user_ns)?;
+
+    let self_caps = caps::capget()?;
+    plan.rlimits = rlimit::parse(&p.rlimits)?;
+    rlimit::precheck(
+        &plan.rlimits,
+        self_caps.effective & caps::mask_of(caps::CAP_SYS_RESOURCE) != 0,
+    )?;
+
+    if let Some(adj) = p.oom_score_adj {
+        if !(-1000..=1000).contains(&adj) {
+            bail!("process.oomScoreAdj {adj} is outside -1000..1000");
+        }
+        plan.oom_score_adj = Some(adj.to_string().into_bytes());
+    }
+    if let Some(s) = &p.scheduler {
+        plan.scheduler = Some(sched::parse_scheduler(s)?);
+    }
+    if let Some(io) = &p.io_priority {
+        plan.ioprio = Some(sched::parse_ioprio(io)?);
+    }
+
+    let linux = spec.linux.as_ref();
+    if let Some(pers) = linux.and_then(|l| l.personality.as_ref()) {
+        plan.personality = Some(sched::parse_personality(pers)?);
+    }
+    if let Some(l) = linux {
+        let has_ns = |kind: &str| {
+            namespaces.contains(&kind) || (kind == "network" && namespaces.contains(&"net"))
+        };
+        let net_path = l
+            .namespaces
+            .iter()
+            .find(|n| n.typ == "network")
+            .and_then(|n| n.path.as_deref());
+        plan.sysctls = sysctl::prepare(&l.sysctl, has_ns, || match net_path {
+            Some(path) => is_own_netns(path),
+            None => Ok(false),
+        })?;
+    }
+
+    if let Some(profile) = p.apparmor_profile.as_deref().filter(|s| !s.is_empty()) {
+        plan.labels
+            .push(lsm::prepare_apparmor(profile, lsm::apparmor_enabled())?);
+    }
+    if let Some(label) = p.selinux_label.as_deref().filter(|s| !s.is_empty()) {
+        plan.labels
+            .push(lsm::prepare_selinux(label, lsm::selinux_enabled())?);
     }
     Ok(plan)
 }
 
+fn prepare_user(plan: &mut Plan, p: &Process) -> Result<()> {
+    // (uid_t)-1 means "unchanged" to the set*id calls: never a real id.
+    let bad = u32::MAX;
+    if p.user.uid == bad {
+        bail!("process.user.uid {bad} is not a valid id");
+    }
+    if p.user.gid == bad || p.user.additional_gids.contains(&bad) {
+        bail!("process.user: gid {bad} is not a valid id");
+    }
+    if let Some(m) = p.user.umask {
+        if m > 0o777 {
+            bail!("process.user.umask {m:#o} is not a permission mask");
+        }
+    }
+    plan.gids = p
+        .user
+        .additional_gids
+        .iter()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    if let Some(name) = &p.user.username {
+        plan.notes.push(format!(
+            "process.user.username {name:?} ignored: uid/gid are used as given"
+        ));
+    }
+    Ok(())
+}
+
+fn prepare_caps(plan: &mut Plan, p: &Process, user_ns: bool) -> Result<()> {
+    let empty = Vec::new();
+    let c = p.capabilities.clone().unwrap_or_default();
+    let set =
+        |name: &str, v: &Option<Vec<String>>| caps::parse_set(name, v.as_ref().unwrap_or(&empty));
+    let mut bounding = set("bounding", &c.bounding)?;
+    let mut effective = set("effective", &c.effective)?;
+    let mut permitted = set("permitted", &c.permitted)?;
+    let mut inheritable = set("inheritable", &c.inheritable)?;
+    let mut ambient = set("ambient", &c.ambient)?;
+    let all = bounding | effective | permitted | inheritable | ambient;
+
+    let last = caps::host_last_cap();
+    plan.last_cap = last;
+    let host_mask = if last >= 63 {
+        u64::MAX
+    } else {
+        (1u64 << (last + 1)) - 1
+    };
+    for cap in caps::caps_in(all & !host_mask) {
+        plan.notes.push(format!(
+            "{} dropped: unknown to the host kernel (cap_last_cap is {last})",
+            caps::describe(cap)
+        ));
+    }
+
+    // A fresh or joined user namespace hands the child every cap in it.
+    let (held, held_bounding, old_inheritable) = if user_ns {
+        (host_mask, host_mask, 0)
+    } else {
+        let s = caps::capget()?;
+        (s.permitted, caps::bounding_set(last), s.inheritable)
+    };
+    let usable = host_mask & held;
+    for cap in caps::caps_in((effective | permitted | inheritable | ambient) & host_mask & !usable)
+    {
+        plan.notes.push(format!(
+            "{} dropped: the runtime does not hold it",
+            caps::describe(cap)
+        ));
+    }
+    for cap in caps::caps_in(bounding & host_mask & !held_bounding) {
+        plan.notes.push(format!(
+            "{} not in the bounding set: the runtime's bounding set lacks it",
+            caps::describe(cap)
+        ));
+    }
+    bounding &= host_mask & held_bounding;
+    effective &= usable;
+    permitted &= usable;
+    inheritable &= usable;
+    ambient &= usable;
+
+    if let Some(cap) = caps::caps_in(effective & !permitted).next() {
+        bail!(
+            "process.capabilities: {} is effective but not permitted",
+            caps::describe(cap)
+        );
+    }
+    if let Some(cap) = caps::caps_in(inheritable & !(bounding | old_inheritable)).next() {
+        bail!(
+            "process.capabilities: {} is inheritable but not in the bounding set",
+            caps::describe(cap)
+        );
+    }
+    for cap in caps::caps_in(ambient & !(permitted & inheritable)) {
+        plan.notes.push(format!(
+            "ambient {} dropped: it is not both permitted and inheritable",
+            caps::describe(cap)
+        ));
+    }
+    ambient &= permitted & inheritable;
+
+    plan.bounding = bounding;
+    plan.sets = caps::Sets {
+        effective,
+        permitted,
+        inheritable,
+    };
+    plan.ambient = ambient;
+    Ok(())
+}
+
+/// Whether `path` names the network namespace the runtime itself is in;
+/// net.* sysctls written there would change the host.
+fn is_own_netns(path: &str) -> Result<bool> {
+    use rustix::fs::stat;
+    let theirs = stat(path)
+        .map_err(|e| Error::errno(format!("stat network namespace {path}"), e.raw_os_error()))?;
+    let ours = stat("/proc/self/ns/net")
+        .map_err(|e| Error::errno("stat /proc/self/ns/net", e.raw_os_error()))?;
+    Ok(theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino)
+}
+
+fn prctl(what: &str, option: libc::c_int, arg: libc::c_ulong) -> Result<()> {
+    // SAFETY: integer-only prctl options on the calling thread.
+    let r = unsafe {
+        libc::prctl(
+            option,
+            arg,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
+    if r != 0 {
+        return Err(Error::last_os(what));
+    }
+    Ok(())
+}
+
+/// /proc/self/setgroups reads "deny" inside a user namespace whose gid map
+/// was written without setgroups permission.
+fn setgroups_denied() -> bool {
+    use rustix::fs::{open, Mode, OFlags};
+    let Ok(fd) = open(
+        c"/proc/self/setgroups",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
+    let mut buf = [0u8; 16];
+    match rustix::io::read(&fd, &mut buf) {
+        Ok(n) => buf.get(..n).is_some_and(|b| b.starts_with(b"deny")),
+        Err(_) => false,
+    }
+}
+
 impl Plan {
-    /// Before the rootfs is set up, still fully privileged: rlimits,
-    /// oom_score_adj, scheduler, io priority, personality.
+    /// Lines the caller logs at debug level: what was dropped or ignored.
+    pub fn debug_notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Before the rootfs is set up, still fully privileged: oom_score_adj,
+    /// rlimits (unless `apply_rlimits_to` does them), scheduler, io
+    /// priority, personality.
     pub fn apply_early(&self) -> Result<()> {
+        if let Some(v) = &self.oom_score_adj {
+            write_oom_score_adj(v)?;
+        }
+        if self.rlimits_in_child {
+            rlimit::apply(&self.rlimits)?;
+        }
+        if let Some(s) = &self.scheduler {
+            sched::apply_scheduler(s)?;
+        }
+        if let Some(io) = self.ioprio {
+            sched::apply_ioprio(io)?;
+        }
+        if let Some(p) = self.personality {
+            sched::apply_personality(p)?;
+        }
         Ok(())
     }
+
+    /// Parent side, with the child's pid, before the child execs: the
+    /// rlimits when the child is in a user namespace and so cannot raise
+    /// them itself. No-op otherwise; call it unconditionally.
+    pub fn apply_rlimits_to(&self, pid: i32) -> Result<()> {
+        if self.rlimits_in_child {
+            return Ok(());
+        }
+        rlimit::apply_to(pid, &self.rlimits)
+    }
+
     /// Inside the container's mount namespace, after /proc is mounted and
     /// before readonly paths are applied: linux.sysctl.
     pub fn apply_sysctl(&self) -> Result<()> {
-        Ok(())
+        sysctl::apply(&self.sysctls)
     }
-    /// Last step before exec (seccomp aside): keep caps across setuid, drop
-    /// the bounding set, setgroups/setresgid/setresuid, set the remaining
-    /// cap sets and ambient caps, umask, no_new_privs, LSM exec label.
+
+    /// Last step before exec (seccomp aside): LSM exec label, keep caps
+    /// across setuid, drop the bounding set, setgroups/setresgid/setresuid,
+    /// set the remaining cap sets and ambient caps, umask, no_new_privs.
     pub fn apply_identity(&self) -> Result<()> {
+        for l in &self.labels {
+            lsm::apply(l)?;
+        }
+        prctl("prctl PR_SET_KEEPCAPS 1", libc::PR_SET_KEEPCAPS, 1)?;
+        caps::drop_bounding(self.bounding, self.last_cap)?;
+        if !setgroups_denied() {
+            rustix::thread::set_thread_groups(&self.gids)
+                .map_err(|e| Error::errno("setgroups", e.raw_os_error()))?;
+        } else if !self.gids.is_empty() {
+            bail!("setgroups: additionalGids given but /proc/self/setgroups is \"deny\" in this user namespace");
+        }
+        let gid = Gid::from_raw(self.gid);
+        rustix::thread::set_thread_res_gid(gid, gid, gid)
+            .map_err(|e| Error::errno(format!("setresgid {}", self.gid), e.raw_os_error()))?;
+        let uid = Uid::from_raw(self.uid);
+        rustix::thread::set_thread_res_uid(uid, uid, uid)
+            .map_err(|e| Error::errno(format!("setresuid {}", self.uid), e.raw_os_error()))?;
+        prctl("prctl PR_SET_KEEPCAPS 0", libc::PR_SET_KEEPCAPS, 0)?;
+        caps::capset(&self.sets).map_err(|e| {
+            Error::errno(
+                format!(
+                    "capset effective={:#x} permitted={:#x} inheritable={:#x}",
+                    self.sets.effective, self.sets.permitted, self.sets.inheritable
+                ),
+                e,
+            )
+        })?;
+        caps::raise_ambient(self.ambient)?;
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(
+            self.umask.unwrap_or(DEFAULT_UMASK),
+        ));
+        if self.no_new_privileges {
+            prctl("prctl PR_SET_NO_NEW_PRIVS", libc::PR_SET_NO_NEW_PRIVS, 1)?;
+        }
         Ok(())
     }
+}
+
+fn write_oom_score_adj(v: &[u8]) -> Result<()> {
+    use rustix::fs::{open, Mode, OFlags};
+    let shown = || String::from_utf8_lossy(v).into_owned();
+    let fd = open(
+        c"/proc/self/oom_score_adj",
+        OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::errno("open /proc/self/oom_score_adj", e.raw_os_error()))?;
+    if let Err(e) = rustix::io::write(&fd, v) {
+        let hint = if e == rustix::io::Errno::ACCESS {
+            " (lowering it needs CAP_SYS_RESOURCE)"
+        } else {
+            ""
+        };
+        return Err(Error::msg(format!(
+            "write /proc/self/oom_score_adj {}: {}{hint}",
+            shown(),
+            crate::error::errno_name(e.raw_os_error())
+        )));
+    }
+    Ok(())
 }
