@@ -316,7 +316,7 @@ mod tests {
     #[test]
     fn host_values_are_sane() {
         let last = host_last_cap();
-        assert!(last >= 30 && last < 64);
+        assert!((30..64).contains(&last));
         let s = capget().unwrap();
         assert_eq!(s.effective & !s.permitted, 0);
         assert_eq!(bounding_set(last) & !((1u64 << (last + 1)) - 1), 0);

@@ -394,3 +394,481 @@ fn write_oom_score_adj(v: &[u8]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Capabilities, IoPriority, Linux, Namespace, Personality, Rlimit, Scheduler};
+    use std::collections::BTreeMap;
+
+    const NS: &[&str] = &["pid", "network", "mount", "ipc", "uts"];
+
+    fn names(v: &[&str]) -> Option<Vec<String>> {
+        Some(v.iter().map(|s| s.to_string()).collect())
+    }
+
+    fn caps_all(v: &[&str]) -> Capabilities {
+        Capabilities {
+            bounding: names(v),
+            effective: names(v),
+            inheritable: names(v),
+            permitted: names(v),
+            ambient: None,
+        }
+    }
+
+    fn spec_with(p: Process) -> Spec {
+        Spec {
+            process: Some(p),
+            ..Default::default()
+        }
+    }
+
+    fn is_root() -> bool {
+        rustix::process::geteuid().is_root()
+    }
+
+    // ---- prepare: pure validation ----
+
+    #[test]
+    fn absent_capabilities_mean_empty_sets() {
+        let plan = prepare(&spec_with(Process::default()), NS).unwrap();
+        assert_eq!(plan.bounding, 0);
+        assert_eq!(plan.sets, caps::Sets::default());
+        assert_eq!(plan.ambient, 0);
+        let plan = prepare(&Spec::default(), NS).unwrap();
+        assert_eq!(plan.uid, 0);
+        assert!(plan.debug_notes().is_empty());
+    }
+
+    #[test]
+    fn capability_errors() {
+        let mut p = Process {
+            capabilities: Some(caps_all(&["CAP_KILL", "CAP_TEST"])),
+            ..Default::default()
+        };
+        let e = prepare(&spec_with(p.clone()), NS).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "process.capabilities.bounding: unknown capability \"CAP_TEST\""
+        );
+
+        let mut c = caps_all(&["CAP_KILL"]);
+        c.effective = names(&["CAP_KILL", "CAP_CHOWN"]);
+        p.capabilities = Some(c);
+        let e = prepare(&spec_with(p.clone()), NS).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "process.capabilities: CAP_CHOWN is effective but not permitted"
+        );
+
+        let mut c = caps_all(&["CAP_KILL"]);
+        c.inheritable = names(&["CAP_SYS_ADMIN"]);
+        p.capabilities = Some(c);
+        let e = prepare(&spec_with(p), NS).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "process.capabilities: CAP_SYS_ADMIN is inheritable but not in the bounding set"
+        );
+    }
+
+    #[test]
+    fn lowercase_names_and_ambient_filtering() {
+        let mut c = caps_all(&["cap_kill", "CAP_NET_BIND_SERVICE"]);
+        c.ambient = names(&["CAP_KILL", "CAP_CHOWN"]);
+        let p = Process {
+            capabilities: Some(c),
+            ..Default::default()
+        };
+        let plan = prepare(&spec_with(p), &["user"]).unwrap();
+        assert_eq!(plan.bounding, 1 << 5 | 1 << 10);
+        assert_eq!(plan.sets.effective, 1 << 5 | 1 << 10);
+        assert_eq!(plan.ambient, 1 << 5);
+        assert_eq!(
+            plan.debug_notes(),
+            ["ambient CAP_CHOWN dropped: it is not both permitted and inheritable"]
+        );
+    }
+
+    #[test]
+    fn caps_the_runtime_lacks_are_dropped_without_userns() {
+        let held = caps::capget().unwrap().permitted;
+        let Some(missing) = (0..=caps::host_last_cap()).find(|c| held & caps::mask_of(*c) == 0)
+        else {
+            return;
+        };
+        let name = caps::cap_name(missing).unwrap();
+        let p = Process {
+            capabilities: Some(caps_all(&["CAP_KILL", name])),
+            ..Default::default()
+        };
+        let plan = prepare(&spec_with(p.clone()), NS).unwrap();
+        assert_eq!(plan.sets.permitted, 1 << 5);
+        assert!(plan
+            .debug_notes()
+            .contains(&format!("{name} dropped: the runtime does not hold it")));
+        // In a user namespace the child holds every cap.
+        let plan = prepare(&spec_with(p), &["user", "mount"]).unwrap();
+        assert_eq!(plan.sets.permitted, 1 << 5 | caps::mask_of(missing));
+    }
+
+    #[test]
+    fn user_and_misc_validation() {
+        let bad = |f: &dyn Fn(&mut Process)| {
+            let mut p = Process::default();
+            f(&mut p);
+            prepare(&spec_with(p), NS).unwrap_err().to_string()
+        };
+        assert!(bad(&|p| p.user.uid = u32::MAX).contains("not a valid id"));
+        assert!(bad(&|p| p.user.additional_gids = vec![1, u32::MAX]).contains("not a valid id"));
+        assert!(bad(&|p| p.user.umask = Some(0o1000)).contains("umask"));
+        assert_eq!(
+            bad(&|p| p.oom_score_adj = Some(1001)),
+            "process.oomScoreAdj 1001 is outside -1000..1000"
+        );
+        assert!(bad(&|p| p.scheduler = Some(Scheduler {
+            policy: "SCHED_X".into(),
+            ..Default::default()
+        }))
+        .contains("unknown policy"));
+        assert!(bad(&|p| p.io_priority = Some(IoPriority {
+            class: "IOPRIO_CLASS_BE".into(),
+            priority: 9
+        }))
+        .contains("outside 0..7"));
+        assert!(bad(&|p| p.rlimits = vec![Rlimit {
+            typ: "RLIMIT_NOPE".into(),
+            soft: 1,
+            hard: 1
+        }])
+        .contains("unknown rlimit"));
+
+        let mut p = Process::default();
+        p.user.username = Some("nobody".into());
+        let plan = prepare(&spec_with(p), NS).unwrap();
+        assert_eq!(plan.debug_notes().len(), 1);
+    }
+
+    #[test]
+    fn lsm_requests_fail_when_lsm_is_off() {
+        if lsm::apparmor_enabled() {
+            return;
+        }
+        let p = Process {
+            apparmor_profile: Some("docker-default".into()),
+            ..Default::default()
+        };
+        let e = prepare(&spec_with(p), NS).unwrap_err().to_string();
+        assert!(e.contains("AppArmor is not enabled"), "{e}");
+        let p = Process {
+            apparmor_profile: Some(String::new()),
+            ..Default::default()
+        };
+        prepare(&spec_with(p), NS).unwrap();
+    }
+
+    #[test]
+    fn sysctl_and_personality_through_prepare() {
+        let mut sysctl = BTreeMap::new();
+        sysctl.insert("net.ipv4.ip_forward".to_string(), "1".to_string());
+        let mut spec = Spec {
+            linux: Some(Linux {
+                sysctl,
+                personality: Some(Personality {
+                    domain: "LINUX32".into(),
+                    flags: vec![],
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let plan = prepare(&spec, NS).unwrap();
+        assert_eq!(plan.personality, Some(8));
+        assert_eq!(plan.sysctls.len(), 1);
+        assert!(prepare(&spec, &["pid", "mount"]).is_err());
+
+        // Joining our own netns by path is the host's netns.
+        if let Some(l) = spec.linux.as_mut() {
+            l.namespaces = vec![Namespace {
+                typ: "network".into(),
+                path: Some("/proc/self/ns/net".into()),
+            }];
+        }
+        let e = prepare(&spec, NS).unwrap_err().to_string();
+        assert!(e.contains("host's network namespace"), "{e}");
+    }
+
+    // ---- real kernel: fork, apply, inspect /proc/self/status ----
+
+    /// Runs `f` in a forked child and returns its exit code (0 = pass).
+    fn in_child(f: impl FnOnce() -> i32) -> i32 {
+        // SAFETY: the child only makes syscalls and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let code = f();
+            // SAFETY: leave without running the parent's destructors.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(r, pid);
+        assert!(libc::WIFEXITED(status), "child died: {status:#x}");
+        libc::WEXITSTATUS(status)
+    }
+
+    /// Field of /proc/self/status parsed with `radix`, no allocation.
+    fn status_field(name: &[u8], radix: u32) -> Option<u64> {
+        use rustix::fs::{open, Mode, OFlags};
+        let fd = open(c"/proc/self/status", OFlags::RDONLY, Mode::empty()).ok()?;
+        let mut buf = [0u8; 8192];
+        let mut len = 0;
+        loop {
+            let n = rustix::io::read(&fd, &mut buf[len..]).ok()?;
+            if n == 0 || len + n == buf.len() {
+                len += n;
+                break;
+            }
+            len += n;
+        }
+        let text = &buf[..len];
+        for line in text.split(|b| *b == b'\n') {
+            if let Some(rest) = line.strip_prefix(name) {
+                let v = std::str::from_utf8(rest).ok()?.trim();
+                return u64::from_str_radix(v, radix).ok();
+            }
+        }
+        None
+    }
+
+    fn read_small(path: &std::ffi::CStr) -> Option<i64> {
+        use rustix::fs::{open, Mode, OFlags};
+        let fd = open(path, OFlags::RDONLY, Mode::empty()).ok()?;
+        let mut buf = [0u8; 64];
+        let n = rustix::io::read(&fd, &mut buf).ok()?;
+        std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
+    }
+
+    #[test]
+    fn child_drops_to_uid_1000_with_small_cap_set() {
+        if !is_root() {
+            return;
+        }
+        let mut c = caps_all(&["CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+        c.ambient = names(&["CAP_NET_BIND_SERVICE"]);
+        let (_, nofile_hard) = rlimit::current(rlimit::RLIMIT_NOFILE).unwrap();
+        let p = Process {
+            user: crate::spec::User {
+                uid: 1000,
+                gid: 1000,
+                umask: Some(0o027),
+                additional_gids: vec![1001, 1002],
+                username: None,
+            },
+            capabilities: Some(c),
+            rlimits: vec![Rlimit {
+                typ: "RLIMIT_NOFILE".into(),
+                soft: 100,
+                hard: nofile_hard.min(200),
+            }],
+            no_new_privileges: true,
+            ..Default::default()
+        };
+        let plan = prepare(&spec_with(p), NS).unwrap();
+        let want = 1u64 << 5 | 1 << 10;
+        let code = in_child(|| {
+            if plan.apply_early().is_err() {
+                return 10;
+            }
+            if plan.apply_identity().is_err() {
+                return 11;
+            }
+            let checks: [(&[u8], u32, u64); 6] = [
+                (b"CapEff:", 16, want),
+                (b"CapPrm:", 16, want),
+                (b"CapInh:", 16, want),
+                (b"CapBnd:", 16, want),
+                (b"CapAmb:", 16, 1 << 10),
+                (b"NoNewPrivs:", 10, 1),
+            ];
+            for (i, (name, radix, v)) in checks.iter().enumerate() {
+                if status_field(name, *radix) != Some(*v) {
+                    return 20 + i as i32;
+                }
+            }
+            if rustix::process::getuid().as_raw() != 1000
+                || rustix::process::geteuid().as_raw() != 1000
+                || rustix::process::getgid().as_raw() != 1000
+            {
+                return 30;
+            }
+            let mut groups = [0 as libc::gid_t; 8];
+            // SAFETY: buffer of the size we pass.
+            let n = unsafe { libc::getgroups(8, groups.as_mut_ptr()) };
+            if n != 2 || groups[0] != 1001 || groups[1] != 1002 {
+                return 31;
+            }
+            if rustix::process::umask(rustix::fs::Mode::empty()).bits() != 0o027 {
+                return 32;
+            }
+            if rlimit::current(rlimit::RLIMIT_NOFILE) != Some((100, nofile_hard.min(200))) {
+                return 33;
+            }
+            0
+        });
+        assert_eq!(code, 0);
+    }
+
+    #[test]
+    fn child_without_capabilities_has_none() {
+        if !is_root() {
+            return;
+        }
+        let plan = prepare(&spec_with(Process::default()), NS).unwrap();
+        let code = in_child(|| {
+            if plan.apply_identity().is_err() {
+                return 11;
+            }
+            for (i, f) in [b"CapEff:", b"CapPrm:", b"CapBnd:", b"CapAmb:", b"CapInh:"]
+                .iter()
+                .enumerate()
+            {
+                if status_field(*f, 16) != Some(0) {
+                    return 20 + i as i32;
+                }
+            }
+            if status_field(b"NoNewPrivs:", 10) != Some(0) {
+                return 30;
+            }
+            // Default umask.
+            if rustix::process::umask(rustix::fs::Mode::empty()).bits() != 0o022 {
+                return 31;
+            }
+            0
+        });
+        assert_eq!(code, 0);
+    }
+
+    #[test]
+    fn child_applies_early_settings() {
+        if !is_root() {
+            return;
+        }
+        let p = Process {
+            oom_score_adj: Some(500),
+            scheduler: Some(Scheduler {
+                policy: "SCHED_BATCH".into(),
+                nice: Some(5),
+                ..Default::default()
+            }),
+            io_priority: Some(IoPriority {
+                class: "IOPRIO_CLASS_BE".into(),
+                priority: 6,
+            }),
+            ..Default::default()
+        };
+        let mut spec = spec_with(p);
+        spec.linux = Some(Linux {
+            personality: Some(Personality {
+                domain: "LINUX32".into(),
+                flags: vec![],
+            }),
+            ..Default::default()
+        });
+        let plan = prepare(&spec, NS).unwrap();
+        let code = in_child(|| {
+            if plan.apply_early().is_err() {
+                return 10;
+            }
+            if read_small(c"/proc/self/oom_score_adj") != Some(500) {
+                return 20;
+            }
+            // SAFETY: plain queries about ourselves.
+            unsafe {
+                // musl's sched_getscheduler is a stub returning ENOSYS.
+                if libc::syscall(libc::SYS_sched_getscheduler, 0)
+                    != libc::SCHED_BATCH as libc::c_long
+                {
+                    return 21;
+                }
+                *libc::__errno_location() = 0;
+                if libc::getpriority(libc::PRIO_PROCESS, 0) != 5 {
+                    return 22;
+                }
+                if libc::syscall(libc::SYS_ioprio_get, 1, 0) != (2 << 13 | 6) {
+                    return 23;
+                }
+                if libc::personality(0xffff_ffff) != 8 {
+                    return 24;
+                }
+            }
+            0
+        });
+        assert_eq!(code, 0);
+    }
+
+    #[test]
+    fn child_rlimit_above_runtime_hard_fails_clearly() {
+        if !is_root() || caps::capget().unwrap().effective & caps::mask_of(24) != 0 {
+            return;
+        }
+        let (_, hard) = rlimit::current(rlimit::RLIMIT_NOFILE).unwrap();
+        let l = rlimit::parse(&[Rlimit {
+            typ: "RLIMIT_NOFILE".into(),
+            soft: 10,
+            hard: hard + 1,
+        }])
+        .unwrap();
+        let want = format!(
+            "setrlimit RLIMIT_NOFILE soft=10 hard={}: EPERM (hard limit of the runtime is {hard})",
+            hard + 1
+        );
+        let code = in_child(|| match rlimit::apply(&l) {
+            Err(e) if e.to_string() == want => 0,
+            _ => 1,
+        });
+        assert_eq!(code, 0);
+    }
+
+    #[test]
+    fn child_writes_namespaced_sysctls() {
+        if !is_root() {
+            return;
+        }
+        let mut sysctl = BTreeMap::new();
+        sysctl.insert("kernel.shmmni".to_string(), "1234".to_string());
+        sysctl.insert("net.ipv4.ip_forward".to_string(), "1".to_string());
+        let spec = Spec {
+            linux: Some(Linux {
+                sysctl,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let plan = prepare(&spec, NS).unwrap();
+        let code = in_child(|| {
+            // Private namespaces so the host's values stay untouched.
+            // SAFETY: single-threaded child; no fd table sharing involved.
+            let r = unsafe {
+                rustix::thread::unshare_unsafe(
+                    rustix::thread::UnshareFlags::NEWIPC | rustix::thread::UnshareFlags::NEWNET,
+                )
+            };
+            if r.is_err() {
+                return 10;
+            }
+            if plan.apply_sysctl().is_err() {
+                return 11;
+            }
+            if read_small(c"/proc/sys/kernel/shmmni") != Some(1234) {
+                return 20;
+            }
+            if read_small(c"/proc/sys/net/ipv4/ip_forward") != Some(1) {
+                return 21;
+            }
+            0
+        });
+        assert_eq!(code, 0);
+    }
+}
