@@ -132,9 +132,10 @@ pub fn parse_scheduler(s: &Scheduler) -> Result<Sched> {
     })
 }
 
-pub fn apply_scheduler(s: &Sched) -> Result<()> {
-    // SAFETY: sched_setattr on ourselves with a fully initialised struct.
-    let r = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &s.attr, 0) };
+/// `pid` 0 is the caller.
+pub fn apply_scheduler(s: &Sched, pid: i32) -> Result<()> {
+    // SAFETY: sched_setattr with a fully initialised struct.
+    let r = unsafe { libc::syscall(libc::SYS_sched_setattr, pid, &s.attr, 0) };
     if r != 0 {
         return Err(Error::last_os(format!("sched_setattr {}", s.name)));
     }
@@ -167,13 +168,14 @@ pub fn parse_ioprio(p: &IoPriority) -> Result<u32> {
     Ok(class << IOPRIO_CLASS_SHIFT | p.priority as u32)
 }
 
-pub fn apply_ioprio(value: u32) -> Result<()> {
-    // SAFETY: ioprio_set on ourselves, integer arguments only.
+/// `pid` 0 is the caller.
+pub fn apply_ioprio(value: u32, pid: i32) -> Result<()> {
+    // SAFETY: ioprio_set, integer arguments only.
     let r = unsafe {
         libc::syscall(
             libc::SYS_ioprio_set,
             IOPRIO_WHO_PROCESS,
-            0,
+            pid,
             value as libc::c_int,
         )
     };

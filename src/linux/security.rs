@@ -17,9 +17,11 @@
 //! - Ambient caps not in both permitted and inheritable are dropped with a
 //!   debug note (runc ignores the kernel's EINVAL for them).
 //! - `process.capabilities` absent means every set is empty, as runc.
-//! - With a user namespace the child cannot raise rlimits (that needs
-//!   CAP_SYS_RESOURCE in the initial namespace), so the parent applies them
-//!   with `apply_rlimits_to(pid)`; otherwise the child does in apply_early.
+//! - In a user namespace the child has no capability in the initial one,
+//!   which raising rlimits, lowering oom_score_adj, realtime scheduling and
+//!   io priorities check. So with "user" among the namespaces the parent
+//!   applies those four to the child's pid (`apply_from_parent`); without,
+//!   the child does in `apply_early`.
 //! - additionalGids with /proc/self/setgroups = "deny" is an error; with no
 //!   additionalGids setgroups is skipped there.
 
@@ -28,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::linux::{caps, lsm, rlimit, sched, sysctl};
 use crate::spec::{Process, Spec};
 use rustix::process::{Gid, Uid};
+use std::ffi::{CStr, CString};
 
 const DEFAULT_UMASK: u32 = 0o022;
 
@@ -46,7 +49,7 @@ pub struct Plan {
     ambient: caps::CapMask,
 
     rlimits: Vec<rlimit::Limit>,
-    rlimits_in_child: bool,
+    early_in_child: bool,
     oom_score_adj: Option<Vec<u8>>,
     scheduler: Option<sched::Sched>,
     ioprio: Option<u32>,
@@ -71,7 +74,7 @@ pub fn prepare(spec: &Spec, namespaces: &[&str]) -> Result<Plan> {
         additional_gids: p.user.additional_gids.clone(),
         umask: p.user.umask,
         no_new_privileges: p.no_new_privileges,
-        rlimits_in_child: !user_ns,
+        early_in_child: !user_ns,
         ..Plan::default()
     };
 
@@ -291,21 +294,21 @@ impl Plan {
         &self.notes
     }
 
-    /// Before the rootfs is set up, still fully privileged: oom_score_adj,
-    /// rlimits (unless `apply_rlimits_to` does them), scheduler, io
-    /// priority, personality.
+    /// Before the rootfs is set up, still fully privileged: personality,
+    /// and unless `apply_from_parent` does them: oom_score_adj, rlimits,
+    /// scheduler, io priority.
     pub fn apply_early(&self) -> Result<()> {
-        if let Some(v) = &self.oom_score_adj {
-            write_oom_score_adj(v)?;
-        }
-        if self.rlimits_in_child {
+        if self.early_in_child {
+            if let Some(v) = &self.oom_score_adj {
+                write_oom_score_adj(c"/proc/self/oom_score_adj", v)?;
+            }
             rlimit::apply(&self.rlimits)?;
-        }
-        if let Some(s) = &self.scheduler {
-            sched::apply_scheduler(s)?;
-        }
-        if let Some(io) = self.ioprio {
-            sched::apply_ioprio(io)?;
+            if let Some(s) = &self.scheduler {
+                sched::apply_scheduler(s, 0)?;
+            }
+            if let Some(io) = self.ioprio {
+                sched::apply_ioprio(io, 0)?;
+            }
         }
         if let Some(p) = self.personality {
             sched::apply_personality(p)?;
@@ -314,13 +317,28 @@ impl Plan {
     }
 
     /// Parent side, with the child's pid, before the child execs: the
-    /// rlimits when the child is in a user namespace and so cannot raise
-    /// them itself. No-op otherwise; call it unconditionally.
-    pub fn apply_rlimits_to(&self, pid: i32) -> Result<()> {
-        if self.rlimits_in_child {
+    /// settings a child in a user namespace cannot make itself (see the
+    /// module docs). No-op without a user namespace; call it always.
+    pub fn apply_from_parent(&self, pid: i32) -> Result<()> {
+        if self.early_in_child {
             return Ok(());
         }
-        rlimit::apply_to(pid, &self.rlimits)
+        if pid <= 0 {
+            bail!("apply process settings: invalid pid {pid}");
+        }
+        if let Some(v) = &self.oom_score_adj {
+            let path = CString::new(format!("/proc/{pid}/oom_score_adj"))
+                .map_err(|_| Error::msg("oom_score_adj path"))?;
+            write_oom_score_adj(&path, v)?;
+        }
+        rlimit::apply_to(pid, &self.rlimits)?;
+        if let Some(s) = &self.scheduler {
+            sched::apply_scheduler(s, pid)?;
+        }
+        if let Some(io) = self.ioprio {
+            sched::apply_ioprio(io, pid)?;
+        }
+        Ok(())
     }
 
     /// Inside the container's mount namespace, after /proc is mounted and
@@ -346,10 +364,10 @@ impl Plan {
         }
         let gid = Gid::from_raw(self.gid);
         rustix::thread::set_thread_res_gid(gid, gid, gid)
-            .map_err(|e| Error::errno(format!("setresgid {}", self.gid), e.raw_os_error()))?;
+            .map_err(|e| id_error("setresgid", self.gid, e))?;
         let uid = Uid::from_raw(self.uid);
         rustix::thread::set_thread_res_uid(uid, uid, uid)
-            .map_err(|e| Error::errno(format!("setresuid {}", self.uid), e.raw_os_error()))?;
+            .map_err(|e| id_error("setresuid", self.uid, e))?;
         prctl("prctl PR_SET_KEEPCAPS 0", libc::PR_SET_KEEPCAPS, 0)?;
         caps::capset(&self.sets).map_err(|e| {
             Error::errno(
@@ -371,15 +389,21 @@ impl Plan {
     }
 }
 
-fn write_oom_score_adj(v: &[u8]) -> Result<()> {
+/// The kernel says EINVAL when the id has no mapping in the user namespace.
+fn id_error(call: &str, id: u32, e: rustix::io::Errno) -> Error {
+    if e == rustix::io::Errno::INVAL {
+        return Error::msg(format!(
+            "{call} {id}: EINVAL (id not mapped in the container's user namespace)"
+        ));
+    }
+    Error::errno(format!("{call} {id}"), e.raw_os_error())
+}
+
+fn write_oom_score_adj(path: &CStr, v: &[u8]) -> Result<()> {
     use rustix::fs::{open, Mode, OFlags};
     let shown = || String::from_utf8_lossy(v).into_owned();
-    let fd = open(
-        c"/proc/self/oom_score_adj",
-        OFlags::WRONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::errno("open /proc/self/oom_score_adj", e.raw_os_error()))?;
+    let fd = open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::errno(format!("open {}", path.to_string_lossy()), e.raw_os_error()))?;
     if let Err(e) = rustix::io::write(&fd, v) {
         let hint = if e == rustix::io::Errno::ACCESS {
             " (lowering it needs CAP_SYS_RESOURCE)"
@@ -387,7 +411,8 @@ fn write_oom_score_adj(v: &[u8]) -> Result<()> {
             ""
         };
         return Err(Error::msg(format!(
-            "write /proc/self/oom_score_adj {}: {}{hint}",
+            "write {} {}: {}{hint}",
+            path.to_string_lossy(),
             shown(),
             crate::error::errno_name(e.raw_os_error())
         )));
@@ -870,5 +895,85 @@ mod tests {
             0
         });
         assert_eq!(code, 0);
+    }
+
+    #[test]
+    fn parent_applies_early_settings_to_a_child_in_a_user_namespace() {
+        if !is_root() {
+            return;
+        }
+        let (_, nofile_hard) = rlimit::current(rlimit::RLIMIT_NOFILE).unwrap();
+        let p = Process {
+            oom_score_adj: Some(600),
+            rlimits: vec![Rlimit {
+                typ: "RLIMIT_NOFILE".into(),
+                soft: 50,
+                hard: nofile_hard.min(60),
+            }],
+            scheduler: Some(Scheduler {
+                policy: "SCHED_IDLE".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let plan = prepare(&spec_with(p), &["user", "mount", "pid"]).unwrap();
+        let (ready_r, ready_w) = rustix::pipe::pipe().unwrap();
+        let (go_r, go_w) = rustix::pipe::pipe().unwrap();
+        // SAFETY: the child only makes syscalls and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let code = (|| {
+                // SAFETY: single-threaded child.
+                let r = unsafe {
+                    rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWUSER)
+                };
+                if r.is_err() {
+                    return 10;
+                }
+                // Nothing of the early part may happen in the child here.
+                if plan.apply_early().is_err() {
+                    return 11;
+                }
+                if read_small(c"/proc/self/oom_score_adj") == Some(600) {
+                    return 12;
+                }
+                let _ = rustix::io::write(&ready_w, b"r");
+                let mut b = [0u8; 1];
+                if rustix::io::read(&go_r, &mut b) != Ok(1) || b[0] != b'g' {
+                    return 13;
+                }
+                if read_small(c"/proc/self/oom_score_adj") != Some(600) {
+                    return 20;
+                }
+                if rlimit::current(rlimit::RLIMIT_NOFILE) != Some((50, nofile_hard.min(60))) {
+                    return 21;
+                }
+                // SAFETY: plain query about ourselves.
+                if unsafe { libc::syscall(libc::SYS_sched_getscheduler, 0) }
+                    != libc::SCHED_IDLE as libc::c_long
+                {
+                    return 22;
+                }
+                0
+            })();
+            // SAFETY: leave without running the parent's destructors.
+            unsafe { libc::_exit(code) };
+        }
+        let mut b = [0u8; 1];
+        let got = rustix::io::read(&ready_r, &mut b);
+        let applied = if got == Ok(1) {
+            plan.apply_from_parent(pid)
+        } else {
+            Ok(())
+        };
+        let _ = rustix::io::write(&go_w, b"g");
+        drop(go_w);
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        applied.unwrap();
+        assert!(libc::WIFEXITED(status));
+        assert_eq!(libc::WEXITSTATUS(status), 0);
     }
 }
