@@ -32,6 +32,9 @@ use crate::spec::{Process, Spec};
 use rustix::process::{Gid, Uid};
 use std::ffi::{CStr, CString};
 
+pub use crate::linux::caps::{cap_from_name, cap_name};
+pub use crate::linux::rlimit::rlimit_from_name;
+
 const DEFAULT_UMASK: u32 = 0o022;
 
 #[derive(Debug, Clone, Default)]
@@ -975,5 +978,29 @@ mod tests {
         applied.unwrap();
         assert!(libc::WIFEXITED(status));
         assert_eq!(libc::WEXITSTATUS(status), 0);
+    }
+
+    #[test]
+    fn child_oom_lowering_error_names_the_cap() {
+        if !is_root() || caps::capget().unwrap().effective & caps::mask_of(24) != 0 {
+            return;
+        }
+        let p = Process {
+            oom_score_adj: Some(-999),
+            ..Default::default()
+        };
+        let plan = prepare(&spec_with(p), NS).unwrap();
+        let code = in_child(|| match plan.apply_early() {
+            Ok(()) => 0, // this process may have a low floor already
+            Err(e) => {
+                let m = e.to_string();
+                if m == "write /proc/self/oom_score_adj -999: EACCES (lowering it needs CAP_SYS_RESOURCE)" {
+                    0
+                } else {
+                    1
+                }
+            }
+        });
+        assert_eq!(code, 0);
     }
 }
