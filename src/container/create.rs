@@ -180,6 +180,9 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
     if plan.ns_new & libc::CLONE_NEWUSER as u64 != 0 {
         write_id_maps(pid, &plan)?;
     }
+    // In a user namespace the child can't raise rlimits or lower its oom
+    // score against the host: we do it for it.
+    plan.security.apply_from_parent(pid)?;
     sync::send(parent_sock.as_fd(), sync::GO, &[])?;
 
     loop {
@@ -225,7 +228,19 @@ fn spawn(plan: &Plan, cgroup: &Cgroup, fds: ChildFds) -> Result<(i32, bool)> {
     }
     // The cgroup namespace is unshared by the child once it is in its
     // cgroup; everything else is created by clone3 itself.
-    let flags = plan.ns_new & !(libc::CLONE_NEWCGROUP as u64);
+    let mut flags = plan.ns_new & !(libc::CLONE_NEWCGROUP as u64);
+    if flags & libc::CLONE_NEWTIME as u64 != 0 {
+        // Offsets can only be set before a process lives in the namespace:
+        // make it for our children, set them, then clone into it.
+        // SAFETY: a time namespace affects no memory or fd state.
+        unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWTIME) }
+            .ctx(|| "unshare time namespace")?;
+        if !plan.time_offsets.is_empty() {
+            std::fs::write("/proc/self/timens_offsets", &plan.time_offsets)
+                .ctx(|| "write timens_offsets")?;
+        }
+        flags &= !(libc::CLONE_NEWTIME as u64);
+    }
     let cg_fd = cgroup.v2_dir_fd();
     let mut in_cgroup = cg_fd.is_some();
     let mut r = clone3(flags, cg_fd.as_ref().map(|f| f.as_raw_fd()));

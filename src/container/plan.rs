@@ -108,6 +108,8 @@ pub struct Plan {
     pub seccomp: Option<crate::seccomp::Program>,
     pub preserve_fds: u32,
     pub no_new_keyring: bool,
+    /// /proc/self/timens_offsets content for a new time namespace.
+    pub time_offsets: String,
 }
 
 pub fn cstr(s: &str, what: &str) -> Result<CString> {
@@ -294,8 +296,19 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
         .collect();
 
     let security = crate::linux::security::prepare(spec, &ns_types)?;
+    for note in security.debug_notes() {
+        crate::log::debug(note);
+    }
     let seccomp = match &linux.seccomp {
-        Some(s) => Some(crate::seccomp::compile(s).ctx(|| "seccomp")?),
+        Some(s) => {
+            let prog = crate::seccomp::compile(s).ctx(|| "seccomp")?;
+            for name in &prog.ignored {
+                crate::log::debug(&format!(
+                    "seccomp: ignoring syscall {name} unknown on this architecture"
+                ));
+            }
+            Some(prog)
+        }
         None => None,
     };
 
@@ -308,6 +321,16 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
         _ => None,
     };
     let _ = userns;
+    let mut time_offsets = String::new();
+    for (clock, off) in &linux.time_offsets {
+        if clock != "monotonic" && clock != "boottime" {
+            bail!("config: timeOffsets: unknown clock {clock:?} (monotonic or boottime)");
+        }
+        if off.nanosecs >= 1_000_000_000 {
+            bail!("config: timeOffsets.{clock}.nanosecs must be below 1e9");
+        }
+        time_offsets.push_str(&format!("{clock} {} {}\n", off.secs, off.nanosecs));
+    }
 
     Ok(Plan {
         bundle,
@@ -339,6 +362,7 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
         seccomp,
         preserve_fds: o.preserve_fds,
         no_new_keyring: o.no_new_keyring,
+        time_offsets,
     })
 }
 
