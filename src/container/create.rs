@@ -25,6 +25,8 @@ pub struct CreateOpts<'a> {
     pub rootless: bool,
     /// `run`: no exec.fifo, the caller execs right away.
     pub no_fifo: bool,
+    /// `run` with a terminal and no console socket: our own socket end.
+    pub console_fd: Option<std::os::fd::RawFd>,
 }
 
 /// What create leaves to its caller (`run` waits on the child).
@@ -33,6 +35,7 @@ pub struct Created {
     pub dir: Dir,
     pub state: State,
     pub lock: OwnedFd,
+    pub terminal: bool,
 }
 
 /// Undo on drop unless disarmed.
@@ -65,10 +68,6 @@ impl Drop for Cleanup<'_> {
 
 pub fn create(o: &CreateOpts) -> Result<Created> {
     state::validate_id(o.id)?;
-    if o.console_socket.is_some() {
-        // Terminal plumbing lands with the process-plumbing work.
-        crate::log::debug("console socket given; terminals are not implemented yet");
-    }
     let spec = crate::spec::load(o.bundle)?;
     let plan = plan::prepare(
         &spec,
@@ -79,7 +78,7 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
             preserve_fds: o.preserve_fds,
         },
     )?;
-    if plan.process.terminal && o.console_socket.is_none() && !o.no_fifo {
+    if plan.process.terminal && o.console_socket.is_none() && o.console_fd.is_none() {
         bail!("process.terminal is true but no --console-socket was given");
     }
     let linux = spec.linux.clone().unwrap_or_default();
@@ -158,6 +157,19 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
         cgroup.apply(res)?;
     }
 
+    let console = if !plan.process.terminal {
+        None
+    } else if let Some(fd) = o.console_fd {
+        // SAFETY: `run` owns this socket end for the duration of create.
+        Some(
+            rustix::io::fcntl_dupfd_cloexec(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, 3)
+                .ctx(|| "dup console socket")?,
+        )
+    } else if let Some(p) = o.console_socket {
+        Some(crate::linux::pty::connect(p)?)
+    } else {
+        None
+    };
     let (parent_sock, child_sock) = sync::pair()?;
     let close = vec![lock.as_raw_fd(), parent_sock.as_raw_fd()];
     let (pid, in_cgroup) = spawn(
@@ -166,6 +178,7 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
         ChildFds {
             sock: child_sock,
             fifo,
+            console,
             proc,
             close,
         },
@@ -212,6 +225,7 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
         dir,
         state: st,
         lock,
+        terminal: plan.process.terminal,
     })
 }
 

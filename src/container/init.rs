@@ -5,13 +5,14 @@
 use crate::container::plan::Plan;
 use crate::error::{Error, Result};
 use crate::linux::{rootfs, sync};
-use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 pub struct ChildFds {
     pub sock: OwnedFd,
     /// O_PATH fd of exec.fifo, reopened for write through `proc`.
     pub fifo: Option<OwnedFd>,
+    /// Connected console socket when process.terminal is set.
+    pub console: Option<OwnedFd>,
     /// The host's /proc, for reopening `fifo` after pivot_root.
     pub proc: OwnedFd,
     /// Parent-only fds the clone duplicated (the state-dir lock, the
@@ -30,7 +31,7 @@ pub fn run(plan: &Plan, fds: ChildFds) -> ! {
     unsafe { libc::_exit(1) }
 }
 
-enum Never {}
+use crate::container::process::{exec, find_exe, setup_terminal, Never};
 
 fn wait_go(sock: BorrowedFd) -> Result<()> {
     match sync::recv(sock)? {
@@ -54,6 +55,13 @@ fn setup(plan: &Plan, fds: &ChildFds) -> Result<Never> {
     // no PDEATHSIG here.
     rustix::process::umask(rustix::fs::Mode::empty());
 
+    // `run` blocks signals to forward them; the container starts clean.
+    // SAFETY: empty set, valid pointer.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    }
     let sock = fds.sock.as_fd();
     // Parent puts us in the cgroup and writes id maps, then says go.
     wait_go(sock)?;
@@ -137,8 +145,11 @@ fn setup(plan: &Plan, fds: &ChildFds) -> Result<Never> {
         plan.security.apply_sysctl()?;
     }
     rootfs::enter_cwd(&plan.process.cwd)?;
+    if let Some(console) = &fds.console {
+        setup_terminal(console.as_fd(), plan.process.console_size, !mount_joined)?;
+    }
 
-    let exe = find_exe(plan)?;
+    let exe = find_exe(&plan.process)?;
 
     // Fds we inherited beyond the preserved ones must not reach the
     // container (CVE-2024-21626); ours are all O_CLOEXEC already.
@@ -189,51 +200,5 @@ fn setup(plan: &Plan, fds: &ChildFds) -> Result<Never> {
     if let (Some(prog), true) = (&plan.seccomp, nnp) {
         crate::seccomp::load(prog)?;
     }
-    exec(&exe, plan)
-}
-
-fn find_exe(plan: &Plan) -> Result<CString> {
-    let Some(arg0) = plan.process.args.first() else {
-        return Err(Error::msg("process.args is empty"));
-    };
-    let a = arg0.to_string_lossy();
-    let ok = |p: &str| -> bool {
-        rustix::fs::access(p, rustix::fs::Access::EXEC_OK).is_ok()
-            && rustix::fs::stat(p)
-                .map(|s| {
-                    rustix::fs::FileType::from_raw_mode(s.st_mode)
-                        != rustix::fs::FileType::Directory
-                })
-                .unwrap_or(false)
-    };
-    if a.contains('/') {
-        if ok(&a) {
-            return Ok(arg0.clone());
-        }
-        let e = rustix::fs::access(&*a, rustix::fs::Access::EXEC_OK)
-            .err()
-            .map(|e| e.raw_os_error())
-            .unwrap_or(libc::EACCES);
-        return Err(Error::errno(format!("exec {a}"), e));
-    }
-    for dir in &plan.process.path {
-        let cand = format!("{}/{}", dir.trim_end_matches('/'), a);
-        if ok(&cand) {
-            return CString::new(cand).map_err(|_| Error::msg("path contains NUL"));
-        }
-    }
-    Err(Error::msg(format!(
-        "exec {a}: executable file not found in $PATH"
-    )))
-}
-
-fn exec(exe: &CString, plan: &Plan) -> Result<Never> {
-    let mut argv: Vec<*const libc::c_char> = plan.process.args.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    let mut envp: Vec<*const libc::c_char> = plan.process.env.iter().map(|a| a.as_ptr()).collect();
-    envp.push(std::ptr::null());
-    // SAFETY: NULL-terminated arrays of NUL-terminated strings that live
-    // until execve, which only returns on failure.
-    unsafe { libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-    Err(Error::last_os(format!("exec {}", exe.to_string_lossy())))
+    exec(&exe, &plan.process)
 }

@@ -4,6 +4,7 @@
 pub mod create;
 pub mod init;
 pub mod plan;
+pub mod process;
 pub mod state;
 
 use crate::bail;

@@ -51,6 +51,8 @@ pub struct ProcessPlan {
     /// inside the container right before we report ready.
     pub path: Vec<String>,
     pub terminal: bool,
+    /// (rows, cols)
+    pub console_size: Option<(u16, u16)>,
 }
 
 pub const NS_ORDER: &[(&str, u64)] = &[
@@ -355,6 +357,12 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
             cwd: p.cwd.clone(),
             path,
             terminal: p.terminal,
+            console_size: p.console_size.map(|b| {
+                (
+                    b.height.min(u16::MAX as u32) as u16,
+                    b.width.min(u16::MAX as u32) as u16,
+                )
+            }),
         },
         uid_map,
         gid_map,
