@@ -3,6 +3,7 @@
 pub mod args;
 mod create;
 mod delete;
+mod exec;
 mod kill;
 mod list;
 mod run;
@@ -48,6 +49,7 @@ Commands:
   start    start a created container
   run      create and start a container
   state    print the state of a container (JSON)
+  exec     run a new process inside a running container
   kill     send a signal to the container's init (or all processes)
   delete   delete a container and everything it used
   list     list containers
@@ -136,6 +138,7 @@ pub fn main(argv: Vec<OsString>) -> Result<i32> {
         "state" => state::main(&global, rest),
         "kill" => kill::main(&global, rest),
         "delete" => delete::main(&global, rest),
+        "exec" => exec::main(&global, rest),
         "list" | "ps-list" => list::main(&global, rest),
         "spec" => spec::main(&global, rest),
         "help" => {

@@ -122,6 +122,10 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
     };
     // Early, so a runtime killed from here on can be cleaned by delete -f.
     dir.save(&st)?;
+    // exec takes its defaults (caps, env, seccomp...) from the config as
+    // it was at create, whatever happens to the bundle later.
+    let cfg = serde_json::to_vec(&spec).map_err(|e| Error::msg(format!("encode config: {e}")))?;
+    state::write_atomic(&dir.file(state::CONFIG_FILE), &cfg)?;
 
     let fifo = if o.no_fifo {
         None

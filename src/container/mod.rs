@@ -2,6 +2,7 @@
 //! child), start, kill, delete, and listing.
 
 pub mod create;
+pub mod exec;
 pub mod init;
 pub mod plan;
 pub mod process;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 pub const STATE_FILE: &str = "state.json";
 pub const FIFO: &str = "exec.fifo";
+pub const CONFIG_FILE: &str = "config.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
