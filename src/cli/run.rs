@@ -45,6 +45,12 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
         block(&set);
     }
     let created = crate::container::create::create(&opts)?;
+    let st = &created.state;
+    crate::container::hooks::run_all_warn(
+        "poststart",
+        &st.poststart,
+        &st.hook_state(crate::container::state::Status::Running),
+    );
     if detach {
         return Ok(0);
     }

@@ -119,6 +119,16 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
         systemd_cgroup: o.systemd_cgroup,
         rootless: o.rootless,
         created_done: false,
+        poststart: spec
+            .hooks
+            .as_ref()
+            .map(|h| h.poststart.clone())
+            .unwrap_or_default(),
+        poststop: spec
+            .hooks
+            .as_ref()
+            .map(|h| h.poststop.clone())
+            .unwrap_or_default(),
     };
     // Early, so a runtime killed from here on can be cleaned by delete -f.
     dir.save(&st)?;
@@ -200,12 +210,23 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
     // In a user namespace the child can't raise rlimits or lower its oom
     // score against the host: we do it for it.
     plan.security.apply_from_parent(pid)?;
-    sync::send(parent_sock.as_fd(), sync::GO, &[])?;
+    let hook_state =
+        crate::container::hooks::state_json(o.id, "creating", pid, &st.bundle, &st.annotations);
+    sync::send(parent_sock.as_fd(), sync::GO, &hook_state)?;
 
     loop {
         let (tag, payload, _fd) = sync::recv(parent_sock.as_fd())?;
         match tag {
             sync::READY => break,
+            sync::HOOKS => {
+                crate::container::hooks::run_all("prestart", &plan.hooks.prestart, &hook_state)?;
+                crate::container::hooks::run_all(
+                    "createRuntime",
+                    &plan.hooks.create_runtime,
+                    &hook_state,
+                )?;
+                sync::send(parent_sock.as_fd(), sync::GO, &[])?;
+            }
             sync::ERROR => return Err(sync::decode_error(&payload)),
             0 => bail!("container init exited during setup"),
             t => bail!("sync: unexpected message {t} from container init"),

@@ -2,6 +2,7 @@
 //! parent made, reports any failure over the sync socket (errno + what),
 //! and never returns.
 
+use crate::container::hooks;
 use crate::container::plan::Plan;
 use crate::error::{Error, Result};
 use crate::linux::{rootfs, sync};
@@ -26,16 +27,28 @@ pub fn run(plan: &Plan, fds: ChildFds) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let _ = sync::send(fds.sock.as_fd(), sync::ERROR, &sync::encode_error(&err));
+    if READY_SENT.load(std::sync::atomic::Ordering::Relaxed) {
+        // Nobody reads the socket any more (start hooks, exec): the
+        // container's stderr is where the engine will look.
+        let _ = rustix::io::write(
+            rustix::stdio::stderr(),
+            format!("runway: {err}\n").as_bytes(),
+        );
+    } else {
+        let _ = sync::send(fds.sock.as_fd(), sync::ERROR, &sync::encode_error(&err));
+    }
     // SAFETY: _exit is always safe; skip atexit handlers of the parent image.
     unsafe { libc::_exit(1) }
 }
 
 use crate::container::process::{exec, find_exe, setup_terminal, Never};
 
-fn wait_go(sock: BorrowedFd) -> Result<()> {
+static READY_SENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// GO carries the state JSON hooks get on stdin.
+fn wait_go(sock: BorrowedFd) -> Result<Vec<u8>> {
     match sync::recv(sock)? {
-        (sync::GO, _, _) => Ok(()),
+        (sync::GO, payload, _) => Ok(payload),
         (0, _, _) => Err(Error::msg("runtime went away")),
         (t, _, _) => Err(Error::msg(format!("sync: unexpected message {t}"))),
     }
@@ -64,7 +77,7 @@ fn setup(plan: &Plan, fds: &ChildFds) -> Result<Never> {
     }
     let sock = fds.sock.as_fd();
     // Parent puts us in the cgroup and writes id maps, then says go.
-    wait_go(sock)?;
+    let hook_state = wait_go(sock)?;
 
     let userns_new = plan.ns_new & libc::CLONE_NEWUSER as u64 != 0;
     if userns_new {
@@ -138,6 +151,13 @@ fn setup(plan: &Plan, fds: &ChildFds) -> Result<Never> {
 
     if !mount_joined {
         rootfs::prepare_mounts(plan)?;
+        if !plan.hooks.prestart.is_empty() || !plan.hooks.create_runtime.is_empty() {
+            // The runtime's hooks run now, in its namespaces, with our
+            // namespaces and mounts in place.
+            sync::send(sock, sync::HOOKS, &[])?;
+            wait_go(sock)?;
+        }
+        hooks::run_all("createContainer", &plan.hooks.create_container, &hook_state)?;
         rootfs::pivot(plan)?;
         plan.security.apply_sysctl()?;
         rootfs::finish(plan)?;
@@ -179,6 +199,7 @@ fn setup(plan: &Plan, fds: &ChildFds) -> Result<Never> {
     plan.security.apply_identity()?;
 
     sync::send(sock, sync::READY, &[])?;
+    READY_SENT.store(true, std::sync::atomic::Ordering::Relaxed);
 
     if let Some(fifo) = &fds.fifo {
         // Blocks until `start` opens the read side.
@@ -197,6 +218,7 @@ fn setup(plan: &Plan, fds: &ChildFds) -> Result<Never> {
         };
         let _ = rustix::io::write(&w, b"0");
     }
+    hooks::run_all("startContainer", &plan.hooks.start_container, &hook_state)?;
     if let (Some(prog), true) = (&plan.seccomp, nnp) {
         crate::seccomp::load(prog)?;
     }

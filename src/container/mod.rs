@@ -3,6 +3,7 @@
 
 pub mod create;
 pub mod exec;
+pub mod hooks;
 pub mod init;
 pub mod plan;
 pub mod process;
@@ -66,6 +67,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         let _ = rustix::event::poll(&mut pfd, Some(&timeout));
     }
     std::fs::remove_file(&fifo_path).ctx(|| format!("remove {}", fifo_path.display()))?;
+    hooks::run_all_warn("poststart", &st.poststart, &st.hook_state(Status::Running));
     Ok(())
 }
 
@@ -204,6 +206,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
     }
     st.cgroup.destroy(true)?;
+    hooks::run_all_warn("poststop", &st.poststop, &st.hook_state(Status::Stopped));
     std::fs::remove_dir_all(&dir.path).ctx(|| format!("remove {}", dir.path.display()))?;
     drop(lock);
     Ok(())

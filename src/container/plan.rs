@@ -112,6 +112,7 @@ pub struct Plan {
     pub no_new_keyring: bool,
     /// /proc/self/timens_offsets content for a new time namespace.
     pub time_offsets: String,
+    pub hooks: crate::spec::Hooks,
 }
 
 pub fn cstr(s: &str, what: &str) -> Result<CString> {
@@ -339,6 +340,7 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
         preserve_fds: o.preserve_fds,
         no_new_keyring: o.no_new_keyring,
         time_offsets,
+        hooks: spec.hooks.clone().unwrap_or_default(),
     })
 }
 

@@ -58,6 +58,11 @@ pub struct State {
     /// True once create has finished handing over to the init.
     #[serde(default)]
     pub created_done: bool,
+    /// Hooks later commands run (start, delete).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststart: Vec<crate::spec::Hook>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststop: Vec<crate::spec::Hook>,
 }
 
 /// The OCI state as `runc state` prints it.
@@ -196,6 +201,16 @@ pub fn proc_start_time(pid: i32) -> Option<u64> {
 }
 
 impl State {
+    pub fn hook_state(&self, status: Status) -> Vec<u8> {
+        crate::container::hooks::state_json(
+            &self.id,
+            status.as_str(),
+            self.pid,
+            &self.bundle,
+            &self.annotations,
+        )
+    }
+
     pub fn init_alive(&self) -> bool {
         self.pid > 0 && proc_start_time(self.pid) == Some(self.start_time)
     }
