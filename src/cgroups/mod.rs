@@ -56,6 +56,13 @@ impl Cgroup {
     pub fn is_frozen(&self) -> bool {
         false
     }
+    pub fn stats(&self) -> Result<serde_json::Value> {
+        Ok(serde_json::json!({}))
+    }
+    /// OOM kills so far (memory.oom_control / memory.events).
+    pub fn oom_kills(&self) -> u64 {
+        0
+    }
     /// Host pids of every process in the container's cgroup.
     pub fn pids(&self) -> Result<Vec<i32>> {
         Ok(Vec::new())

@@ -3,13 +3,18 @@
 pub mod args;
 mod create;
 mod delete;
+pub mod duration;
+mod events;
 mod exec;
 mod kill;
 mod list;
+mod pause;
+mod ps;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use crate::bail;
 use crate::error::Result;
@@ -53,6 +58,11 @@ Commands:
   kill     send a signal to the container's init (or all processes)
   delete   delete a container and everything it used
   list     list containers
+  pause    freeze every process of a container
+  resume   thaw a paused container
+  ps       processes of a container
+  events   resource stats and OOM events
+  update   change resource limits
   spec     write a default config.json
 
 Global flags:
@@ -139,6 +149,11 @@ pub fn main(argv: Vec<OsString>) -> Result<i32> {
         "kill" => kill::main(&global, rest),
         "delete" => delete::main(&global, rest),
         "exec" => exec::main(&global, rest),
+        "pause" => pause::pause(&global, rest),
+        "resume" => pause::resume(&global, rest),
+        "ps" => ps::main(&global, rest),
+        "events" => events::main(&global, rest),
+        "update" => update::main(&global, rest),
         "list" | "ps-list" => list::main(&global, rest),
         "spec" => spec::main(&global, rest),
         "help" => {
