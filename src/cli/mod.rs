@@ -6,6 +6,7 @@ mod delete;
 pub mod duration;
 mod events;
 mod exec;
+mod features;
 mod kill;
 mod list;
 mod pause;
@@ -64,6 +65,7 @@ Commands:
   events   resource stats and OOM events
   update   change resource limits
   spec     write a default config.json
+  features what this runtime supports (JSON)
 
 Global flags:
   --root DIR          state directory (default /run/runway)
@@ -154,6 +156,7 @@ pub fn main(argv: Vec<OsString>) -> Result<i32> {
         "ps" => ps::main(&global, rest),
         "events" => events::main(&global, rest),
         "update" => update::main(&global, rest),
+        "features" => features::main(&global, rest),
         "list" | "ps-list" => list::main(&global, rest),
         "spec" => spec::main(&global, rest),
         "help" => {
