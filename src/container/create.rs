@@ -186,6 +186,11 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
     };
     let (parent_sock, child_sock) = sync::pair()?;
     let close = vec![lock.as_raw_fd(), parent_sock.as_raw_fd()];
+    let shared = if plan.seccomp.as_ref().is_some_and(|p| p.notify) {
+        Some(SharedPage::new()?)
+    } else {
+        None
+    };
     let (pid, in_cgroup) = spawn(
         &plan,
         &cgroup,
@@ -194,6 +199,7 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
             fifo,
             console,
             proc,
+            shared: shared.as_ref().map_or(0, |p| p.ptr as usize),
             close,
         },
     )?;
@@ -218,6 +224,14 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
         let (tag, payload, _fd) = sync::recv(parent_sock.as_fd())?;
         match tag {
             sync::READY => break,
+            sync::FD => {
+                let n = payload.get(..4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(-1);
+                let r = send_seccomp_listener(pid, n, &plan, &st);
+                if let Some(p) = &shared {
+                    p.set(if r.is_ok() { 1 } else { 2 });
+                }
+                r?;
+            }
             sync::HOOKS => {
                 crate::container::hooks::run_all("prestart", &plan.hooks.prestart, &hook_state)?;
                 crate::container::hooks::run_all(
@@ -333,4 +347,78 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
         std::env::current_dir().ctx(|| "getcwd")?.join(path)
     };
     state::write_atomic(&abs, pid.to_string().as_bytes()).map_err(|e| e.wrap("pid file"))
+}
+
+/// Fetch the child's seccomp listener (fd `n`, announced before it loaded
+/// the filter) and give it to the agent at listenerPath.
+fn send_seccomp_listener(pid: i32, n: i32, plan: &Plan, st: &State) -> Result<()> {
+    let Some(path) = plan.seccomp_listener.as_deref() else {
+        bail!("seccomp notify without listenerPath");
+    };
+    let pidfd = rustix::process::pidfd_open(
+        rustix::process::Pid::from_raw(pid).ok_or_else(|| Error::msg("bad pid"))?,
+        rustix::process::PidfdFlags::empty(),
+    )
+    .ctx(|| "pidfd_open container init")?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let fd = loop {
+        // SAFETY: pidfd_getfd with a valid pidfd; returns a new fd or -1.
+        let r = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), n, 0u32) };
+        if r >= 0 {
+            // SAFETY: a fresh fd we now own.
+            let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r as i32) };
+            let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default();
+            if link.to_string_lossy().contains("seccomp") {
+                break fd;
+            }
+        }
+        if std::time::Instant::now() > deadline || state::proc_start_time(pid).is_none() {
+            bail!("seccomp: could not get the notify listener from the container init");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    let cstate = serde_json::json!({
+        "ociVersion": crate::spec::OCI_VERSION,
+        "id": st.id,
+        "status": "creating",
+        "pid": pid,
+        "bundle": st.bundle,
+        "annotations": st.annotations,
+    });
+    let doc = crate::seccomp::build_process_state(pid, plan.seccomp_metadata.as_deref().unwrap_or(""), &cstate)?;
+    crate::seccomp::send_listener(path, fd.as_fd(), &doc)
+}
+
+/// One anonymous MAP_SHARED page: a flag the child can wait on without
+/// making syscalls.
+struct SharedPage {
+    ptr: *mut std::sync::atomic::AtomicU32,
+}
+
+impl SharedPage {
+    fn new() -> Result<Self> {
+        // SAFETY: fresh anonymous mapping, not aliased by any Rust object.
+        let p = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                4096,
+                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                rustix::mm::MapFlags::SHARED,
+            )
+        }
+        .ctx(|| "mmap shared page")?;
+        Ok(SharedPage { ptr: p.cast() })
+    }
+
+    fn set(&self, v: u32) {
+        // SAFETY: the mapping lives until drop; AtomicU32 fits in it.
+        unsafe { &*self.ptr }.store(v, std::sync::atomic::Ordering::Release);
+    }
+}
+
+impl Drop for SharedPage {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the page we mapped.
+        let _ = unsafe { rustix::mm::munmap(self.ptr.cast(), 4096) };
+    }
 }

@@ -16,6 +16,10 @@ pub struct ChildFds {
     pub console: Option<OwnedFd>,
     /// The host's /proc, for reopening `fifo` after pivot_root.
     pub proc: OwnedFd,
+    /// A page shared with the parent (MAP_SHARED before clone): the parent
+    /// sets it once it holds our seccomp listener. Waiting on it takes no
+    /// syscall, so no notify rule can deadlock us.
+    pub shared: usize,
     /// Parent-only fds the clone duplicated (the state-dir lock, the
     /// parent's end of the socket): holding them would block `start`
     /// and hide the parent's exit from us.
@@ -191,10 +195,12 @@ fn setup(plan: &Plan, fds: &ChildFds) -> Result<Never> {
     }
 
     // Seccomp last when NNP allows loading it unprivileged (fewest syscalls
-    // under the filter); otherwise before dropping capabilities.
+    // under the filter); otherwise before dropping capabilities. A notify
+    // filter goes in before READY so the parent can fetch its listener.
     let nnp = plan.security.no_new_privileges;
-    if let (Some(prog), false) = (&plan.seccomp, nnp) {
-        crate::seccomp::load(prog)?;
+    let notify = plan.seccomp.as_ref().is_some_and(|p| p.notify);
+    if let (Some(prog), true) = (&plan.seccomp, !nnp || notify) {
+        load_seccomp(prog, sock, fds.shared)?;
     }
     plan.security.apply_identity()?;
 
@@ -219,8 +225,53 @@ fn setup(plan: &Plan, fds: &ChildFds) -> Result<Never> {
         let _ = rustix::io::write(&w, b"0");
     }
     hooks::run_all("startContainer", &plan.hooks.start_container, &hook_state)?;
-    if let (Some(prog), true) = (&plan.seccomp, nnp) {
+    if let (Some(prog), true) = (&plan.seccomp, nnp && !notify) {
         crate::seccomp::load(prog)?;
     }
     exec(&exe, &plan.process)
+}
+
+/// Load the filter; with a notify listener, tell the parent which fd
+/// number it will get *before* loading (after loading, our own sendmsg may
+/// be notified and wait for an agent that has no listener yet). The
+/// parent takes it with pidfd_getfd.
+pub fn load_seccomp(prog: &crate::seccomp::Program, sock: BorrowedFd, shared: usize) -> Result<()> {
+    if !prog.notify {
+        crate::seccomp::load(prog)?;
+        return Ok(());
+    }
+    // The kernel hands out the lowest free fd: find it now.
+    let probe = rustix::io::fcntl_dupfd_cloexec(rustix::stdio::stdin(), 0)
+        .or_else(|_| rustix::fs::open("/", rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty()))
+        .map_err(|e| Error::errno("probe fd", e.raw_os_error()))?;
+    let n = probe.as_raw_fd();
+    drop(probe);
+    sync::send(sock, sync::FD, &n.to_le_bytes())?;
+    match crate::seccomp::load(prog)? {
+        Some(fd) => {
+            // Keep it open (and at number n) until the parent has a copy.
+            let flag = shared as *const std::sync::atomic::AtomicU32;
+            if flag.is_null() {
+                return Err(Error::msg("seccomp: no shared page"));
+            }
+            let start = std::time::Instant::now();
+            loop {
+                // SAFETY: the parent mapped this page MAP_SHARED before clone
+                // and keeps it for its lifetime; we never unmap it.
+                match unsafe { &*flag }.load(std::sync::atomic::Ordering::Acquire) {
+                    0 => {}
+                    1 => break,
+                    _ => return Err(Error::msg("seccomp: parent failed to take the listener")),
+                }
+                // vDSO clock: not a syscall, so not filtered.
+                if start.elapsed() > std::time::Duration::from_secs(15) {
+                    return Err(Error::msg("seccomp: timed out handing over the listener"));
+                }
+                std::hint::spin_loop();
+            }
+            drop(fd);
+            Ok(())
+        }
+        None => Err(Error::msg("seccomp: no listener returned")),
+    }
 }

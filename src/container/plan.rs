@@ -113,6 +113,8 @@ pub struct Plan {
     /// /proc/self/timens_offsets content for a new time namespace.
     pub time_offsets: String,
     pub hooks: crate::spec::Hooks,
+    pub seccomp_listener: Option<String>,
+    pub seccomp_metadata: Option<String>,
 }
 
 pub fn cstr(s: &str, what: &str) -> Result<CString> {
@@ -341,6 +343,8 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
         no_new_keyring: o.no_new_keyring,
         time_offsets,
         hooks: spec.hooks.clone().unwrap_or_default(),
+        seccomp_listener: linux.seccomp.as_ref().and_then(|s| s.listener_path.clone()),
+        seccomp_metadata: linux.seccomp.as_ref().and_then(|s| s.listener_metadata.clone()),
     })
 }
 
