@@ -233,9 +233,20 @@ fn plan_with(
                         .iter()
                         .flat_map(|h| h.controllers.iter().map(|c| v2_name(c)))
                         .collect();
+                    // Only what the config uses: a controller enabled in a
+                    // cgroup2 subtree can no longer be mounted as v1, so
+                    // switching on more would change the host for others.
+                    let needed: Vec<&str> = resources
+                        .map(|r| {
+                            needed_controllers(r)
+                                .into_iter()
+                                .map(|(c, _)| v2_name(c))
+                                .collect()
+                        })
+                        .unwrap_or_default();
                     let controllers = unified_available(m)
                         .into_iter()
-                        .filter(|c| !taken.contains(&c.as_str()))
+                        .filter(|c| !taken.contains(&c.as_str()) && needed.contains(&c.as_str()))
                         .collect();
                     hs.push(Hierarchy {
                         dir: path::leaf_dir(m, inner, own)?,
@@ -259,6 +270,14 @@ fn plan_with(
                     "cgroups: linux.resources.{field} needs the {ctrl} controller, which this host does not provide"
                 );
             }
+        }
+        // Device rules are a security boundary: never drop them silently.
+        // (On pure v2 they are an eBPF program, always possible.)
+        let devices_v1 = hs
+            .iter()
+            .any(|h| !h.unified && h.controllers.iter().any(|c| c == "devices"));
+        if layout != Layout::V2 && !res.devices.is_empty() && !devices_v1 {
+            bail!("cgroups: linux.resources.devices needs the devices controller, which this host does not provide");
         }
     }
     Ok(Cgroup {
@@ -317,33 +336,23 @@ fn remove_tree(dir: &str) -> Result<()> {
 /// shared parent (e.g. /runway) can race us, so ENOENT restarts the walk.
 fn mkdir_all(mount: &str, dir: &str) -> Result<()> {
     let mode = rustix::fs::Mode::from_raw_mode(0o755);
-    let mut last = rustix::io::Errno::NOENT;
     for _ in 0..5 {
-        let mut ok = true;
+        let mut raced = false;
         for d in chain(mount, dir) {
             match rustix::fs::mkdir(d.as_str(), mode) {
                 Ok(()) | Err(rustix::io::Errno::EXIST) => {}
                 Err(rustix::io::Errno::NOENT) => {
-                    ok = false;
+                    raced = true;
                     break;
                 }
-                Err(e) => {
-                    last = e;
-                    return Err(Error::errno(
-                        format!("create cgroup {d}"),
-                        last.raw_os_error(),
-                    ));
-                }
+                Err(e) => return Err(Error::errno(format!("create cgroup {d}"), e.raw_os_error())),
             }
         }
-        if ok {
+        if !raced {
             return Ok(());
         }
     }
-    Err(Error::errno(
-        format!("create cgroup {dir}"),
-        last.raw_os_error(),
-    ))
+    Err(Error::errno(format!("create cgroup {dir}"), libc::ENOENT))
 }
 
 /// The directories from just below `mount` down to `dir`, outermost first.
@@ -415,8 +424,31 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Write the limits of `linux.resources`. Also used by `update`.
+    /// Write the limits of `linux.resources`, device rules included: the
+    /// device policy becomes exactly `res.devices` plus runc's defaults.
     pub fn apply(&self, res: &Resources) -> Result<()> {
+        self.write_limits(res, true)
+    }
+
+    /// `runway update`: write the limits in `res` but leave the device
+    /// policy alone, since an update carries no device rules (runc's
+    /// `update` cannot change them either). Values of 0 / absent mean
+    /// "unchanged", as in the spec.
+    pub fn update(&self, res: &Resources) -> Result<()> {
+        self.write_limits(res, false)
+    }
+
+    fn write_limits(&self, res: &Resources, devices: bool) -> Result<()> {
+        for hp in &res.hugepage_limits {
+            let ok =
+                !hp.page_size.is_empty() && hp.page_size.bytes().all(|b| b.is_ascii_alphanumeric());
+            if !ok {
+                bail!(
+                    "linux.resources.hugepageLimits: invalid pageSize {:?}",
+                    hp.page_size
+                );
+            }
+        }
         if self.layout != Layout::V2 && !res.unified.is_empty() && self.unified().is_none() {
             bail!(
                 "cgroups: linux.resources.unified needs cgroup v2, which this host does not have"
@@ -424,9 +456,9 @@ impl Cgroup {
         }
         for h in &self.hierarchies {
             if h.unified {
-                v2::apply(h, res, self.layout == Layout::V2)?;
+                v2::apply(h, res, devices && self.layout == Layout::V2)?;
             } else {
-                v1::apply(h, res)?;
+                v1::apply(h, res, devices)?;
             }
         }
         Ok(())

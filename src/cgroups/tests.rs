@@ -110,6 +110,16 @@ fn plan_hybrid_gives_unified_the_leftovers() {
     let inner = path::Inner::Absolute("/runway/x".into());
     let cg = plan_with(Layout::Hybrid, &mounts, &own, &inner, 1, None, &avail).unwrap();
     assert_eq!(cg.hierarchies.len(), 3);
+    // Joined, but no controller switched on that the config does not use.
+    assert!(cg.hierarchies[2].controllers.is_empty());
+    let res = Resources {
+        hugepage_limits: vec![HugepageLimit {
+            page_size: "2MB".into(),
+            limit: 1 << 21,
+        }],
+        ..Default::default()
+    };
+    let cg = plan_with(Layout::Hybrid, &mounts, &own, &inner, 1, Some(&res), &avail).unwrap();
     assert_eq!(cg.hierarchies[2].controllers, vec!["hugetlb"]);
     assert_eq!(cg.dirs[2], "/c/unified/runway/x");
 }
@@ -310,9 +320,17 @@ fn hugetlb_on_unified_in_hybrid() {
         }],
         ..Default::default()
     };
-    let Ok(cg) = plan(None, &name("huge"), false, Some(&res)) else {
+    let Ok(cg) = plan(Some(&format!("/{}", name("huge"))), "x", false, Some(&res)) else {
         return; // no hugetlb controller on this host
     };
+    // Put the host back as it was: create() may switch hugetlb on in the
+    // root of the unified hierarchy.
+    let root_ctl = cg.unified().map(|u| {
+        (
+            u.mount.clone(),
+            files::read(&u.mount, "cgroup.subtree_control").unwrap_or_default(),
+        )
+    });
     cg.create().unwrap();
     let _guard = Guard(cg.clone());
     let r = cg.apply(&res);
@@ -328,6 +346,11 @@ fn hugetlb_on_unified_in_hybrid() {
     };
     let got = files::read_trim(&h.dir, file);
     cg.destroy(true).unwrap();
+    if let Some((mount, before)) = root_ctl {
+        if !before.split_whitespace().any(|c| c == "hugetlb") {
+            let _ = files::write(&mount, "cgroup.subtree_control", "-hugetlb");
+        }
+    }
     r.unwrap();
     assert_eq!(got.unwrap(), (4u64 << 21).to_string());
 }
@@ -367,4 +390,244 @@ fn device_program_on_unified() {
     again.unwrap();
     let out = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.trim(), "null-ok");
+}
+
+/// A directory of empty regular files standing in for a cgroup, so the
+/// file contents a v2 (or v1) apply produces can be checked on any host.
+fn fake_cgroup(t: &str, names: &[&str]) -> String {
+    let d = format!("/tmp/rwt-fake-{}-{t}", std::process::id());
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    for n in names {
+        std::fs::write(format!("{d}/{n}"), "").unwrap();
+    }
+    d
+}
+
+fn full_resources() -> Resources {
+    use crate::spec::{BlockIo, ThrottleDevice};
+    let mut unified = std::collections::BTreeMap::new();
+    unified.insert("memory.high".to_string(), "1000000".to_string());
+    Resources {
+        memory: Some(Memory {
+            limit: Some(100 << 20),
+            swap: Some(300 << 20),
+            reservation: Some(50 << 20),
+            swappiness: Some(10),
+            disable_oom_killer: Some(true),
+            ..Default::default()
+        }),
+        cpu: Some(Cpu {
+            shares: Some(1024),
+            quota: Some(50_000),
+            period: Some(100_000),
+            burst: Some(1000),
+            cpus: Some("0".into()),
+            mems: Some("0".into()),
+            ..Default::default()
+        }),
+        pids: Some(Pids { limit: 10 }),
+        block_io: Some(BlockIo {
+            weight: Some(500),
+            throttle_read_bps_device: vec![ThrottleDevice {
+                major: 8,
+                minor: 0,
+                rate: 1000,
+            }],
+            ..Default::default()
+        }),
+        hugepage_limits: vec![HugepageLimit {
+            page_size: "2MB".into(),
+            limit: 1 << 21,
+        }],
+        network: Some(Network {
+            class_id: Some(0x10001),
+            priorities: vec![crate::spec::InterfacePriority {
+                name: "eth0".into(),
+                priority: 5,
+            }],
+        }),
+        unified,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn v2_apply_file_contents() {
+    let names = [
+        "memory.max",
+        "memory.swap.max",
+        "memory.low",
+        "memory.high",
+        "cpu.weight",
+        "cpu.max",
+        "cpu.max.burst",
+        "cpuset.cpus",
+        "cpuset.mems",
+        "pids.max",
+        "io.weight",
+        "io.max",
+        "hugetlb.2MB.max",
+    ];
+    let d = fake_cgroup("v2", &names);
+    let h = Hierarchy {
+        dir: d.clone(),
+        mount: "/tmp".into(),
+        controllers: ["memory", "cpu", "cpuset", "pids", "io", "hugetlb"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        unified: true,
+    };
+    let res = full_resources();
+    v2::apply(&h, &res, false).unwrap();
+    let got = |n: &str| std::fs::read_to_string(format!("{d}/{n}")).unwrap();
+    assert_eq!(got("memory.max"), (100u64 << 20).to_string());
+    assert_eq!(got("memory.swap.max"), (200u64 << 20).to_string());
+    assert_eq!(got("memory.low"), (50u64 << 20).to_string());
+    assert_eq!(got("memory.high"), "1000000");
+    assert_eq!(got("cpu.weight"), "39");
+    assert_eq!(got("cpu.max"), "50000 100000");
+    assert_eq!(got("cpu.max.burst"), "1000");
+    assert_eq!(got("cpuset.cpus"), "0");
+    assert_eq!(got("pids.max"), "10");
+    assert_eq!(got("io.weight"), "default 4950");
+    assert_eq!(got("io.max"), "8:0 rbps=1000");
+    assert_eq!(got("hugetlb.2MB.max"), "2097152");
+
+    // Bad or unknown unified keys are refused before anything is written.
+    let mut bad = Resources::default();
+    bad.unified.insert("../memory.max".into(), "1".into());
+    assert!(v2::apply(&h, &bad, false).is_err());
+    let mut bad = Resources::default();
+    bad.unified.insert("memory.nonesuch".into(), "1".into());
+    let e = v2::apply(&h, &bad, false).unwrap_err();
+    assert!(e.to_string().contains("memory.nonesuch"), "{e}");
+    // A controller we do not manage is left alone, even if asked.
+    let h2 = Hierarchy {
+        controllers: vec![],
+        ..h.clone()
+    };
+    std::fs::write(format!("{d}/pids.max"), "").unwrap();
+    v2::apply(
+        &h2,
+        &Resources {
+            pids: Some(Pids { limit: 3 }),
+            ..Default::default()
+        },
+        false,
+    )
+    .unwrap();
+    assert_eq!(got("pids.max"), "");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn v1_apply_file_contents() {
+    let names = [
+        "memory.limit_in_bytes",
+        "memory.memsw.limit_in_bytes",
+        "memory.soft_limit_in_bytes",
+        "memory.swappiness",
+        "memory.oom_control",
+        "cpu.shares",
+        "cpu.cfs_period_us",
+        "cpu.cfs_quota_us",
+        "cpu.cfs_burst_us",
+        "cpuset.cpus",
+        "cpuset.mems",
+        "pids.max",
+        "blkio.weight",
+        "blkio.throttle.read_bps_device",
+        "hugetlb.2MB.limit_in_bytes",
+        "net_cls.classid",
+        "net_prio.ifpriomap",
+    ];
+    let d = fake_cgroup("v1", &names);
+    let h = Hierarchy {
+        dir: d.clone(),
+        mount: "/tmp".into(),
+        controllers: [
+            "memory", "cpu", "cpuset", "pids", "blkio", "hugetlb", "net_cls", "net_prio",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        unified: false,
+    };
+    let mut res = full_resources();
+    res.unified.clear();
+    v1::apply(&h, &res, false).unwrap();
+    let got = |n: &str| std::fs::read_to_string(format!("{d}/{n}")).unwrap();
+    assert_eq!(got("memory.limit_in_bytes"), (100u64 << 20).to_string());
+    assert_eq!(
+        got("memory.memsw.limit_in_bytes"),
+        (300u64 << 20).to_string()
+    );
+    assert_eq!(got("memory.soft_limit_in_bytes"), (50u64 << 20).to_string());
+    assert_eq!(got("memory.swappiness"), "10");
+    assert_eq!(got("memory.oom_control"), "1");
+    assert_eq!(got("cpu.shares"), "1024");
+    assert_eq!(got("cpu.cfs_period_us"), "100000");
+    assert_eq!(got("cpu.cfs_quota_us"), "50000");
+    assert_eq!(got("cpu.cfs_burst_us"), "1000");
+    assert_eq!(got("cpuset.cpus"), "0");
+    assert_eq!(got("pids.max"), "10");
+    assert_eq!(got("blkio.weight"), "500");
+    assert_eq!(got("blkio.throttle.read_bps_device"), "8:0 1000");
+    assert_eq!(got("hugetlb.2MB.limit_in_bytes"), "2097152");
+    assert_eq!(got("net_cls.classid"), "65537");
+    assert_eq!(got("net_prio.ifpriomap"), "eth0 5");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn hugepage_size_cannot_escape_the_cgroup() {
+    let cg = Cgroup::default();
+    let res = Resources {
+        hugepage_limits: vec![HugepageLimit {
+            page_size: "../../x".into(),
+            limit: 1,
+        }],
+        ..Default::default()
+    };
+    assert!(cg.apply(&res).is_err());
+}
+
+#[test]
+fn v2_freeze_and_kill_on_unified_dir() {
+    if !root_with_cgroups() {
+        return;
+    }
+    let cg = plan(None, &name("v2fz"), false, None).unwrap();
+    let Some(h) = cg.unified().cloned() else {
+        return;
+    };
+    cg.create().unwrap();
+    let _guard = Guard(cg.clone());
+    let mut child = sleeper();
+    cg.add_pid(child.id() as i32).unwrap();
+    v2::freeze(&h.dir).unwrap();
+    assert!(files::read(&h.dir, "cgroup.events")
+        .unwrap()
+        .contains("frozen 1"));
+    v2::thaw(&h.dir).unwrap();
+    // A pure-v2 view of the same directories: cgroup.kill does the job.
+    let as_v2 = Cgroup {
+        layout: Layout::V2,
+        hierarchies: vec![h.clone()],
+        dirs: vec![h.dir.clone()],
+        owned_parents: 0,
+    };
+    if files::exists(&h.dir, "cgroup.kill") {
+        as_v2.kill_all().unwrap();
+        let st = child.wait().unwrap();
+        assert!(!st.success());
+    } else {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    assert!(as_v2.v2_dir_fd().is_some());
+    assert!(cg.v2_dir_fd().is_none());
+    cg.destroy(true).unwrap();
 }

@@ -7,8 +7,9 @@ use crate::error::{Context, Result};
 use crate::spec::{BlockIo, Cpu, Memory, Resources};
 use std::time::{Duration, Instant};
 
-/// Write every limit of `res` that belongs to a controller of `h`.
-pub fn apply(h: &Hierarchy, res: &Resources) -> Result<()> {
+/// Write every limit of `res` that belongs to a controller of `h`; the
+/// device policy only when `devices`.
+pub fn apply(h: &Hierarchy, res: &Resources, devices: bool) -> Result<()> {
     for c in &h.controllers {
         let d = h.dir.as_str();
         match c.as_str() {
@@ -66,7 +67,7 @@ pub fn apply(h: &Hierarchy, res: &Resources) -> Result<()> {
                     }
                 }
             }
-            "devices" => {
+            "devices" if devices => {
                 let rules = devices::effective_rules(&res.devices)?;
                 devices::apply_v1(d, &rules).ctx(|| "device cgroup")?;
             }

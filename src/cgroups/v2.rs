@@ -161,9 +161,10 @@ impl Leaf<'_> {
     }
 }
 
-/// Write every limit of `res` for the controllers `h` manages. `pure` is
-/// true on a v2-only host, where devices are also ours.
-pub fn apply(h: &Hierarchy, res: &Resources, pure: bool) -> Result<()> {
+/// Write every limit of `res` for the controllers `h` manages. `devices`
+/// is true on a v2-only host (where the device policy is ours) unless this
+/// is an update.
+pub fn apply(h: &Hierarchy, res: &Resources, devices: bool) -> Result<()> {
     let l = Leaf { h };
     if l.manages("memory") {
         if let Some(m) = &res.memory {
@@ -208,7 +209,7 @@ pub fn apply(h: &Hierarchy, res: &Resources, pure: bool) -> Result<()> {
             }
         }
     }
-    if pure {
+    if devices {
         let rules = devices::effective_rules(&res.devices)?;
         devices::apply_v2(&h.dir, &rules)?;
     }
