@@ -151,7 +151,44 @@ fn needed_controllers(res: &Resources) -> Vec<(&'static str, &'static str)> {
             out.push(("net_prio", "network.priorities"));
         }
     }
+    if res
+        .rdma
+        .as_ref()
+        .is_some_and(|r| r.as_object().is_some_and(|o| !o.is_empty()))
+    {
+        out.push(("rdma", "rdma"));
+    }
     out
+}
+
+/// rdma.max lines ("mlx5_1 hca_handle=3 hca_object=10000") from the
+/// spec's map of device name to limits; the file format is the same on
+/// v1 and v2.
+pub fn rdma_lines(rdma: Option<&serde_json::Value>) -> Result<Vec<String>> {
+    let Some(v) = rdma else {
+        return Ok(Vec::new());
+    };
+    let Some(map) = v.as_object() else {
+        bail!("linux.resources.rdma: expected an object");
+    };
+    let mut out = Vec::new();
+    for (dev, lim) in map {
+        if dev.is_empty() || dev.bytes().any(|b| b.is_ascii_whitespace() || b == b'/') {
+            bail!("linux.resources.rdma: invalid device name {dev:?}");
+        }
+        let mut line = dev.clone();
+        for (key, file_key) in [("hcaHandles", "hca_handle"), ("hcaObjects", "hca_object")] {
+            match lim.get(key) {
+                None | Some(serde_json::Value::Null) => {}
+                Some(n) => match n.as_u64().filter(|n| *n <= u64::from(u32::MAX)) {
+                    Some(n) => line.push_str(&format!(" {file_key}={n}")),
+                    None => bail!("linux.resources.rdma.{dev}.{key}: invalid value {n}"),
+                },
+            }
+        }
+        out.push(line);
+    }
+    Ok(out)
 }
 
 /// v2 spells two controllers differently.
@@ -607,6 +644,31 @@ impl Cgroup {
         out.sort_unstable();
         out.dedup();
         Ok(out)
+    }
+
+    /// How many times the kernel's OOM killer has killed a process in the
+    /// container (for `events`' "oom" notifications); 0 when unknown.
+    pub fn oom_kill_count(&self) -> u64 {
+        let Some(h) = self
+            .hierarchies
+            .iter()
+            .find(|h| h.controllers.iter().any(|c| c == "memory"))
+        else {
+            return 0;
+        };
+        let file = if h.unified {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        };
+        files::read(&h.dir, file)
+            .map(|t| {
+                files::flat_keyed(&t)
+                    .into_iter()
+                    .find(|(k, _)| k == "oom_kill")
+                    .map_or(0, |(_, v)| v)
+            })
+            .unwrap_or(0)
     }
 
     /// runc's `events --stats` "data" object.

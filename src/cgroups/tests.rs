@@ -223,6 +223,7 @@ fn lifecycle_on_this_host() {
     cg.thaw().unwrap();
     assert!(!cg.is_frozen());
 
+    assert_eq!(cg.oom_kill_count(), 0);
     let st = cg.stats().unwrap();
     assert_eq!(st["pids"]["current"], 1);
     assert_eq!(st["memory"]["usage"]["limit"], 64u64 << 20);
@@ -630,4 +631,57 @@ fn v2_freeze_and_kill_on_unified_dir() {
     assert!(as_v2.v2_dir_fd().is_some());
     assert!(cg.v2_dir_fd().is_none());
     cg.destroy(true).unwrap();
+}
+
+#[test]
+fn rdma_limit_lines() {
+    let v = serde_json::json!({"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10000}, "b": {"hcaObjects": 1}});
+    assert_eq!(
+        rdma_lines(Some(&v)).unwrap(),
+        vec!["b hca_object=1", "mlx5_1 hca_handle=3 hca_object=10000"]
+    );
+    assert!(rdma_lines(Some(&serde_json::json!({"a b": {}}))).is_err());
+    assert!(rdma_lines(Some(&serde_json::json!({"a": {"hcaHandles": -1}}))).is_err());
+    assert!(rdma_lines(None).unwrap().is_empty());
+}
+
+#[test]
+fn memory_limit_triggers_oom_kill() {
+    if !root_with_cgroups() {
+        return;
+    }
+    let has_memsw = path::read_mounts()
+        .unwrap()
+        .iter()
+        .find(|m| m.controllers.iter().any(|c| c == "memory"))
+        .is_some_and(|m| files::exists(&m.point, "memory.memsw.limit_in_bytes"));
+    let res = Resources {
+        memory: Some(Memory {
+            limit: Some(16 << 20),
+            swap: has_memsw.then_some(16 << 20),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let cg = plan(None, &name("oom"), false, Some(&res)).unwrap();
+    cg.create().unwrap();
+    let _guard = Guard(cg.clone());
+    cg.apply(&res).unwrap();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("sleep 0.2; exec dd if=/dev/zero of=/dev/null bs=64M count=1")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    cg.add_pid(child.id() as i32).unwrap();
+    let st = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(st.signal(), Some(libc::SIGKILL));
+    assert!(cg.oom_kill_count() >= 1);
+    let stats = cg.stats().unwrap();
+    assert!(
+        stats["memory"]["usage"]["failcnt"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+    cg.destroy(false).unwrap();
 }

@@ -56,6 +56,11 @@ pub fn apply(h: &Hierarchy, res: &Resources, devices: bool) -> Result<()> {
                     files::write(d, "net_cls.classid", &id.to_string())?;
                 }
             }
+            "rdma" => {
+                for line in super::rdma_lines(res.rdma.as_ref())? {
+                    files::write(d, "rdma.max", &line)?;
+                }
+            }
             "net_prio" => {
                 if let Some(n) = &res.network {
                     for p in &n.priorities {

@@ -196,6 +196,11 @@ pub fn apply(h: &Hierarchy, res: &Resources, devices: bool) -> Result<()> {
             io(&l, b)?;
         }
     }
+    if l.manages("rdma") {
+        for line in super::rdma_lines(res.rdma.as_ref())? {
+            l.write("rdma", "rdma.max", &line)?;
+        }
+    }
     if l.manages("hugetlb") {
         for hp in &res.hugepage_limits {
             l.write(
