@@ -682,3 +682,130 @@ fn memory_limit_triggers_oom_kill() {
     assert_eq!(stats["memory"]["usage"]["max"], 16u64 << 20, "{stats}");
     cg.destroy(false).unwrap();
 }
+
+/// The whole pure-v2 flow (create, eBPF device policy, join, freeze, stats,
+/// cgroup.kill, destroy) run against the cgroup2 hierarchy of a hybrid
+/// host, which has the core files though no resource controllers.
+#[test]
+fn pure_v2_flow_on_the_unified_hierarchy() {
+    if !root_with_cgroups() || !std::path::Path::new("/dev/kmsg").exists() {
+        return;
+    }
+    let mounts: Vec<path::Mount> = path::read_mounts()
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.unified)
+        .collect();
+    if mounts.is_empty() {
+        return;
+    }
+    let own = path::read_own().unwrap();
+    let (inner, owned) = path::inner_path(None, &name("purev2"), false).unwrap();
+    let none = |_: &path::Mount| Vec::new();
+    let cg = plan_with(Layout::V2, &mounts, &own, &inner, owned, None, &none).unwrap();
+    cg.create().unwrap();
+    let _guard = Guard(cg.clone());
+    let res = Resources {
+        devices: vec![DeviceCgroup {
+            allow: false,
+            access: Some("rwm".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    cg.apply(&res).unwrap();
+    cg.update(&Resources::default()).unwrap();
+    let probe = Command::new("sh")
+        .arg("-c")
+        .arg("sleep 0.3; : </dev/null && echo null-ok; : </dev/kmsg && echo kmsg-ok")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    cg.add_pid(probe.id() as i32).unwrap();
+    let out = probe.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "null-ok");
+
+    let mut child = sleeper();
+    cg.add_pid(child.id() as i32).unwrap();
+    assert_eq!(cg.pids().unwrap(), vec![child.id() as i32]);
+    cg.freeze().unwrap();
+    assert!(cg.is_frozen());
+    cg.thaw().unwrap();
+    assert!(!cg.is_frozen());
+    let st = cg.stats().unwrap();
+    assert!(st["cpu"]["usage"]["user"].is_u64(), "{st}");
+    cg.freeze().unwrap();
+    cg.destroy(true).unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+    assert!(!std::path::Path::new(&cg.dirs[0]).exists());
+}
+
+/// The fd from v2_dir_fd works for clone3(CLONE_INTO_CGROUP).
+#[test]
+fn v2_dir_fd_places_a_clone3_child() {
+    if !root_with_cgroups() {
+        return;
+    }
+    let mounts: Vec<path::Mount> = path::read_mounts()
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.unified)
+        .collect();
+    if mounts.is_empty() {
+        return;
+    }
+    let own = path::read_own().unwrap();
+    let inner = path::Inner::Absolute(format!("/{}", name("clone3")));
+    let none = |_: &path::Mount| Vec::new();
+    let cg = plan_with(Layout::V2, &mounts, &own, &inner, 0, None, &none).unwrap();
+    cg.create().unwrap();
+    let _guard = Guard(cg.clone());
+    let fd = cg.v2_dir_fd().unwrap();
+    #[repr(C)]
+    #[derive(Default)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    use std::os::fd::AsRawFd;
+    let mut args = CloneArgs {
+        flags: 0x2_0000_0000, // CLONE_INTO_CGROUP
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: fd.as_raw_fd() as u64,
+        ..Default::default()
+    };
+    // SAFETY: the child only calls async-signal-safe functions and exits.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if pid == 0 {
+        unsafe {
+            libc::pause();
+            libc::_exit(0);
+        }
+    }
+    assert!(pid > 0, "clone3: {}", std::io::Error::last_os_error());
+    let pid = pid as i32;
+    let inside = cg.pids().unwrap();
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+    assert_eq!(inside, vec![pid]);
+    cg.destroy(true).unwrap();
+}
