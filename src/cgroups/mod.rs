@@ -5,6 +5,19 @@
 //! /sys/fs/cgroup/unified, that may own a few controllers), and pure v2.
 //! `plan` decides the directories without touching the system; the result
 //! is stored in state.json so later commands act on the same directories.
+//!
+//! Use: `plan` -> `create` -> `apply(resources)` -> start the init inside
+//! it (clone3 with CLONE_INTO_CGROUP on `v2_dir_fd()` when that is Some,
+//! else `add_pid` before it runs user code). `update` rewrites limits but
+//! never the device policy. `destroy(true)` kills and removes; it is
+//! idempotent and works on a half-created cgroup.
+//!
+//! cgroupsPath: absolute = below every hierarchy's root; relative = below
+//! the runtime's own cgroup (from /proc/self/cgroup), as runc; absent =
+//! "/runway/<id>", whose "/runway" is removed again once empty. With the
+//! systemd driver, "slice:prefix:name" is laid out as systemd would
+//! (/a.slice/a-b.slice/prefix-name.scope) but units are not registered
+//! over D-Bus; without a running systemd, `plan` refuses.
 
 mod devices;
 mod files;

@@ -199,10 +199,13 @@ pub fn inner_path(cgroups_path: Option<&str>, id: &str, systemd: bool) -> Result
         bail!("cgroup path: invalid container id {id:?}");
     }
     if systemd {
+        // Parse first: a malformed path is the config's fault on any host.
+        // Without D-Bus we only lay the unit out where systemd would.
+        let p = systemd_path(cgroups_path, id)?;
         if !std::path::Path::new("/run/systemd/system").exists() {
             bail!("systemd cgroup driver: systemd is not running");
         }
-        return Ok((Inner::Absolute(systemd_path(cgroups_path, id)?), 0));
+        return Ok((Inner::Absolute(p), 0));
     }
     match cgroups_path {
         None | Some("") => Ok((Inner::Absolute(format!("/runway/{id}")), 1)),

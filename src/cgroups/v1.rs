@@ -64,6 +64,12 @@ pub fn apply(h: &Hierarchy, res: &Resources, devices: bool) -> Result<()> {
             "net_prio" => {
                 if let Some(n) = &res.network {
                     for p in &n.priorities {
+                        if p.name.is_empty() || p.name.bytes().any(|b| b.is_ascii_whitespace()) {
+                            bail!(
+                                "linux.resources.network.priorities: invalid interface name {:?}",
+                                p.name
+                            );
+                        }
                         files::write(
                             d,
                             "net_prio.ifpriomap",
