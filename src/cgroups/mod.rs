@@ -659,9 +659,9 @@ impl Cgroup {
         Ok(out)
     }
 
-    /// How many times the kernel's OOM killer has killed a process in the
-    /// container (for `events`' "oom" notifications); 0 when unknown.
-    pub fn oom_kill_count(&self) -> u64 {
+    /// OOM kills so far (memory.oom_control / memory.events), for
+    /// `events`' "oom" notifications; 0 when unknown.
+    pub fn oom_kills(&self) -> u64 {
         let Some(h) = self
             .hierarchies
             .iter()

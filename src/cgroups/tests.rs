@@ -223,7 +223,7 @@ fn lifecycle_on_this_host() {
     cg.thaw().unwrap();
     assert!(!cg.is_frozen());
 
-    assert_eq!(cg.oom_kill_count(), 0);
+    assert_eq!(cg.oom_kills(), 0);
     let st = cg.stats().unwrap();
     assert_eq!(st["pids"]["current"], 1);
     assert_eq!(st["memory"]["usage"]["limit"], 64u64 << 20);
@@ -677,7 +677,7 @@ fn memory_limit_triggers_oom_kill() {
     let st = child.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(st.signal(), Some(libc::SIGKILL));
-    assert!(cg.oom_kill_count() >= 1);
+    assert!(cg.oom_kills() >= 1);
     let stats = cg.stats().unwrap();
     assert_eq!(stats["memory"]["usage"]["max"], 16u64 << 20, "{stats}");
     cg.destroy(false).unwrap();
