@@ -120,7 +120,7 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     if st.status(&dir) == crate::container::state::Status::Stopped {
         bail!("container {id} is not running");
     }
-    st.cgroup.apply(&res)?;
+    st.cgroup.update(&res)?;
     Ok(0)
 }
 

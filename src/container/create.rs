@@ -167,9 +167,9 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
 
     cgroup.create()?;
     cleanup.cgroup = Some(cgroup.clone());
-    if let Some(res) = &linux.resources {
-        cgroup.apply(res)?;
-    }
+    // Even without resources the device policy is deny-all plus the
+    // defaults, as runc.
+    cgroup.apply(linux.resources.as_ref().unwrap_or(&Default::default()))?;
 
     let console = if !plan.process.terminal {
         None
@@ -205,6 +205,10 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
     )?;
     cleanup.pid = pid;
     st.pid = pid;
+    // Read now: the child waits for GO, so it can't have exited yet; a
+    // short-lived container may be a zombie by the time it says ready.
+    st.start_time = state::proc_start_time(pid)
+        .ok_or_else(|| Error::msg("container init exited during setup"))?;
 
     // Child waits for GO: first put it where it belongs.
     if !in_cgroup {
@@ -225,7 +229,10 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
         match tag {
             sync::READY => break,
             sync::FD => {
-                let n = payload.get(..4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(-1);
+                let n = payload
+                    .get(..4)
+                    .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .unwrap_or(-1);
                 let r = send_seccomp_listener(pid, n, &plan, &st);
                 if let Some(p) = &shared {
                     p.set(if r.is_ok() { 1 } else { 2 });
@@ -247,8 +254,6 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
         }
     }
 
-    st.start_time = state::proc_start_time(pid)
-        .ok_or_else(|| Error::msg("container init exited during setup"))?;
     st.namespaces = namespace_paths(pid, &plan);
     st.created_done = true;
     dir.save(&st)?;
@@ -367,7 +372,8 @@ fn send_seccomp_listener(pid: i32, n: i32, plan: &Plan, st: &State) -> Result<()
         if r >= 0 {
             // SAFETY: a fresh fd we now own.
             let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r as i32) };
-            let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default();
+            let link =
+                std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default();
             if link.to_string_lossy().contains("seccomp") {
                 break fd;
             }
@@ -385,7 +391,11 @@ fn send_seccomp_listener(pid: i32, n: i32, plan: &Plan, st: &State) -> Result<()
         "bundle": st.bundle,
         "annotations": st.annotations,
     });
-    let doc = crate::seccomp::build_process_state(pid, plan.seccomp_metadata.as_deref().unwrap_or(""), &cstate)?;
+    let doc = crate::seccomp::build_process_state(
+        pid,
+        plan.seccomp_metadata.as_deref().unwrap_or(""),
+        &cstate,
+    )?;
     crate::seccomp::send_listener(path, fd.as_fd(), &doc)
 }
 

@@ -242,7 +242,13 @@ pub fn load_seccomp(prog: &crate::seccomp::Program, sock: BorrowedFd, shared: us
     }
     // The kernel hands out the lowest free fd: find it now.
     let probe = rustix::io::fcntl_dupfd_cloexec(rustix::stdio::stdin(), 0)
-        .or_else(|_| rustix::fs::open("/", rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty()))
+        .or_else(|_| {
+            rustix::fs::open(
+                "/",
+                rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+        })
         .map_err(|e| Error::errno("probe fd", e.raw_os_error()))?;
     let n = probe.as_raw_fd();
     drop(probe);

@@ -344,7 +344,10 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
         time_offsets,
         hooks: spec.hooks.clone().unwrap_or_default(),
         seccomp_listener: linux.seccomp.as_ref().and_then(|s| s.listener_path.clone()),
-        seccomp_metadata: linux.seccomp.as_ref().and_then(|s| s.listener_metadata.clone()),
+        seccomp_metadata: linux
+            .seccomp
+            .as_ref()
+            .and_then(|s| s.listener_metadata.clone()),
     })
 }
 
