@@ -828,6 +828,8 @@ def main():
     M = Metrics()
     M.load_start = loadavg()
     t_start = time.monotonic()
+    interrupted = None
+    exit_code = 0
     try:
         rootfs, bundles = make_bundles(args.runway, work)
         floor_err = ErrFile(os.path.join(work, "stderr-floor"))
@@ -864,12 +866,20 @@ def main():
         for title, fn in phases:
             t0 = time.monotonic()
             log(f"phase: {title}")
-            fn()
+            try:
+                fn()
+            except (SystemExit, KeyboardInterrupt) as e:
+                # Timed out or interrupted: clean up, then still show what was measured.
+                interrupted = f"{title} (exit {getattr(e, 'code', 130)})"
+                exit_code = getattr(e, "code", 130) or 1
+                break
             log(f"  done in {time.monotonic() - t0:.1f}s")
     finally:
         log("cleanup")
         cleanup(rts, prefix)
     text = report(M, rts, cfg)
+    if interrupted:
+        text += f"\n**Interrupted during phase: {interrupted}; the table is partial.**\n"
     text += f"\nTotal benchmark time: {time.monotonic() - t_start:.0f} s.\n"
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -879,6 +889,8 @@ def main():
         log(f"table written to {args.out}")
     except OSError as e:
         log(f"cannot write {args.out}: {e}")
+    if exit_code:
+        sys.exit(exit_code)
 
 
 if __name__ == "__main__":
