@@ -84,4 +84,4 @@ if command -v cc >/dev/null 2>&1; then
 fi
 
 out=${BENCH_OUT:-$here/results.md}
-python3 "$here/bench.py" --work "$work" --runway "$RUNWAY_BIN" --out "$out" --rss "$rss"
+python3 -B "$here/bench.py" --work "$work" --runway "$RUNWAY_BIN" --out "$out" --rss "$rss"
