@@ -221,6 +221,7 @@ pub fn list(root: &Path) -> Result<Vec<(State, Status, String)>> {
         Err(e) => return Err(e).ctx(|| format!("read {}", root.display())),
     };
     let mut out = Vec::new();
+    let mut owners = state::Owners::default();
     for ent in rd.flatten() {
         let name = ent.file_name().to_string_lossy().into_owned();
         if state::validate_id(&name).is_err() {
@@ -232,7 +233,7 @@ pub fn list(root: &Path) -> Result<Vec<(State, Status, String)>> {
             continue;
         }
         let status = st.status(&dir);
-        let owner = state::owner_of(&dir.path);
+        let owner = owners.name(&dir.path);
         out.push((st, status, owner));
     }
     out.sort_by(|a, b| a.0.id.cmp(&b.0.id));

@@ -254,30 +254,53 @@ impl State {
     }
 }
 
-/// The user owning the state dir, by name when /etc/passwd knows it (runc
-/// prints "root").
-pub fn owner_of(path: &Path) -> String {
-    use std::os::unix::fs::MetadataExt;
-    let uid = match std::fs::metadata(path) {
-        Ok(m) => m.uid(),
-        Err(_) => return String::new(),
-    };
-    if let Ok(pw) = std::fs::read_to_string("/etc/passwd") {
+/// The user owning a state dir, by name when /etc/passwd knows it (runc
+/// prints "root"). `list` asks for many dirs: /etc/passwd is read once.
+#[derive(Default)]
+pub struct Owners {
+    passwd: Option<String>,
+    last: Option<(u32, String)>,
+}
+
+impl Owners {
+    pub fn name(&mut self, path: &Path) -> String {
+        use std::os::unix::fs::MetadataExt;
+        let uid = match std::fs::metadata(path) {
+            Ok(m) => m.uid(),
+            Err(_) => return String::new(),
+        };
+        if let Some((u, n)) = &self.last {
+            if *u == uid {
+                return n.clone();
+            }
+        }
+        let pw = self
+            .passwd
+            .get_or_insert_with(|| std::fs::read_to_string("/etc/passwd").unwrap_or_default());
+        let mut name = None;
         for line in pw.lines() {
             let mut f = line.split(':');
-            let name = f.next();
-            if let (Some(name), Some(u)) = (name, f.nth(1)) {
+            if let (Some(n), Some(u)) = (f.next(), f.nth(1)) {
                 if u.parse::<u32>() == Ok(uid) {
-                    return name.to_string();
+                    name = Some(n.to_string());
+                    break;
                 }
             }
         }
+        let name = name.unwrap_or_else(|| {
+            if uid == 0 {
+                "root".to_string()
+            } else {
+                format!("#{uid}")
+            }
+        });
+        self.last = Some((uid, name.clone()));
+        name
     }
-    if uid == 0 {
-        "root".to_string()
-    } else {
-        format!("#{uid}")
-    }
+}
+
+pub fn owner_of(path: &Path) -> String {
+    Owners::default().name(path)
 }
 
 #[cfg(test)]
