@@ -222,13 +222,16 @@ pub fn list(root: &Path) -> Result<Vec<(State, Status, String)>> {
     };
     let mut out = Vec::new();
     let mut owners = state::Owners::default();
+    let mut buf = Vec::with_capacity(16384);
     for ent in rd.flatten() {
         let name = ent.file_name().to_string_lossy().into_owned();
         if state::validate_id(&name).is_err() {
             continue;
         }
         let dir = Dir::new(root, &name);
-        let Ok(st) = dir.load(&name) else { continue };
+        let Ok(st) = dir.load_into(&name, &mut buf) else {
+            continue;
+        };
         if !st.created_done {
             continue;
         }
