@@ -1,0 +1,290 @@
+//! runway on cgroup v2, in a qemu VM (the dev host is v1-hybrid).
+//!
+//! The VM boots once for the whole file (first test to ask boots it, the
+//! others wait) and runs every check; each #[test] asserts one group of
+//! result lines. Without qemu/cpio/busybox-static/a kernel, every test
+//! prints "skipped: <why>" and passes, unless RUNWAY_VM_REQUIRE=1.
+//!
+//! Knobs: RUNWAY_VM_TIMEOUT (s, default 120), RUNWAY_VM_KERNEL,
+//! RUNWAY_VM_QEMU, RUNWAY_VM_BUSYBOX, RUNWAY_VM_CACHE (default
+//! target/vm-cache), RUNWAY_VM_KEEP (keep the initramfs work dir). The
+//! console of the last boot is kept as target/tmp/vm-console.log.
+
+mod vm_common;
+
+use serde_json::json;
+use std::path::Path;
+use std::sync::OnceLock;
+use vm_common::{config, guest_dir, note, with_check_dir, with_mount, Check, Outcome, Vm};
+
+macro_rules! script {
+    ($name:literal) => {
+        include_str!(concat!("vm/checks/", $name, ".sh"))
+    };
+}
+
+/// The checks, in the order the guest runs them.
+fn checks() -> Vec<Check> {
+    let mut cs = vec![
+        Check::new("initramfs", script!("initramfs"))
+            .on_rootfs()
+            .bundle("b", config(&["echo", "hello from the initramfs"])),
+        Check::new("version", script!("version")),
+        Check::new("run", script!("run")).bundle(
+            "b",
+            config(&[
+                "sh",
+                "-c",
+                "echo hello from a container; sed -n 's/^0:://p' /proc/self/cgroup; exit 3",
+            ]),
+        ),
+        Check::new("lifecycle", script!("lifecycle")).bundle("b", config(&["sleep", "1000"])),
+        Check::new("resources", script!("resources")).bundle("b", {
+            let mut c = config(&["sleep", "1000"]);
+            c["linux"]["cgroupsPath"] = json!("/vmtest/resources");
+            c["linux"]["resources"] = json!({
+                "memory": {"limit": 67108864, "reservation": 33554432, "swap": 100663296},
+                "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "1", "mems": "0"},
+                "pids": {"limit": 100},
+                "unified": {"memory.high": "50331648"}
+            });
+            c
+        }),
+        Check::new("cgroupns", script!("cgroupns")).bundle("b", {
+            let mut c = with_mount(
+                config(&[
+                    "sh",
+                    "-c",
+                    "sed -n 's/^0:://p' /proc/self/cgroup; \
+                     grep ' /sys/fs/cgroup ' /proc/self/mounts | cut -d' ' -f3; \
+                     cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max",
+                ]),
+                json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                       "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+            );
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .map(|a| a.push(json!({"type": "cgroup"})));
+            c["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 50}});
+            c
+        }),
+        Check::new("pids", script!("pids")).bundle("b", {
+            let mut c = config(&[
+                "sh",
+                "-c",
+                "i=0; while [ $i -lt 10 ]; do sleep 30 & i=$((i+1)); echo started $i; done; echo all started",
+            ]);
+            c["linux"]["resources"] = json!({"pids": {"limit": 5}});
+            c
+        }),
+        Check::new("devices", script!("devices")),
+        Check::new("freeze", script!("freeze")),
+        Check::new("clone-into-cgroup", script!("clone_into_cgroup")).bundle("b", {
+            let mut c = config(&["sleep", "1000"]);
+            c["linux"]["cgroupsPath"] = json!("/vmtest/cic");
+            c
+        }),
+    ];
+    // Bundles that bind their own check dir need its guest path.
+    let at = |cs: &[Check], name: &str| {
+        let i = cs.iter().position(|c| c.name == name).unwrap_or(0);
+        guest_dir(cs, i)
+    };
+    let dev_dir = at(&cs, "devices");
+    let frz_dir = at(&cs, "freeze");
+    for c in cs.iter_mut() {
+        if c.name == "devices" {
+            let caps = json!(["CAP_KILL", "CAP_MKNOD", "CAP_SYS_RAWIO"]);
+            let mut cfg = with_mount(
+                with_check_dir(config(&["sh", "/check/inside.sh"]), &dev_dir, false),
+                json!({"destination": "/dev/hostmem", "type": "bind", "source": "/dev/mem",
+                       "options": ["bind"]}),
+            );
+            cfg["process"]["capabilities"] =
+                json!({"bounding": caps, "effective": caps, "permitted": caps});
+            cfg["linux"]["resources"] = json!({"devices": [
+                {"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
+            ]});
+            c.bundles.push(("b".into(), cfg));
+        } else if c.name == "freeze" {
+            let cfg = with_check_dir(
+                config(&[
+                    "sh",
+                    "-c",
+                    "i=0; while :; do i=$((i+1)); echo $i >/check/tick; sleep 0.1; done",
+                ]),
+                &frz_dir,
+                true,
+            );
+            c.bundles.push(("b".into(), cfg));
+        }
+    }
+    cs
+}
+
+static OUTCOME: OnceLock<Result<Outcome, String>> = OnceLock::new();
+
+/// The VM's results, booting it on first use; None when skipped.
+fn vm() -> Option<&'static Outcome> {
+    let r = OUTCOME.get_or_init(|| {
+        let vm = Vm::find(Path::new(env!("CARGO_BIN_EXE_runway")))?;
+        let o = vm.run(&checks());
+        note(&format!(
+            "vm: {} results in {:.1}s (booted={} done={} timed_out={})",
+            o.results.len(),
+            o.elapsed.as_secs_f64(),
+            o.booted,
+            o.done,
+            o.timed_out
+        ));
+        Ok(o)
+    });
+    match r {
+        Ok(o) => Some(o),
+        Err(why) if vm_common::required() => panic!("VM test required but cannot run: {why}"),
+        Err(why) => {
+            note(&format!("skipped: {why}"));
+            None
+        }
+    }
+}
+
+fn group(name: &str, checks: &[&str]) {
+    if let Some(o) = vm() {
+        o.assert_pass(name, checks);
+    }
+}
+
+#[test]
+fn vm_boots_and_runway_runs() {
+    group("boot", &["version"]);
+}
+
+#[test]
+fn initramfs_no_pivot() {
+    group("initramfs", &["initramfs-no-pivot"]);
+}
+
+#[test]
+fn run_output_and_exit_code() {
+    group("run", &["run-output", "run-exit-code", "run-deleted"]);
+}
+
+#[test]
+fn v2_run_cgroup_made_and_removed() {
+    group("run-cgroup", &["run-in-cgroup", "run-cgroup-removed"]);
+}
+
+#[test]
+fn v2_lifecycle() {
+    group(
+        "lifecycle",
+        &[
+            "lifecycle-create",
+            "lifecycle-cgroup-at-create",
+            "lifecycle-default-cgroup-path",
+            "lifecycle-start",
+            "lifecycle-kill",
+            "lifecycle-delete",
+            "lifecycle-delete-cgroup-gone",
+            "lifecycle-delete-force",
+        ],
+    );
+}
+
+#[test]
+fn v2_resources() {
+    group(
+        "resources",
+        &[
+            "res-memory-max",
+            "res-memory-low",
+            "res-memory-swap-max",
+            "res-unified-memory-high",
+            "res-pids-max",
+            "res-cpu-max",
+            "res-cpu-weight",
+            "res-cpuset-cpus",
+            "res-cpuset-mems",
+            "res-cgroups-path",
+            "res-init-cpus-allowed",
+            "res-delete-cgroup-gone",
+        ],
+    );
+}
+
+#[test]
+fn v2_cgroup_namespace_view() {
+    group(
+        "cgroupns",
+        &[
+            "cgroupns-run",
+            "cgroupns-self",
+            "cgroupns-mount-type",
+            "cgroupns-memory-max",
+            "cgroupns-pids-max",
+        ],
+    );
+}
+
+#[test]
+fn v2_pids_limit() {
+    group("pids", &["pids-limit-enforced"]);
+}
+
+#[test]
+fn v2_device_filter() {
+    group(
+        "devices",
+        &[
+            "devices-host-control",
+            "devices-deny-open",
+            "devices-deny-mknod-open",
+            "devices-allow-listed",
+            "devices-allow-default",
+        ],
+    );
+}
+
+#[test]
+fn v2_freeze() {
+    group(
+        "freeze",
+        &[
+            "freeze-pause-state",
+            "freeze-events-frozen",
+            "freeze-processes-stopped",
+            "freeze-resume-state",
+            "freeze-events-thawed",
+            "freeze-processes-resumed",
+        ],
+    );
+}
+
+#[test]
+fn v2_clone_into_cgroup() {
+    group(
+        "clone-into-cgroup",
+        &["clone-into-cgroup", "clone-into-cgroup-cleanup"],
+    );
+}
+
+/// Any RUNWAY-CHECK line no group asserts (e.g. `<check>-script FAIL`
+/// after a crash or timeout) still fails the run.
+#[test]
+fn no_unexpected_failures() {
+    let Some(o) = vm() else { return };
+    let bad: Vec<String> = o
+        .results
+        .iter()
+        .filter(|r| !r.pass && r.name.ends_with("-script"))
+        .map(|r| format!("{} FAIL {}", r.name, r.detail))
+        .collect();
+    assert!(
+        bad.is_empty() && o.error.is_none(),
+        "check scripts failed:\n{}\n{}",
+        bad.join("\n"),
+        o.summary()
+    );
+}
