@@ -62,9 +62,9 @@ fn checks() -> Vec<Check> {
                 json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
                        "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
             );
-            c["linux"]["namespaces"]
-                .as_array_mut()
-                .map(|a| a.push(json!({"type": "cgroup"})));
+            if let Some(ns) = c["linux"]["namespaces"].as_array_mut() {
+                ns.push(json!({"type": "cgroup"}));
+            }
             c["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 50}});
             c
         }),
@@ -130,14 +130,7 @@ fn vm() -> Option<&'static Outcome> {
     let r = OUTCOME.get_or_init(|| {
         let vm = Vm::find(Path::new(env!("CARGO_BIN_EXE_runway")))?;
         let o = vm.run(&checks());
-        note(&format!(
-            "vm: {} results in {:.1}s (booted={} done={} timed_out={})",
-            o.results.len(),
-            o.elapsed.as_secs_f64(),
-            o.booted,
-            o.done,
-            o.timed_out
-        ));
+        note(&o.summary());
         Ok(o)
     });
     match r {

@@ -6,12 +6,12 @@
 pass() {
     _n=$1
     shift
-    echo "RUNWAY-CHECK $_n PASS $(echo "$*" | tr '\n\t' '  ' | cut -c1-300)"
+    echo "RUNWAY-CHECK $_n PASS $(printf '%s' "$*" | tr '\n\t' '  ' | cut -c1-300)"
 }
 fail() {
     _n=$1
     shift
-    echo "RUNWAY-CHECK $_n FAIL $(echo "$*" | tr '\n\t' '  ' | cut -c1-300)"
+    echo "RUNWAY-CHECK $_n FAIL $(printf '%s' "$*" | tr '\n\t' '  ' | cut -c1-300)"
 }
 
 # expect_eq NAME WANT GOT: pass when equal; detail shows both.

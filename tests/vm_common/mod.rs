@@ -62,7 +62,11 @@ impl Check {
 /// lives inside the guest; bundles can bind-mount it (e.g. as /check).
 pub fn guest_dir(checks: &[Check], index: usize) -> String {
     let c = &checks[index];
-    let top = if c.on_rootfs { "checks-rootfs" } else { "checks" };
+    let top = if c.on_rootfs {
+        "checks-rootfs"
+    } else {
+        "checks"
+    };
     format!("/{top}/{:02}-{}", index + 1, c.name)
 }
 
@@ -137,15 +141,21 @@ impl Outcome {
         s
     }
 
-    /// Panic with every failure listed unless all `names` passed.
+    /// Panic with every failure listed unless all `names` passed. The full
+    /// table is printed once by whoever booted the VM, so keep this short.
     pub fn assert_pass(&self, group: &str, names: &[&str]) {
-        let f = self.failures(names);
-        if !f.is_empty() || !self.done {
+        let mut f = self.failures(names);
+        if !self.done {
+            f.push(format!(
+                "vm: did not finish (booted={} timed_out={}); see target/.../tmp/vm-console.log",
+                self.booted, self.timed_out
+            ));
+        }
+        if !f.is_empty() {
             panic!(
-                "VM checks of group {group}: {} failing\n{}\n{}",
+                "VM checks of group {group}: {} failing\n{}",
                 f.len(),
-                f.join("\n"),
-                self.summary()
+                f.join("\n")
             );
         }
     }
@@ -187,7 +197,10 @@ fn which(name: &str) -> Option<PathBuf> {
 fn is_static_elf(path: &Path) -> Result<bool, String> {
     let b = fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))?;
     if b.len() < 64 || &b[..4] != b"\x7fELF" || b[4] != 2 || b[5] != 1 {
-        return Err(format!("{}: not a 64-bit little-endian ELF", path.display()));
+        return Err(format!(
+            "{}: not a 64-bit little-endian ELF",
+            path.display()
+        ));
     }
     let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
     let phoff = u64::from_le_bytes(b[0x20..0x28].try_into().unwrap_or([0; 8])) as usize;
@@ -208,9 +221,11 @@ fn target_tmp() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
 }
 
-/// <target dir>/vm-cache unless RUNWAY_VM_CACHE. The target dir is the
-/// ancestor of CARGO_TARGET_TMPDIR holding cargo's CACHEDIR.TAG (the tmp
-/// dir sits under target/<triple>/ when a build target is configured).
+/// <target dir>/vm-cache unless RUNWAY_VM_CACHE, so fetch-kernel.sh's
+/// default (target/vm-cache) and the test agree. CARGO_TARGET_TMPDIR is
+/// <target>/<triple>/tmp when a build target is configured (ours is), else
+/// <target>/tmp; both levels carry cargo's CACHEDIR.TAG, so take the
+/// outermost of the two.
 pub fn cache_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("RUNWAY_VM_CACHE") {
         return PathBuf::from(d);
@@ -219,7 +234,9 @@ pub fn cache_dir() -> PathBuf {
     let target = tmp
         .ancestors()
         .skip(1)
-        .find(|d| d.join("CACHEDIR.TAG").is_file())
+        .take(2)
+        .filter(|d| d.join("CACHEDIR.TAG").is_file())
+        .last()
         .or(tmp.parent())
         .unwrap_or(&tmp)
         .to_path_buf();
@@ -232,7 +249,10 @@ impl Vm {
     /// binary under test. `Err` is the reason to skip.
     pub fn find(runway: &Path) -> Result<Vm, String> {
         if std::env::consts::ARCH != "x86_64" {
-            return Err(format!("host is {}, the VM is x86_64", std::env::consts::ARCH));
+            return Err(format!(
+                "host is {}, the VM is x86_64",
+                std::env::consts::ARCH
+            ));
         }
         let scripts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vm");
         let qemu = match std::env::var_os("RUNWAY_VM_QEMU") {
@@ -266,7 +286,12 @@ impl Vm {
         }
         let kernel = match std::env::var_os("RUNWAY_VM_KERNEL") {
             Some(k) if Path::new(&k).is_file() => PathBuf::from(k),
-            Some(k) => return Err(format!("RUNWAY_VM_KERNEL={} not found", k.to_string_lossy())),
+            Some(k) => {
+                return Err(format!(
+                    "RUNWAY_VM_KERNEL={} not found",
+                    k.to_string_lossy()
+                ))
+            }
             None => fetch_kernel(&scripts)?,
         };
         let timeout = std::env::var("RUNWAY_VM_TIMEOUT")
@@ -289,9 +314,11 @@ impl Vm {
     /// kept as target/tmp/vm-console.log for post-mortems.
     pub fn run(&self, checks: &[Check]) -> Outcome {
         let start = Instant::now();
-        let work = self
-            .work_root
-            .join(format!("vm-{}-{}", std::process::id(), start.elapsed().as_nanos()));
+        let work = self.work_root.join(format!(
+            "vm-{}-{}",
+            std::process::id(),
+            start.elapsed().as_nanos()
+        ));
         let _guard = RemoveOnDrop(work.clone());
         let mut out = match self.run_in(&work, checks) {
             Ok(o) => o,
@@ -436,7 +463,10 @@ fn fetch_kernel(scripts: &Path) -> Result<PathBuf, String> {
             k.display()
         ));
     }
-    note(&format!("vm: fetching a Debian kernel into {}", cache.display()));
+    note(&format!(
+        "vm: fetching a Debian kernel into {}",
+        cache.display()
+    ));
     let st = Command::new("sh")
         .arg(scripts.join("fetch-kernel.sh"))
         .arg(&cache)
@@ -543,5 +573,4 @@ mod tests {
         assert!(!o.results[1].pass);
         assert_eq!(o.failures(&["a", "b", "c"]).len(), 2);
     }
-
 }

@@ -11,8 +11,8 @@ else
     pass run-deleted "state gone"
 fi
 case $cg in
-/*/run-basic) pass run-in-cgroup "$cg" ;;
-*) fail run-in-cgroup "container cgroup '$cg' (want a dir ending in /run-basic)" ;;
+*/run-basic) pass run-in-cgroup "$cg" ;;
+*) fail run-in-cgroup "container cgroup '$cg' (want a cgroup of its own, ending in /run-basic)" ;;
 esac
 if [ -z "$cg" ] || [ "$cg" = / ]; then
     fail run-cgroup-removed "no container cgroup to check"
