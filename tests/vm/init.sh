@@ -61,14 +61,18 @@ run_checks() {
         rc=$?
         echo "RUNWAY-VM-TIME $name $t0 $(cut -d' ' -f1 /proc/uptime)"
         grep '^RUNWAY-CHECK ' "$out"
+        bad=no
         if [ "$rc" -eq 143 ] || [ "$rc" -eq 124 ]; then
             echo "RUNWAY-CHECK $name-script FAIL timed out after ${t}s"
+            bad=yes
         elif ! grep -q '^RUNWAY-CHECK ' "$out"; then
             echo "RUNWAY-CHECK $name-script FAIL no result (exit status $rc)"
+            bad=yes
         fi
+        grep -q '^RUNWAY-CHECK [^ ]* FAIL' "$out" && bad=yes
         # The rest of the output is context for failures, indented so the
         # host parser never takes it for a result.
-        if grep -q '^RUNWAY-CHECK [^ ]* FAIL' "$out" || [ "$rc" -eq 143 ] || [ "$rc" -eq 124 ]; then
+        if [ "$bad" = yes ]; then
             grep -v '^RUNWAY-CHECK ' "$out" | tail -n 40 | sed -e 's/^/  | /'
         fi
         # Leftovers of a failed check must not disturb the next one.

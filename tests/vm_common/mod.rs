@@ -88,6 +88,8 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// Why the VM could not run at all (build or spawn failure).
     pub error: Option<String>,
+    /// Where the console of this run was kept.
+    pub log_path: Option<PathBuf>,
     pub console: String,
 }
 
@@ -147,8 +149,12 @@ impl Outcome {
         let mut f = self.failures(names);
         if !self.done {
             f.push(format!(
-                "vm: did not finish (booted={} timed_out={}); see target/.../tmp/vm-console.log",
-                self.booted, self.timed_out
+                "vm: did not finish (booted={} timed_out={}); console in {}",
+                self.booted,
+                self.timed_out,
+                self.log_path
+                    .as_deref()
+                    .map_or("(not kept)".into(), |p| p.display().to_string())
             ));
         }
         if !f.is_empty() {
@@ -167,6 +173,9 @@ pub struct Vm {
     pub kernel: PathBuf,
     pub busybox: PathBuf,
     pub runway: PathBuf,
+    /// RUNWAY_VM_RUNTIME: a reference runtime (e.g. /usr/sbin/runc) run in
+    /// runway's place, with its shared libraries, to check the checks.
+    pub reference: Option<PathBuf>,
     scripts: PathBuf,
     work_root: PathBuf,
     timeout: Duration,
@@ -294,6 +303,16 @@ impl Vm {
             }
             None => fetch_kernel(&scripts)?,
         };
+        let reference = match std::env::var_os("RUNWAY_VM_RUNTIME") {
+            Some(r) if Path::new(&r).is_file() => Some(PathBuf::from(r)),
+            Some(r) => {
+                return Err(format!(
+                    "RUNWAY_VM_RUNTIME={} not found",
+                    r.to_string_lossy()
+                ))
+            }
+            None => None,
+        };
         let timeout = std::env::var("RUNWAY_VM_TIMEOUT")
             .ok()
             .and_then(|t| t.parse().ok())
@@ -303,6 +322,7 @@ impl Vm {
             kernel,
             busybox,
             runway: runway.to_path_buf(),
+            reference,
             scripts,
             work_root: target_tmp(),
             timeout: Duration::from_secs(timeout),
@@ -328,13 +348,19 @@ impl Vm {
             },
         };
         out.elapsed = start.elapsed();
-        let _ = fs::write(self.work_root.join("vm-console.log"), &out.console);
+        let log = self.work_root.join("vm-console.log");
+        if fs::write(&log, &out.console).is_ok() {
+            out.log_path = Some(log);
+        }
         out
     }
 
     fn run_in(&self, work: &Path, checks: &[Check]) -> Result<Outcome, String> {
         let tree = work.join("tree");
         write_checks(&tree, checks)?;
+        if let Some(r) = &self.reference {
+            add_reference_runtime(&tree, r)?;
+        }
         let initrd = work.join("initrd.cpio");
         let st = Command::new("sh")
             .arg(self.scripts.join("build-initramfs.sh"))
@@ -422,6 +448,36 @@ fn write_checks(tree: &Path, checks: &[Check]) -> Result<(), String> {
     Ok(())
 }
 
+/// Put `bin` and the shared libraries ldd names into the tree, and a
+/// /bin/runway that execs it (the tree is laid over the image last).
+fn add_reference_runtime(tree: &Path, bin: &Path) -> Result<(), String> {
+    let ldd = Command::new("ldd")
+        .arg(bin)
+        .output()
+        .map_err(|e| format!("ldd {}: {e}", bin.display()))?;
+    let mut files = vec![(bin.to_path_buf(), tree.join("bin/reference-runtime"))];
+    for l in String::from_utf8_lossy(&ldd.stdout).lines() {
+        // "libx.so => /lib/.../libx.so (0x..)" or "/lib64/ld-linux... (0x..)"
+        let path = l.split("=>").last().unwrap_or("").trim();
+        let path = path.split(" (").next().unwrap_or("");
+        if path.starts_with('/') {
+            files.push((PathBuf::from(path), tree.join(&path[1..])));
+        }
+    }
+    for (from, to) in &files {
+        if let Some(d) = to.parent() {
+            fs::create_dir_all(d).map_err(|e| format!("mkdir {}: {e}", d.display()))?;
+        }
+        fs::copy(from, to).map_err(|e| format!("copy {}: {e}", from.display()))?;
+    }
+    let w = tree.join("bin/runway");
+    fs::write(&w, "#!/bin/sh\nexec /bin/reference-runtime \"$@\"\n")
+        .map_err(|e| format!("write {}: {e}", w.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&w, fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("chmod {}: {e}", w.display()))
+}
+
 /// Pull the result lines out of the serial console text.
 pub fn parse_console(console: &str) -> Outcome {
     let mut o = Outcome {
@@ -457,9 +513,9 @@ fn fetch_kernel(scripts: &Path) -> Result<PathBuf, String> {
     if k.is_file() {
         return Ok(k);
     }
-    if which("apt-get").is_none() || which("dpkg").is_none() {
+    if which("apt-get").is_none() || which("dpkg-deb").is_none() {
         return Err(format!(
-            "no kernel at {} and no apt-get/dpkg to fetch one",
+            "no kernel at {} and no apt-get/dpkg-deb to fetch one",
             k.display()
         ));
     }
