@@ -460,8 +460,8 @@ fn add_reference_runtime(tree: &Path, bin: &Path) -> Result<(), String> {
         // "libx.so => /lib/.../libx.so (0x..)" or "/lib64/ld-linux... (0x..)"
         let path = l.split("=>").last().unwrap_or("").trim();
         let path = path.split(" (").next().unwrap_or("");
-        if path.starts_with('/') {
-            files.push((PathBuf::from(path), tree.join(&path[1..])));
+        if let Some(rel) = path.strip_prefix('/') {
+            files.push((PathBuf::from(path), tree.join(rel)));
         }
     }
     for (from, to) in &files {
