@@ -81,6 +81,21 @@ fn checks() -> Vec<Check> {
             c["linux"]["resources"] = json!({"pids": {"limit": 5}});
             c
         }),
+        Check::new("commands", script!("commands")).bundle("b", {
+            let mut c = config(&["sh", "-c", "sleep 1000 & sleep 1000 & wait"]);
+            c["linux"]["cgroupsPath"] = json!("/vmtest/cmds");
+            c["linux"]["resources"] =
+                json!({"memory": {"limit": 67108864}, "pids": {"limit": 100}});
+            c
+        }),
+        Check::new("oom", script!("oom")).bundle("b", {
+            // The string doubles until the 16 MiB limit (no swap) kills it.
+            let mut c = config(&["awk", "BEGIN { s = \"x\"; while (1) s = s s }"]);
+            c["linux"]["cgroupsPath"] = json!("/vmtest/oom");
+            c["linux"]["resources"] =
+                json!({"memory": {"limit": 16777216, "swap": 16777216}});
+            c
+        }),
         Check::new("devices", script!("devices")),
         Check::new("freeze", script!("freeze")),
         Check::new("clone-into-cgroup", script!("clone_into_cgroup")).bundle("b", {
@@ -266,6 +281,27 @@ fn v2_clone_into_cgroup() {
         "clone-into-cgroup",
         &["clone-into-cgroup", "clone-into-cgroup-cleanup"],
     );
+}
+
+#[test]
+fn v2_update_events_ps_kill_all() {
+    group(
+        "commands",
+        &[
+            "update-resources-memory",
+            "update-pids-limit",
+            "events-stats-pids",
+            "events-stats-memory",
+            "ps-json",
+            "ps-json-count",
+            "kill-all",
+        ],
+    );
+}
+
+#[test]
+fn v2_oom() {
+    group("oom", &["oom-killed", "oom-event"]);
 }
 
 /// Any RUNWAY-CHECK line no group asserts (e.g. `<check>-script FAIL`

@@ -1,0 +1,44 @@
+# The cgroup-backed commands on v2: update, events --stats, ps, kill --all.
+id=cmds
+cg=/sys/fs/cgroup/vmtest/cmds
+rd() {
+    if [ -r "$cg/$1" ]; then tr '\n' ' ' <"$cg/$1" | sed 's/ $//'; else echo "<absent>"; fi
+}
+runway run -d --bundle ./b "$id" </dev/null >/tmp/cmds.out 2>&1
+wait_status "$id" running 20
+pid=$(state_field $id pid)
+# Let the init start its two sleeps.
+sleep 0.5
+
+err=$(echo '{"memory": {"limit": 33554432}}' | runway update --resources - "$id" 2>&1)
+expect_eq update-resources-memory "33554432" "$(rd memory.max)"
+[ -z "$err" ] || echo "update --resources: $err"
+err=$(runway update --pids-limit 20 "$id" 2>&1)
+expect_eq update-pids-limit "20" "$(rd pids.max)"
+[ -z "$err" ] || echo "update --pids-limit: $err"
+
+st=$(runway events --stats "$id" 2>&1 | tr -d ' \n\t')
+case $st in
+*'"type":"stats"'*'"pids":{"current":'[1-9]*) pass events-stats-pids "$(echo "$st" | grep -o '"pids":{[^}]*}')" ;;
+*) fail events-stats-pids "no pids.current>0 in: $(echo "$st" | cut -c1-200)" ;;
+esac
+case $st in
+*'"memory":{'*'"usage":{'*'"usage":'[1-9]*) pass events-stats-memory "memory usage present" ;;
+*) fail events-stats-memory "no memory.usage.usage>0 in: $(echo "$st" | cut -c1-200)" ;;
+esac
+
+ps=$(runway ps --format json "$id" 2>&1 | tr -d ' \n\t')
+n=$(echo "$ps" | tr ',[]' '   ' | wc -w)
+case ",$(echo "$ps" | tr -d '[]')," in
+*",$pid,"*) pass ps-json "init $pid among $n: $ps" ;;
+*) fail ps-json "init $pid not in: $ps" ;;
+esac
+expect_eq ps-json-count 3 "$n"
+
+err=$(runway kill --all "$id" KILL 2>&1)
+wait_status "$id" stopped 50
+left=$(cat "$cg/cgroup.procs" 2>/dev/null | wc -l)
+expect_eq kill-all "stopped 0" "$(state_field $id status) $left"
+[ -z "$err" ] || echo "kill --all: $err"
+runway delete --force "$id" >/dev/null 2>&1
+rmdir /sys/fs/cgroup/vmtest 2>/dev/null
