@@ -17,21 +17,26 @@ err=$(runway update --pids-limit 20 "$id" 2>&1)
 expect_eq update-pids-limit "20" "$(rd pids.max)"
 [ -z "$err" ] || echo "update --pids-limit: $err"
 
-st=$(runway events --stats "$id" 2>&1 | tr -d ' \n\t')
+raw=$(runway events --stats "$id" 2>&1)
+st=$(echo "$raw" | tr -d ' \n\t')
 case $st in
 *'"type":"stats"'*'"pids":{"current":'[1-9]*) pass events-stats-pids "$(echo "$st" | grep -o '"pids":{[^}]*}')" ;;
-*) fail events-stats-pids "no pids.current>0 in: $(echo "$st" | cut -c1-200)" ;;
+*) fail events-stats-pids "no pids.current>0 in: $(echo "$raw" | head -c 200)" ;;
 esac
 case $st in
 *'"memory":{'*'"usage":{'*'"usage":'[1-9]*) pass events-stats-memory "memory usage present" ;;
-*) fail events-stats-memory "no memory.usage.usage>0 in: $(echo "$st" | cut -c1-200)" ;;
+*) fail events-stats-memory "no memory.usage.usage>0 in: $(echo "$raw" | head -c 200)" ;;
 esac
 
-ps=$(runway ps --format json "$id" 2>&1 | tr -d ' \n\t')
-n=$(echo "$ps" | tr ',[]' '   ' | wc -w)
+raw=$(runway ps --format json "$id" 2>&1)
+ps=$(echo "$raw" | tr -d ' \n\t')
+case $ps in
+'['*']') n=$(echo "$ps" | tr ',[]' '   ' | wc -w) ;;
+*) n="not a JSON array" ;;
+esac
 case ",$(echo "$ps" | tr -d '[]')," in
 *",$pid,"*) pass ps-json "init $pid among $n: $ps" ;;
-*) fail ps-json "init $pid not in: $ps" ;;
+*) fail ps-json "init $pid not in: $raw" ;;
 esac
 expect_eq ps-json-count 3 "$n"
 
