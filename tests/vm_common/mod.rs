@@ -333,6 +333,7 @@ impl Vm {
     /// Temporary files are removed whatever happens; the console log is
     /// kept as target/tmp/vm-console.log for post-mortems.
     pub fn run(&self, checks: &[Check]) -> Outcome {
+        remove_stale_work_dirs(&self.work_root);
         let start = Instant::now();
         let work = self.work_root.join(format!(
             "vm-{}-{}",
@@ -385,7 +386,17 @@ impl Vm {
         let err_f = log_f.try_clone().map_err(|e| format!("dup log: {e}"))?;
         // KVM hangs when nested here; TCG boots in seconds and is the same
         // everywhere. -smp 2 so a cpuset can pick a CPU other than 0.
-        let mut child = Command::new(&self.qemu)
+        let mut cmd = Command::new(&self.qemu);
+        // If the test process dies (Ctrl-C, a kill), take qemu with it.
+        // SAFETY: prctl is async-signal-safe; nothing else runs after fork.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd
             .args(["-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "512"])
             .args(["-nographic", "-no-reboot", "-nic", "none", "-kernel"])
             .arg(&self.kernel)
@@ -537,6 +548,21 @@ fn fetch_kernel(scripts: &Path) -> Result<PathBuf, String> {
         ));
     }
     Ok(k)
+}
+
+/// Work dirs of earlier runs that were killed before they could clean up:
+/// vm-<pid>-* whose pid is gone.
+fn remove_stale_work_dirs(root: &Path) {
+    let Ok(rd) = fs::read_dir(root) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("vm-").and_then(|r| r.split('-').next()) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 struct RemoveOnDrop(PathBuf);
