@@ -11,8 +11,9 @@
 //! RUNWAY_VM_RUNTIME=/usr/sbin/runc (run the checks against a reference
 //! runtime instead, to tell a runway bug from a wrong check; runc 1.1.5
 //! passes all but `version` and `lifecycle-default-cgroup-path`, as it
-//! names cgroups /<id>). The console of the last boot is kept as
-//! vm-console.log in CARGO_TARGET_TMPDIR.
+//! names cgroups /<id>), RUNWAY_VM_PENDING=group,group|* (report those
+//! groups' failures without failing). The console of the last boot is kept
+//! as vm-console.log in CARGO_TARGET_TMPDIR.
 
 mod vm_common;
 
@@ -168,10 +169,24 @@ fn vm() -> Option<&'static Outcome> {
     }
 }
 
+/// RUNWAY_VM_PENDING=group,group (or `*`): groups whose failures are
+/// printed but not fatal, so the harness can land before the feature.
+fn pending(name: &str) -> bool {
+    std::env::var("RUNWAY_VM_PENDING")
+        .map(|v| v.split(',').any(|g| g.trim() == name || g.trim() == "*"))
+        .unwrap_or(false)
+}
+
 fn group(name: &str, checks: &[&str]) {
-    if let Some(o) = vm() {
-        o.assert_pass(name, checks);
+    let Some(o) = vm() else { return };
+    if pending(name) {
+        let f = o.failures(checks);
+        if !f.is_empty() {
+            note(&format!("pending: group {name}: {}", f.join("; ")));
+        }
+        return;
     }
+    o.assert_pass(name, checks);
 }
 
 #[test]
