@@ -48,7 +48,8 @@ deb=$(ls "$work"/*.deb)
 # Only the image: the modules would be hundreds of MB we never load.
 mkdir "$work/x"
 dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work/x" --wildcards './boot/vmlinuz-*'
-img=$(ls "$work"/x/boot/vmlinuz-* | head -n 1)
+for img in "$work"/x/boot/vmlinuz-*; do break; done
+[ -f "$img" ] || { echo "fetch-kernel: no boot/vmlinuz-* in $pkg" >&2; exit 1; }
 cp "$img" "$dest/vmlinuz.tmp"
 mv "$dest/vmlinuz.tmp" "$dest/vmlinuz"
 echo "$pkg" > "$dest/vmlinuz.pkg"

@@ -102,6 +102,7 @@ if [ "$1" != stage2 ]; then
         mkdir -p "/newroot/$m"
         mount --move "/$m" "/newroot/$m"
     done
+    # shellcheck disable=SC2093 # the lines after it run only if exec fails
     exec switch_root /newroot /init stage2
     echo "RUNWAY-CHECK switch-root FAIL exec switch_root failed"
     echo RUNWAY-VM-DONE

@@ -42,7 +42,7 @@ expect_eq ps-json-count 3 "$n"
 
 err=$(runway kill --all "$id" KILL 2>&1)
 wait_status "$id" stopped 50
-left=$(cat "$cg/cgroup.procs" 2>/dev/null | wc -l)
+left=$(wc -l 2>/dev/null <"$cg/cgroup.procs")
 expect_eq kill-all "stopped 0" "$(state_field $id status) $left"
 [ -z "$err" ] || echo "kill --all: $err"
 runway delete --force "$id" >/dev/null 2>&1
