@@ -10,6 +10,12 @@
 //! Nothing is installed at test time: when qemu, cpio, a static busybox or
 //! the kernel cannot be found (the kernel is fetched with apt-get download
 //! when apt is usable), `Vm::find` says why and the caller skips.
+//!
+//! Adding a check: a script in tests/vm/checks/ printing its results with
+//! `pass NAME detail` / `fail NAME detail` (see tests/vm/vmcheck.sh), a
+//! `Check::new(..).bundle("b", config(..))` entry in tests/vm.rs, and its
+//! result names in one of the #[test] groups there. Names are unique; a
+//! script runs with its check directory (holding its bundles) as cwd.
 
 #![allow(dead_code)]
 
@@ -654,5 +660,33 @@ mod tests {
         assert_eq!(o.results[0].detail, "x y");
         assert!(!o.results[1].pass);
         assert_eq!(o.failures(&["a", "b", "c"]).len(), 2);
+    }
+
+    #[test]
+    fn lays_out_checks_in_run_order() {
+        let dir = target_tmp().join(format!("vm-layout-{}", std::process::id()));
+        let _g = RemoveOnDrop(dir.clone());
+        let cs = vec![
+            Check::new("x", "pass x ok\n").bundle("b", config(&["true"])),
+            Check::new("y", "pass y ok\n").on_rootfs().timeout(5),
+        ];
+        write_checks(&dir, &cs).unwrap();
+        assert_eq!(guest_dir(&cs, 0), "/checks/01-x");
+        assert_eq!(guest_dir(&cs, 1), "/checks-rootfs/02-y");
+        assert!(dir.join("checks/01-x/b/config.json").is_file());
+        let t = fs::read_to_string(dir.join("checks-rootfs/02-y/timeout")).unwrap();
+        assert_eq!(t.trim(), "5");
+        let dup = vec![Check::new("x", ""), Check::new("x", "")];
+        assert!(write_checks(&dir.join("dup"), &dup).is_err());
+    }
+
+    #[test]
+    fn tells_static_from_dynamic_elf() {
+        let exe = std::env::current_exe().unwrap();
+        // Built like runway (static musl) unless someone overrides the
+        // target: either way it parses, and agrees with the target env.
+        let want = cfg!(target_env = "musl") && cfg!(target_feature = "crt-static");
+        assert_eq!(is_static_elf(&exe), Ok(want));
+        assert!(is_static_elf(Path::new("/proc/self/status")).is_err());
     }
 }
