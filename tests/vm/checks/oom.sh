@@ -23,7 +23,7 @@ done
 if grep -q '"type": *"oom"' /tmp/oom.events; then
     pass oom-event "$(grep -m1 '"type": *"oom"' /tmp/oom.events)"
 else
-    fail oom-event "no oom event: $(head -c 200 /tmp/oom.events)"
+    fail oom-event "no oom event in $(wc -l </tmp/oom.events) lines: $(grep -o '"type":"[a-z]*"' /tmp/oom.events | sort | uniq -c | tr '\n' ' ')"
 fi
 kill "$ev" 2>/dev/null
 wait "$ev" 2>/dev/null
