@@ -5,7 +5,7 @@
 //! result lines. Without qemu/cpio/busybox-static/a kernel, every test
 //! prints "skipped: <why>" and passes, unless RUNWAY_VM_REQUIRE=1.
 //!
-//! Knobs: RUNWAY_VM_TIMEOUT (s, default 120), RUNWAY_VM_KERNEL,
+//! Knobs: RUNWAY_VM_TIMEOUT (s, default 120), RUNWAY_VM_BIN, RUNWAY_VM_KERNEL,
 //! RUNWAY_VM_QEMU, RUNWAY_VM_BUSYBOX, RUNWAY_VM_CACHE (default
 //! target/vm-cache), RUNWAY_VM_KEEP (keep the initramfs work dir),
 //! RUNWAY_VM_RUNTIME=/usr/sbin/runc (run the checks against a reference
@@ -19,7 +19,7 @@
 mod vm_common;
 
 use serde_json::json;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use vm_common::{config, guest_dir, note, with_check_dir, with_mount, Check, Outcome, Vm};
 
@@ -160,7 +160,11 @@ static OUTCOME: OnceLock<Result<Outcome, String>> = OnceLock::new();
 /// The VM's results, booting it on first use; None when skipped.
 fn vm() -> Option<&'static Outcome> {
     let r = OUTCOME.get_or_init(|| {
-        let vm = Vm::find(Path::new(env!("CARGO_BIN_EXE_runway")))?;
+        // RUNWAY_VM_BIN: try another static runway (e.g. a release build).
+        let bin = std::env::var_os("RUNWAY_VM_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_runway")));
+        let vm = Vm::find(&bin)?;
         let o = vm.run(&checks());
         note(&o.summary());
         Ok(o)
