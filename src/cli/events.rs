@@ -36,20 +36,28 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
         emit("stats", &id, Some(st.cgroup.stats()?))?;
         return Ok(0);
     }
+    // OOM counters are polled often (an OOM kill of the init ends the
+    // container at once); stats go out every `interval`.
+    let tick = interval.min(std::time::Duration::from_millis(100));
     let mut ooms = st.cgroup.oom_kills();
+    let mut next_stats = std::time::Instant::now();
     loop {
-        if st.status(&dir) == Status::Stopped {
-            return Ok(0);
-        }
+        let stopped = st.status(&dir) == Status::Stopped;
         let now = st.cgroup.oom_kills();
         if now > ooms {
             emit("oom", &id, None)?;
             ooms = now;
         }
-        match st.cgroup.stats() {
-            Ok(s) => emit("stats", &id, Some(s))?,
-            Err(e) => crate::log::warn(&format!("events: {e}")),
+        if stopped {
+            return Ok(0);
         }
-        std::thread::sleep(interval);
+        if std::time::Instant::now() >= next_stats {
+            match st.cgroup.stats() {
+                Ok(s) => emit("stats", &id, Some(s))?,
+                Err(e) => crate::log::warn(&format!("events: {e}")),
+            }
+            next_stats += interval;
+        }
+        std::thread::sleep(tick);
     }
 }
