@@ -310,6 +310,14 @@ fn spawn(plan: &Plan, cgroup: &Cgroup, fds: ChildFds) -> Result<(i32, bool)> {
     if pid == 0 {
         init::run(plan, fds);
     }
+    crate::log::debug(&format!(
+        "cloned container init {pid}{}",
+        if in_cgroup {
+            " with CLONE_INTO_CGROUP"
+        } else {
+            ""
+        }
+    ));
     Ok((pid, in_cgroup))
 }
 

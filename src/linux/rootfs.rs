@@ -713,8 +713,17 @@ pub fn pivot(plan: &Plan) -> Result<()> {
     )
     .map_err(|e| Error::errno("open rootfs", e.raw_os_error()))?;
     rustix::process::fchdir(&new).map_err(|e| Error::errno("chdir rootfs", e.raw_os_error()))?;
-    rustix::process::pivot_root(".", ".")
-        .map_err(|e| Error::errno("pivot_root", e.raw_os_error()))?;
+    rustix::process::pivot_root(".", ".").map_err(|e| {
+        if e == rustix::io::Errno::INVAL {
+            // The usual reason: the host root is a ramfs/initramfs.
+            Error::errno(
+                "pivot_root (on an initramfs root use --no-pivot)",
+                e.raw_os_error(),
+            )
+        } else {
+            Error::errno("pivot_root", e.raw_os_error())
+        }
+    })?;
     rustix::process::fchdir(&old).map_err(|e| Error::errno("chdir old root", e.raw_os_error()))?;
     // Keep the unmount of the old root from propagating to the host.
     mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None)
