@@ -136,6 +136,7 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
     // it was at create, whatever happens to the bundle later.
     let cfg = serde_json::to_vec(&spec).map_err(|e| Error::msg(format!("encode config: {e}")))?;
     state::write_atomic(&dir.file(state::CONFIG_FILE), &cfg)?;
+    crate::container::fault::point("after-state-dir");
 
     let fifo = if o.no_fifo {
         None
@@ -170,6 +171,7 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
     // Even without resources the device policy is deny-all plus the
     // defaults, as runc.
     cgroup.apply(linux.resources.as_ref().unwrap_or(&Default::default()))?;
+    crate::container::fault::point("after-cgroup");
 
     let console = if !plan.process.terminal {
         None
@@ -209,6 +211,10 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
     // short-lived container may be a zombie by the time it says ready.
     st.start_time = state::proc_start_time(pid)
         .ok_or_else(|| Error::msg("container init exited during setup"))?;
+    // Recorded before the init goes on, so delete --force finds it even if
+    // we die from here.
+    dir.save(&st)?;
+    crate::container::fault::point("after-clone");
 
     // Child waits for GO: first put it where it belongs.
     if !in_cgroup {
@@ -228,6 +234,7 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
         let (tag, payload, _fd) = sync::recv(parent_sock.as_fd())?;
         match tag {
             sync::READY => break,
+            sync::FAULT => crate::container::fault::point("after-mounts"),
             sync::FD => {
                 let n = payload
                     .get(..4)
@@ -254,6 +261,7 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
         }
     }
 
+    crate::container::fault::point("after-ready");
     st.namespaces = namespace_paths(pid, &plan);
     st.created_done = true;
     dir.save(&st)?;

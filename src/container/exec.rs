@@ -171,6 +171,7 @@ pub fn exec_process(o: &ExecOpts) -> Result<Spawned> {
     }
     drop(child_sock);
     drop(console);
+    crate::container::fault::point("exec-after-clone");
     let fail = |e: Error| -> Error {
         // SAFETY: plain kill/waitpid of our own child.
         unsafe {

@@ -155,6 +155,9 @@ fn setup(plan: &Plan, fds: &ChildFds) -> Result<Never> {
 
     if !mount_joined {
         rootfs::prepare_mounts(plan)?;
+        if crate::container::fault::armed("after-mounts") {
+            sync::send(sock, sync::FAULT, &[])?;
+        }
         if !plan.hooks.prestart.is_empty() || !plan.hooks.create_runtime.is_empty() {
             // The runtime's hooks run now, in its namespaces, with our
             // namespaces and mounts in place.

@@ -3,6 +3,7 @@
 
 pub mod create;
 pub mod exec;
+pub mod fault;
 pub mod hooks;
 pub mod init;
 pub mod plan;
