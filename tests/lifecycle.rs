@@ -201,6 +201,17 @@ fn run_detached_then_delete_force() {
     assert_eq!(env.status(&id), "running");
     env.delete(&id, true).assert_ok();
     env.assert_nothing_left(&id, &b);
+
+    // A mount leaked into our namespace under the bundle is seen too.
+    let target = b.rootfs().join("tmp");
+    let c = std::ffi::CString::new(target.to_string_lossy().as_bytes()).unwrap_or_default();
+    // SAFETY: NUL-terminated strings; a tmpfs on our own scratch directory.
+    let rc = unsafe { libc::mount(c"tmpfs".as_ptr(), c.as_ptr(), c"tmpfs".as_ptr(), 0, std::ptr::null()) };
+    assert_eq!(rc, 0, "mount tmpfs on {}", target.display());
+    let found = env.leftovers(&id, &b);
+    // SAFETY: as above.
+    unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    assert!(found.iter().any(|f| f.starts_with("mount left")), "checker misses a mount: {found:?}");
 }
 
 #[test]
@@ -335,4 +346,15 @@ fn nothing_left_checker_sees_a_live_container() {
     }
     env.delete(&id, true).assert_ok();
     env.assert_nothing_left(&id, &b);
+
+    // A mount leaked into our namespace under the bundle is seen too.
+    let target = b.rootfs().join("tmp");
+    let c = std::ffi::CString::new(target.to_string_lossy().as_bytes()).unwrap_or_default();
+    // SAFETY: NUL-terminated strings; a tmpfs on our own scratch directory.
+    let rc = unsafe { libc::mount(c"tmpfs".as_ptr(), c.as_ptr(), c"tmpfs".as_ptr(), 0, std::ptr::null()) };
+    assert_eq!(rc, 0, "mount tmpfs on {}", target.display());
+    let found = env.leftovers(&id, &b);
+    // SAFETY: as above.
+    unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    assert!(found.iter().any(|f| f.starts_with("mount left")), "checker misses a mount: {found:?}");
 }
