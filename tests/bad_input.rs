@@ -31,7 +31,9 @@ fn assert_mentions(line: &str, words: &[&str]) {
 
 #[test]
 fn missing_config_json() {
-    let Some(env) = TestEnv::new("no_config") else { return };
+    let Some(env) = TestEnv::new("no_config") else {
+        return;
+    };
     let b = env.bare_bundle();
     let line = assert_create_fails_cleanly(&env, &b);
     assert_mentions(&line, &["config.json"]);
@@ -39,7 +41,9 @@ fn missing_config_json() {
 
 #[test]
 fn truncated_config_json() {
-    let Some(env) = TestEnv::new("trunc_config") else { return };
+    let Some(env) = TestEnv::new("trunc_config") else {
+        return;
+    };
     let mut b = env.bundle();
     b.write();
     let text = fs::read(b.config_path()).unwrap_or_default();
@@ -49,7 +53,9 @@ fn truncated_config_json() {
 
 #[test]
 fn invalid_json_config() {
-    let Some(env) = TestEnv::new("bad_json") else { return };
+    let Some(env) = TestEnv::new("bad_json") else {
+        return;
+    };
     let b = env.bare_bundle();
     fs::write(b.config_path(), "not json {").unwrap_or_else(|e| panic!("{e}"));
     assert_create_fails_cleanly(&env, &b);
@@ -57,7 +63,9 @@ fn invalid_json_config() {
 
 #[test]
 fn empty_config_json() {
-    let Some(env) = TestEnv::new("empty_config") else { return };
+    let Some(env) = TestEnv::new("empty_config") else {
+        return;
+    };
     let b = env.bare_bundle();
     fs::write(b.config_path(), "").unwrap_or_else(|e| panic!("{e}"));
     assert_create_fails_cleanly(&env, &b);
@@ -65,7 +73,9 @@ fn empty_config_json() {
 
 #[test]
 fn missing_rootfs() {
-    let Some(env) = TestEnv::new("no_rootfs") else { return };
+    let Some(env) = TestEnv::new("no_rootfs") else {
+        return;
+    };
     let mut b = env.bundle();
     b.write();
     fs::remove_dir_all(b.rootfs()).unwrap_or_else(|e| panic!("{e}"));
@@ -75,7 +85,9 @@ fn missing_rootfs() {
 
 #[test]
 fn unknown_namespace_type() {
-    let Some(env) = TestEnv::new("bad_ns") else { return };
+    let Some(env) = TestEnv::new("bad_ns") else {
+        return;
+    };
     let mut b = env.bundle();
     b.add_namespace("bogus", None).write();
     let line = assert_create_fails_cleanly(&env, &b);
@@ -84,10 +96,14 @@ fn unknown_namespace_type() {
 
 #[test]
 fn namespace_path_that_does_not_exist() {
-    let Some(env) = TestEnv::new("bad_ns_path") else { return };
+    let Some(env) = TestEnv::new("bad_ns_path") else {
+        return;
+    };
     let mut b = env.bundle();
     let missing = env.dir.join("no-such-netns");
-    b.remove_namespace("network").add_namespace("network", Some(&missing.to_string_lossy())).write();
+    b.remove_namespace("network")
+        .add_namespace("network", Some(&missing.to_string_lossy()))
+        .write();
     assert_create_fails_cleanly(&env, &b);
 }
 
@@ -95,16 +111,23 @@ fn namespace_path_that_does_not_exist() {
 fn process_args_missing_binary() {
     // The error comes from inside the container (exec), after namespaces and
     // mounts exist: the hardest case to clean up.
-    let Some(env) = TestEnv::new("no_binary") else { return };
+    let Some(env) = TestEnv::new("no_binary") else {
+        return;
+    };
     let mut b = env.bundle();
     b.args(&["/no/such/binary"]).write();
     let line = assert_create_fails_cleanly(&env, &b);
-    assert_mentions(&line, &["/no/such/binary", "no such file", "not found", "ENOENT"]);
+    assert_mentions(
+        &line,
+        &["/no/such/binary", "no such file", "not found", "ENOENT"],
+    );
 }
 
 #[test]
 fn bad_signal_to_kill() {
-    let Some(env) = TestEnv::new("bad_signal") else { return };
+    let Some(env) = TestEnv::new("bad_signal") else {
+        return;
+    };
     let mut b = env.bundle();
     b.args(&["sleep", "1000"]).write();
     let id = env.id("c");
@@ -115,7 +138,11 @@ fn bad_signal_to_kill() {
         if sig.contains("BOGUS") {
             assert_mentions(&line, &[sig]);
         }
-        assert_eq!(env.status(&id), "created", "a rejected kill {sig:?} changes nothing");
+        assert_eq!(
+            env.status(&id),
+            "created",
+            "a rejected kill {sig:?} changes nothing"
+        );
         assert!(common::process_alive(pid));
     }
     env.delete(&id, true).assert_ok();
@@ -125,7 +152,9 @@ fn bad_signal_to_kill() {
 
 #[test]
 fn bad_container_ids() {
-    let Some(env) = TestEnv::new("bad_ids") else { return };
+    let Some(env) = TestEnv::new("bad_ids") else {
+        return;
+    };
     let mut b = env.bundle();
     b.args(&["sleep", "1000"]).write();
     // Unique parts, so a leaked directory or cgroup is attributable.
@@ -144,8 +173,14 @@ fn bad_container_ids() {
         env.create(&b, id).assert_one_error_line();
         env.assert_nothing_left(id, &b);
         env.assert_root_empty();
-        assert!(!env.dir.join(&uniq).exists(), "an id escaped --root: {id:?}");
-        assert!(!env.root.join(&uniq).exists(), "an id made a nested dir: {id:?}");
+        assert!(
+            !env.dir.join(&uniq).exists(),
+            "an id escaped --root: {id:?}"
+        );
+        assert!(
+            !env.root.join(&uniq).exists(),
+            "an id made a nested dir: {id:?}"
+        );
     }
     for id in bad.iter().filter(|i| !i.is_empty()) {
         // Lookups of a malformed id fail the same way instead of touching paths.
@@ -156,7 +191,9 @@ fn bad_container_ids() {
 
 #[test]
 fn duplicate_id() {
-    let Some(env) = TestEnv::new("dup_id") else { return };
+    let Some(env) = TestEnv::new("dup_id") else {
+        return;
+    };
     let mut first = env.bundle();
     first.args(&["sleep", "1000"]).write();
     let mut second = env.bundle();
@@ -170,7 +207,11 @@ fn duplicate_id() {
     let leftover: Vec<String> = env
         .leftovers(&id, &second)
         .into_iter()
-        .filter(|f| !f.starts_with("state dir") && !f.starts_with("cgroup") && !f.contains(&format!("pid {pid} ")))
+        .filter(|f| {
+            !f.starts_with("state dir")
+                && !f.starts_with("cgroup")
+                && !f.contains(&format!("pid {pid} "))
+        })
         .collect();
     assert!(leftover.is_empty(), "second create left: {leftover:?}");
     // ... and did not disturb the winner.
@@ -190,9 +231,16 @@ fn duplicate_id() {
 
 #[test]
 fn commands_on_missing_container() {
-    let Some(env) = TestEnv::new("missing_ctr") else { return };
+    let Some(env) = TestEnv::new("missing_ctr") else {
+        return;
+    };
     let id = env.id("ghost");
-    for out in [env.state(&id), env.start(&id), env.kill(&id, Some("KILL")), env.delete(&id, false)] {
+    for out in [
+        env.state(&id),
+        env.start(&id),
+        env.kill(&id, Some("KILL")),
+        env.delete(&id, false),
+    ] {
         out.assert_one_error_line();
     }
     env.assert_root_empty();
@@ -200,16 +248,21 @@ fn commands_on_missing_container() {
 
 #[test]
 fn create_without_id_fails() {
-    let Some(env) = TestEnv::new("no_id") else { return };
+    let Some(env) = TestEnv::new("no_id") else {
+        return;
+    };
     let mut b = env.bundle();
     b.write();
-    env.rt(&["create", "--bundle", &b.path_str()]).assert_one_error_line();
+    env.rt(&["create", "--bundle", &b.path_str()])
+        .assert_one_error_line();
     env.assert_root_empty();
 }
 
 #[test]
 fn unknown_command_and_flag() {
-    let Some(env) = TestEnv::new("bad_cli") else { return };
+    let Some(env) = TestEnv::new("bad_cli") else {
+        return;
+    };
     let out: Out = env.rt(&["frobnicate"]);
     assert!(!out.ok(), "{out}");
     let out = env.rt(&["state", "--no-such-flag", "x"]);
@@ -219,16 +272,28 @@ fn unknown_command_and_flag() {
 
 #[test]
 fn log_file_gets_json_error_line() {
-    let Some(env) = TestEnv::new("log_json") else { return };
+    let Some(env) = TestEnv::new("log_json") else {
+        return;
+    };
     let log = env.dir.join("runtime.log");
     let id = env.id("ghost");
-    let out = env.rt(&["--log", &log.to_string_lossy(), "--log-format", "json", "state", &id]);
+    let out = env.rt(&[
+        "--log",
+        &log.to_string_lossy(),
+        "--log-format",
+        "json",
+        "state",
+        &id,
+    ]);
     assert!(!out.ok(), "{out}");
-    let text = fs::read_to_string(&log).unwrap_or_else(|e| panic!("no log file {} ({e}):\n{out}", log.display()));
+    let text = fs::read_to_string(&log)
+        .unwrap_or_else(|e| panic!("no log file {} ({e}):\n{out}", log.display()));
     let entries: Vec<serde_json::Value> = text
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {l}")))
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {l}"))
+        })
         .collect();
     let err = entries
         .iter()
@@ -236,11 +301,17 @@ fn log_file_gets_json_error_line() {
         .find(|e| e["level"] == "error")
         .unwrap_or_else(|| panic!("no level=error entry in log:\n{text}"));
     assert!(err["msg"].as_str().is_some_and(|m| !m.is_empty()), "{err}");
-    assert!(err["time"].as_str().is_some_and(common::looks_rfc3339), "time is RFC 3339: {err}");
+    assert!(
+        err["time"].as_str().is_some_and(common::looks_rfc3339),
+        "time is RFC 3339: {err}"
+    );
     // The message engines show users is the one the runtime printed.
     if common::is_runway() {
         let line = out.assert_one_error_line();
         let msg = err["msg"].as_str().unwrap_or_default();
-        assert!(line.contains(msg), "log msg {msg:?} differs from stderr {line:?}");
+        assert!(
+            line.contains(msg),
+            "log msg {msg:?} differs from stderr {line:?}"
+        );
     }
 }

@@ -79,10 +79,15 @@ pub fn runc() -> Option<PathBuf> {
         let p = PathBuf::from(p);
         return p.is_file().then_some(p);
     }
-    ["/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", "/usr/local/bin/runc"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
+    [
+        "/usr/sbin/runc",
+        "/usr/bin/runc",
+        "/usr/local/sbin/runc",
+        "/usr/local/bin/runc",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
 }
 
 /// The expected error-line prefix of the runtime under test, if we know it.
@@ -117,12 +122,26 @@ impl Out {
     /// runway's "runway: " prefix when runway runs). Returns that line.
     pub fn assert_one_error_line(&self) -> String {
         assert!(!self.ok(), "expected failure:\n{self}");
-        let lines: Vec<&str> = self.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), 1, "expected exactly one error line on stderr:\n{self}");
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected exactly one error line on stderr:\n{self}"
+        );
         let line = lines[0].to_string();
         if let Some(prefix) = error_prefix() {
-            assert!(line.starts_with(prefix), "error line must start with {prefix:?}:\n{self}");
-            assert!(line.len() > prefix.len() + 3, "error line says nothing:\n{self}");
+            assert!(
+                line.starts_with(prefix),
+                "error line must start with {prefix:?}:\n{self}"
+            );
+            assert!(
+                line.len() > prefix.len() + 3,
+                "error line says nothing:\n{self}"
+            );
             assert_eq!(self.code, 1, "runway errors exit 1:\n{self}");
         }
         line
@@ -148,7 +167,9 @@ impl std::fmt::Display for Out {
 
 fn exit_code(status: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
-    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
 /// Run `cmd` with stdin from /dev/null and stdout/stderr captured in files
@@ -167,7 +188,9 @@ fn exec(mut cmd: Command, scratch: &Path, timeout: Duration) -> Result<Out, Stri
     let out_f = fs::File::create(&out_path).map_err(|e| format!("{}: {e}", out_path.display()))?;
     let err_f = fs::File::create(&err_path).map_err(|e| format!("{}: {e}", err_path.display()))?;
     cmd.stdin(Stdio::null()).stdout(out_f).stderr(err_f);
-    let mut child = cmd.spawn().map_err(|e| format!("spawn {}: {e}", args.join(" ")))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("spawn {}: {e}", args.join(" ")))?;
     let start = Instant::now();
     let mut pause = Duration::from_millis(1);
     let status = loop {
@@ -185,8 +208,12 @@ fn exec(mut cmd: Command, scratch: &Path, timeout: Duration) -> Result<Out, Stri
             Err(e) => return Err(format!("wait {}: {e}", args.join(" "))),
         }
     };
-    let stdout = fs::read(&out_path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-    let stderr = fs::read(&err_path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let stdout = fs::read(&out_path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let stderr = fs::read(&err_path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     let _ = fs::remove_file(&out_path);
     let _ = fs::remove_file(&err_path);
     match status {
@@ -227,7 +254,9 @@ fn is_root() -> bool {
 /// Whether `path` is an ELF executable without a program interpreter, i.e.
 /// runs with no libc from the host (what a container rootfs and runway need).
 pub fn elf_is_static(path: &Path) -> bool {
-    let Ok(data) = fs::read(path) else { return false };
+    let Ok(data) = fs::read(path) else {
+        return false;
+    };
     if data.len() < 64 || &data[..4] != b"\x7fELF" || data[4] != 2 {
         return false;
     }
@@ -274,7 +303,8 @@ fn unready_reason() -> Option<String> {
 /// the source every bundle's rootfs is hard-linked from.
 fn rootfs_template() -> &'static Path {
     static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
-    TEMPLATE.get_or_init(|| build_template().unwrap_or_else(|e| panic!("building busybox rootfs: {e}")))
+    TEMPLATE
+        .get_or_init(|| build_template().unwrap_or_else(|e| panic!("building busybox rootfs: {e}")))
 }
 
 fn build_template() -> Result<PathBuf, String> {
@@ -294,10 +324,14 @@ fn build_template() -> Result<PathBuf, String> {
     for d in ["bin", "proc", "sys", "dev", "etc", "tmp", "root"] {
         fs::create_dir_all(tmp.join(d)).map_err(|err| e(&tmp.join(d), err))?;
     }
-    fs::set_permissions(tmp.join("tmp"), fs::Permissions::from_mode(0o1777)).map_err(|err| e(&tmp, err))?;
+    fs::set_permissions(tmp.join("tmp"), fs::Permissions::from_mode(0o1777))
+        .map_err(|err| e(&tmp, err))?;
     let dst = tmp.join("bin/busybox");
     fs::copy(&bb, &dst).map_err(|err| e(&dst, err))?;
-    let list = Command::new(&dst).arg("--list").output().map_err(|err| e(&dst, err))?;
+    let list = Command::new(&dst)
+        .arg("--list")
+        .output()
+        .map_err(|err| e(&dst, err))?;
     if !list.status.success() {
         return Err(format!("{} --list failed", dst.display()));
     }
@@ -307,9 +341,13 @@ fn build_template() -> Result<PathBuf, String> {
             symlink("busybox", &link).map_err(|err| e(&link, err))?;
         }
     }
-    fs::write(tmp.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
+    fs::write(
+        tmp.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+    )
+    .map_err(|err| e(&tmp, err))?;
+    fs::write(tmp.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")
         .map_err(|err| e(&tmp, err))?;
-    fs::write(tmp.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").map_err(|err| e(&tmp, err))?;
     if fs::rename(&tmp, &final_dir).is_err() {
         // Another test binary won the race; its template is as good.
         let _ = fs::remove_dir_all(&tmp);
@@ -351,11 +389,15 @@ fn default_spec() -> &'static Value {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let out = run_runtime(&["spec", "--bundle", &dir.to_string_lossy()]);
-        assert!(out.ok(), "`spec` failed; every bundle starts from it:\n{out}");
+        assert!(
+            out.ok(),
+            "`spec` failed; every bundle starts from it:\n{out}"
+        );
         let text = fs::read_to_string(dir.join("config.json"))
             .unwrap_or_else(|e| panic!("`spec` wrote no config.json ({e}):\n{out}"));
         let _ = fs::remove_dir_all(&dir);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("`spec` wrote invalid JSON: {e}\n{text}"))
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("`spec` wrote invalid JSON: {e}\n{text}"))
     })
 }
 
@@ -437,7 +479,8 @@ impl Bundle {
     }
 
     pub fn remove_namespace(&mut self, typ: &str) -> &mut Self {
-        self.array_mut("/linux/namespaces").retain(|n| n["type"] != typ);
+        self.array_mut("/linux/namespaces")
+            .retain(|n| n["type"] != typ);
         self
     }
 
@@ -464,8 +507,10 @@ impl Bundle {
 
     /// Write config.json.
     pub fn write(&mut self) -> &mut Self {
-        let text = serde_json::to_string_pretty(&self.config).unwrap_or_else(|e| panic!("serialize config: {e}"));
-        fs::write(self.config_path(), text).unwrap_or_else(|e| panic!("{}: {e}", self.config_path().display()));
+        let text = serde_json::to_string_pretty(&self.config)
+            .unwrap_or_else(|e| panic!("serialize config: {e}"));
+        fs::write(self.config_path(), text)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.config_path().display()));
         self
     }
 }
@@ -494,11 +539,20 @@ impl TestEnv {
             return None;
         }
         let token = format!("{name}-{}-{}", std::process::id(), next_seq());
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("envs").join(&token);
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("envs")
+            .join(&token);
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let root = dir.join("root");
-        Some(TestEnv { name: name.into(), dir, root, token, ids: RefCell::default(), pids: RefCell::default() })
+        Some(TestEnv {
+            name: name.into(),
+            dir,
+            root,
+            token,
+            ids: RefCell::default(),
+            pids: RefCell::default(),
+        })
     }
 
     /// A unique container id, force-deleted when the env drops.
@@ -520,10 +574,13 @@ impl TestEnv {
         let n = next_seq();
         // ".bundle" ends the name so no bundle path is a prefix of another.
         let dir = self.dir.join(format!("b{n}.bundle"));
-        replicate(rootfs_template(), &dir.join("rootfs")).unwrap_or_else(|e| panic!("bundle rootfs: {e}"));
+        replicate(rootfs_template(), &dir.join("rootfs"))
+            .unwrap_or_else(|e| panic!("bundle rootfs: {e}"));
         let mark = format!("{}:b{n}", self.token);
         let mut config = default_spec().clone();
-        let env = config.pointer_mut("/process/env").and_then(Value::as_array_mut);
+        let env = config
+            .pointer_mut("/process/env")
+            .and_then(Value::as_array_mut);
         match env {
             Some(env) => env.push(json!(format!("{MARK_VAR}={mark}"))),
             None => config["process"]["env"] = json!([format!("{MARK_VAR}={mark}")]),
@@ -542,25 +599,33 @@ impl TestEnv {
 
     fn command(&self, mark: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(runtime());
-        cmd.arg("--root").arg(&self.root).args(args).env(MARK_VAR, mark);
+        cmd.arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .env(MARK_VAR, mark);
         cmd
     }
 
     /// `<runtime> --root ROOT args...`
     pub fn rt(&self, args: &[&str]) -> Out {
-        exec(self.command(&self.token, args), &self.dir, CMD_TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
+        exec(self.command(&self.token, args), &self.dir, CMD_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Like `rt`, but the runtime process carries the bundle's marker (for
     /// commands that start container processes from `bundle`).
     pub fn rt_for(&self, bundle: &Bundle, args: &[&str]) -> Out {
-        exec(self.command(&bundle.mark, args), &self.dir, CMD_TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
+        exec(self.command(&bundle.mark, args), &self.dir, CMD_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Any other runtime (runc for comparisons) with this env's root + `suffix`.
     pub fn other(&self, program: &Path, root_suffix: &str, mark: &str, args: &[&str]) -> Out {
         let mut cmd = Command::new(program);
-        cmd.arg("--root").arg(self.root_for(root_suffix)).args(args).env(MARK_VAR, mark);
+        cmd.arg("--root")
+            .arg(self.root_for(root_suffix))
+            .args(args)
+            .env(MARK_VAR, mark);
         exec(cmd, &self.dir, CMD_TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -581,7 +646,17 @@ impl TestEnv {
     /// `create --bundle B --pid-file P ID`
     pub fn create(&self, bundle: &Bundle, id: &str) -> Out {
         let pid_file = self.pid_file(id);
-        let out = self.rt_for(bundle, &["create", "--bundle", &bundle.path_str(), "--pid-file", &pid_file.to_string_lossy(), id]);
+        let out = self.rt_for(
+            bundle,
+            &[
+                "create",
+                "--bundle",
+                &bundle.path_str(),
+                "--pid-file",
+                &pid_file.to_string_lossy(),
+                id,
+            ],
+        );
         if out.ok() {
             self.remember_pid_file(id);
         }
@@ -596,8 +671,11 @@ impl TestEnv {
 
     pub fn read_pid_file(&self, id: &str) -> i32 {
         let path = self.pid_file(id);
-        let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("pid file {}: {e}", path.display()));
-        text.trim().parse().unwrap_or_else(|e| panic!("pid file {} holds {text:?}: {e}", path.display()))
+        let text = fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("pid file {}: {e}", path.display()));
+        text.trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("pid file {} holds {text:?}: {e}", path.display()))
     }
 
     fn remember_pid_file(&self, id: &str) {
@@ -636,7 +714,8 @@ impl TestEnv {
     pub fn state_json(&self, id: &str) -> Value {
         let out = self.state(id);
         out.assert_ok();
-        let v: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("state is not JSON ({e}):\n{out}"));
+        let v: Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("state is not JSON ({e}):\n{out}"));
         assert!(v.is_object(), "state is not a JSON object:\n{out}");
         if let Some(pid) = v["pid"].as_i64() {
             self.remember_pid(pid as i32);
@@ -645,7 +724,10 @@ impl TestEnv {
     }
 
     pub fn status(&self, id: &str) -> String {
-        self.state_json(id)["status"].as_str().unwrap_or_default().to_string()
+        self.state_json(id)["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     pub fn kill(&self, id: &str, signal: Option<&str>) -> Out {
@@ -681,7 +763,10 @@ impl TestEnv {
             if status.as_deref() == Some(want) {
                 return;
             }
-            assert!(start.elapsed() < timeout, "container {id} not {want} after {timeout:?}; last state:\n{out}");
+            assert!(
+                start.elapsed() < timeout,
+                "container {id} not {want} after {timeout:?}; last state:\n{out}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -695,9 +780,17 @@ impl TestEnv {
                 found.push(format!("state dir {} still exists", state_dir.display()));
             }
         }
-        found.extend(mounts_under(&bundle.dir).into_iter().map(|m| format!("mount left: {m}")));
+        found.extend(
+            mounts_under(&bundle.dir)
+                .into_iter()
+                .map(|m| format!("mount left: {m}")),
+        );
         let names: Vec<&str> = id.split('/').filter(|c| is_simple_id(c)).collect();
-        found.extend(cgroup_dirs_named(&names).into_iter().map(|d| format!("cgroup left: {}", d.display())));
+        found.extend(
+            cgroup_dirs_named(&names)
+                .into_iter()
+                .map(|d| format!("cgroup left: {}", d.display())),
+        );
         let bundle_path = bundle.path_str();
         for p in live_pids() {
             let why = if environ_has(p, &bundle.mark) {
@@ -707,13 +800,21 @@ impl TestEnv {
             } else if cmdline(p).contains(&bundle_path) {
                 // Bundle paths end in ".bundle", so this matches only this bundle.
                 Some(format!("cmdline mentions {bundle_path}"))
-            } else if self.pids.borrow().iter().any(|&(pid, start)| pid == p && proc_start_time(p) == Some(start)) {
+            } else if self
+                .pids
+                .borrow()
+                .iter()
+                .any(|&(pid, start)| pid == p && proc_start_time(p) == Some(start))
+            {
                 Some("container init seen by this test".into())
             } else {
                 None
             };
             if let Some(why) = why {
-                found.push(format!("process left: pid {p} ({}): {why}", cmdline(p).trim()));
+                found.push(format!(
+                    "process left: pid {p} ({}): {why}",
+                    cmdline(p).trim()
+                ));
             }
         }
         found
@@ -739,8 +840,15 @@ impl TestEnv {
     /// The --root holds no container state (missing or empty is fine).
     pub fn assert_root_empty(&self) {
         if let Ok(entries) = fs::read_dir(&self.root) {
-            let names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-            assert!(names.is_empty(), "{} should hold no state, holds {names:?}", self.root.display());
+            let names: Vec<String> = entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            assert!(
+                names.is_empty(),
+                "{} should hold no state, holds {names:?}",
+                self.root.display()
+            );
         }
     }
 
@@ -748,13 +856,22 @@ impl TestEnv {
     /// one of its ids: things only this test started.
     fn own_processes(&self) -> Vec<i32> {
         let ids: Vec<String> = self.ids.borrow().iter().cloned().collect();
-        let names: Vec<&str> = ids.iter().flat_map(|i| i.split('/')).filter(|c| is_simple_id(c)).collect();
+        let names: Vec<&str> = ids
+            .iter()
+            .flat_map(|i| i.split('/'))
+            .filter(|c| is_simple_id(c))
+            .collect();
         live_pids()
             .into_iter()
             .filter(|&p| {
-                environ_value(p).is_some_and(|v| v == self.token || v.starts_with(&format!("{}:", self.token)))
+                environ_value(p)
+                    .is_some_and(|v| v == self.token || v.starts_with(&format!("{}:", self.token)))
                     || cgroup_mentions(p, &names)
-                    || self.pids.borrow().iter().any(|&(pid, start)| pid == p && proc_start_time(p) == Some(start))
+                    || self
+                        .pids
+                        .borrow()
+                        .iter()
+                        .any(|&(pid, start)| pid == p && proc_start_time(p) == Some(start))
             })
             .collect()
     }
@@ -765,9 +882,10 @@ impl Drop for TestEnv {
         let ids: Vec<String> = self.ids.borrow().iter().cloned().collect();
         let mut roots = vec![self.root.clone()];
         if let Ok(entries) = fs::read_dir(&self.dir) {
-            roots.extend(
-                entries.flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("root-"))),
-            );
+            roots.extend(entries.flatten().map(|e| e.path()).filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("root-"))
+            }));
         }
         // The runtime cleans up best; runc may have been used for some roots.
         for id in ids.iter().filter(|i| is_simple_id(i)) {
@@ -804,7 +922,11 @@ impl Drop for TestEnv {
                 unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
             }
         }
-        let names: Vec<&str> = ids.iter().flat_map(|i| i.split('/')).filter(|c| is_simple_id(c)).collect();
+        let names: Vec<&str> = ids
+            .iter()
+            .flat_map(|i| i.split('/'))
+            .filter(|c| is_simple_id(c))
+            .collect();
         let mut cgroups = cgroup_dirs_named(&names);
         cgroups.sort_by_key(|d| std::cmp::Reverse(d.as_os_str().len()));
         for d in cgroups {
@@ -819,7 +941,10 @@ impl Drop for TestEnv {
         if mount_points_under(&self.dir).is_empty() {
             let _ = fs::remove_dir_all(&self.dir);
         } else {
-            note(&format!("warning: mounts remain under {}; not removing it", self.dir.display()));
+            note(&format!(
+                "warning: mounts remain under {}; not removing it",
+                self.dir.display()
+            ));
         }
     }
 }
@@ -833,23 +958,34 @@ pub fn is_simple_id(id: &str) -> bool {
 
 /// (root within its filesystem, mount point) of every mount in our namespace.
 fn mountinfo() -> Vec<(String, String)> {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
     info.lines()
         .filter_map(|line| {
             let fields: Vec<&str> = line.split(' ').collect();
-            Some((unescape_mountinfo(fields.get(3)?), unescape_mountinfo(fields.get(4)?)))
+            Some((
+                unescape_mountinfo(fields.get(3)?),
+                unescape_mountinfo(fields.get(4)?),
+            ))
         })
         .collect()
 }
 
 fn is_under(p: &str, dir: &Path) -> bool {
     let dir = dir.to_string_lossy();
-    p == dir || p.strip_prefix(dir.as_ref()).is_some_and(|rest| rest.starts_with('/'))
+    p == dir
+        || p.strip_prefix(dir.as_ref())
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// Mount points at or below `dir` in our mount namespace.
 pub fn mount_points_under(dir: &Path) -> Vec<String> {
-    mountinfo().into_iter().filter(|(_, point)| is_under(point, dir)).map(|(_, point)| point).collect()
+    mountinfo()
+        .into_iter()
+        .filter(|(_, point)| is_under(point, dir))
+        .map(|(_, point)| point)
+        .collect()
 }
 
 /// Mounts whose mount point or source root is at or below `dir`.
@@ -862,7 +998,10 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
 }
 
 fn unescape_mountinfo(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
 }
 
 /// Directories named one of `names` in any cgroup hierarchy.
@@ -871,7 +1010,9 @@ pub fn cgroup_dirs_named(names: &[&str]) -> Vec<PathBuf> {
         if depth > 12 {
             return;
         }
-        let Ok(entries) = fs::read_dir(dir) else { return };
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
         for e in entries.flatten() {
             // cpu,cpuacct style links point into hierarchies we walk anyway.
             if !e.file_type().is_ok_and(|t| t.is_dir()) {
@@ -894,7 +1035,9 @@ pub fn cgroup_dirs_named(names: &[&str]) -> Vec<PathBuf> {
 /// Pids of processes that exist and are not zombies, except ourselves.
 pub fn live_pids() -> Vec<i32> {
     let me = std::process::id() as i32;
-    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
@@ -909,7 +1052,10 @@ fn proc_stat(pid: i32) -> Option<(char, u64)> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // After comm: state is field 3 of stat(5), starttime field 22.
-    Some((fields.first()?.chars().next()?, fields.get(19)?.parse().ok()?))
+    Some((
+        fields.first()?.chars().next()?,
+        fields.get(19)?.parse().ok()?,
+    ))
 }
 
 fn proc_state(pid: i32) -> Option<char> {
@@ -918,7 +1064,9 @@ fn proc_state(pid: i32) -> Option<char> {
 
 /// Start time of a live (non-zombie) process, to tell a pid from its reuse.
 pub fn proc_start_time(pid: i32) -> Option<u64> {
-    proc_stat(pid).filter(|s| s.0 != 'Z' && s.0 != 'X').map(|s| s.1)
+    proc_stat(pid)
+        .filter(|s| s.0 != 'Z' && s.0 != 'X')
+        .map(|s| s.1)
 }
 
 /// Whether a live, non-zombie process has this pid and start time.
@@ -927,14 +1075,18 @@ pub fn process_alive(pid: i32) -> bool {
 }
 
 fn cmdline(pid: i32) -> String {
-    fs::read(format!("/proc/{pid}/cmdline")).map(|b| String::from_utf8_lossy(&b).replace('\0', " ")).unwrap_or_default()
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
 }
 
 fn environ_value(pid: i32) -> Option<String> {
     let env = fs::read(format!("/proc/{pid}/environ")).ok()?;
     let prefix = format!("{MARK_VAR}=");
-    env.split(|&b| b == 0)
-        .find_map(|kv| kv.strip_prefix(prefix.as_bytes()).map(|v| String::from_utf8_lossy(v).into_owned()))
+    env.split(|&b| b == 0).find_map(|kv| {
+        kv.strip_prefix(prefix.as_bytes())
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    })
 }
 
 fn environ_has(pid: i32, mark: &str) -> bool {
@@ -946,19 +1098,28 @@ fn cgroup_mentions(pid: i32, names: &[&str]) -> bool {
     if names.is_empty() {
         return false;
     }
-    let Ok(text) = fs::read_to_string(format!("/proc/{pid}/cgroup")) else { return false };
-    text.lines().any(|l| l.splitn(3, ':').nth(2).is_some_and(|path| path.split('/').any(|c| names.contains(&c))))
+    let Ok(text) = fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+        return false;
+    };
+    text.lines().any(|l| {
+        l.splitn(3, ':')
+            .nth(2)
+            .is_some_and(|path| path.split('/').any(|c| names.contains(&c)))
+    })
 }
 
 /// Exactly the keys of a JSON object.
 pub fn keys(v: &Value) -> BTreeSet<String> {
-    v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
+    v.as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 /// "2006-01-02T15:04:05Z" or with fractional seconds / offset: RFC 3339.
 pub fn looks_rfc3339(s: &str) -> bool {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
     let shape = b.len() >= 20
         && digits(0..4)
         && b[4] == b'-'
@@ -982,5 +1143,8 @@ pub fn looks_rfc3339(s: &str) -> bool {
         }
         rest = &frac[n..];
     }
-    rest == "Z" || (rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) && rest.as_bytes()[3] == b':')
+    rest == "Z"
+        || (rest.len() == 6
+            && (rest.starts_with('+') || rest.starts_with('-'))
+            && rest.as_bytes()[3] == b':')
 }
