@@ -1,7 +1,11 @@
 //! runway: an OCI container runtime with runc's command line.
 
-pub mod error;
-pub mod spec;
 pub mod cgroups;
+pub mod cli;
+pub mod container;
+pub mod error;
 pub mod linux;
+pub mod log;
 pub mod seccomp;
+pub mod spec;
+pub mod timefmt;

@@ -377,7 +377,11 @@ pub struct Memory {
     pub kernel_tcp: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swappiness: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", rename = "disableOOMKiller")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "disableOOMKiller"
+    )]
     pub disable_oom_killer: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_hierarchy: Option<bool>,
@@ -426,9 +430,17 @@ pub struct BlockIo {
     pub throttle_read_bps_device: Vec<ThrottleDevice>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub throttle_write_bps_device: Vec<ThrottleDevice>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", rename = "throttleReadIOPSDevice")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        rename = "throttleReadIOPSDevice"
+    )]
     pub throttle_read_iops_device: Vec<ThrottleDevice>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", rename = "throttleWriteIOPSDevice")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        rename = "throttleWriteIOPSDevice"
+    )]
     pub throttle_write_iops_device: Vec<ThrottleDevice>,
 }
 

@@ -2,10 +2,12 @@
 //! before we touch the system is rejected here, with one clear message.
 
 use super::Spec;
-use crate::error::Result;
 use crate::bail;
+use crate::error::Result;
 
-pub const NAMESPACE_TYPES: &[&str] = &["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"];
+pub const NAMESPACE_TYPES: &[&str] = &[
+    "pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time",
+];
 
 pub fn validate(spec: &Spec) -> Result<()> {
     let root = match &spec.root {
@@ -21,7 +23,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
         bail!("config: process.args must not be empty");
     }
     if process.cwd.is_empty() || !process.cwd.starts_with('/') {
-        bail!("config: process.cwd {:?} must be an absolute path", process.cwd);
+        bail!(
+            "config: process.cwd {:?} must be an absolute path",
+            process.cwd
+        );
     }
     for e in &process.env {
         if !e.contains('=') {

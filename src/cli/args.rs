@@ -1,0 +1,221 @@
+//! Table-driven flag parsing on top of lexopt, with runc's (urfave/cli)
+//! habits: `--flag value`, `--flag=value`, single-dash long flags
+//! (`-bundle`), bool flags with `=false`, flags after positionals.
+
+use crate::bail;
+use crate::error::{Error, Result};
+use std::ffi::OsString;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Flag {
+    pub long: &'static str,
+    pub short: Option<char>,
+    pub takes_value: bool,
+}
+
+pub const fn val(long: &'static str, short: Option<char>) -> Flag {
+    Flag {
+        long,
+        short,
+        takes_value: true,
+    }
+}
+
+pub const fn flag(long: &'static str, short: Option<char>) -> Flag {
+    Flag {
+        long,
+        short,
+        takes_value: false,
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Args {
+    /// (flag long name, value); bool flags carry "true"/"false".
+    pub values: Vec<(&'static str, String)>,
+    pub positionals: Vec<String>,
+    /// Everything after the positional limit (exec's command, ps's args).
+    pub rest: Vec<String>,
+    pub help: bool,
+}
+
+impl Args {
+    pub fn get(&self, long: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == long)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn all(&self, long: &str) -> Vec<&str> {
+        self.values
+            .iter()
+            .filter(|(k, _)| *k == long)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn is_set(&self, long: &str) -> bool {
+        self.get(long) == Some("true")
+    }
+
+    pub fn get_num<T: std::str::FromStr>(&self, long: &str) -> Result<Option<T>> {
+        match self.get(long) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<T>()
+                .map(Some)
+                .map_err(|_| Error::msg(format!("invalid value {v:?} for flag --{long}"))),
+        }
+    }
+}
+
+fn parse_bool(name: &str, v: &str) -> Result<&'static str> {
+    match v {
+        "true" | "1" | "t" | "T" | "TRUE" | "True" => Ok("true"),
+        "false" | "0" | "f" | "F" | "FALSE" | "False" => Ok("false"),
+        _ => bail!("invalid boolean value {v:?} for flag --{name}"),
+    }
+}
+
+fn to_string(s: OsString) -> Result<String> {
+    s.into_string()
+        .map_err(|s| Error::msg(format!("argument {:?} is not valid UTF-8", s)))
+}
+
+/// Parse `argv` (without the program/command name) against `table`.
+/// `max_positionals`: after that many positionals, the rest is taken raw.
+pub fn parse(argv: Vec<OsString>, table: &[Flag], max_positionals: Option<usize>) -> Result<Args> {
+    // urfave/cli accepts `-bundle` for `--bundle`; lexopt would read that
+    // as a cluster of short flags, so rewrite known long names first.
+    let mut norm: Vec<OsString> = Vec::with_capacity(argv.len());
+    let mut seen_dashdash = false;
+    for a in argv {
+        if seen_dashdash {
+            norm.push(a);
+            continue;
+        }
+        if let Some(s) = a.to_str() {
+            if s == "--" {
+                seen_dashdash = true;
+            } else if s.len() > 2 && s.starts_with('-') && !s.starts_with("--") {
+                let name = s[1..].split('=').next().unwrap_or("");
+                if name.len() > 1 && (table.iter().any(|f| f.long == name) || name == "help") {
+                    norm.push(OsString::from(format!("-{s}")));
+                    continue;
+                }
+            }
+        }
+        norm.push(a);
+    }
+
+    let mut out = Args::default();
+    let mut p = lexopt::Parser::from_args(norm);
+    loop {
+        if let Some(max) = max_positionals {
+            if out.positionals.len() >= max {
+                // The command to run starts here: nothing after is ours.
+                let mut raw: Vec<String> = Vec::new();
+                if let Ok(r) = p.raw_args() {
+                    for a in r {
+                        raw.push(to_string(a)?);
+                    }
+                }
+                if raw.first().map(String::as_str) == Some("--") {
+                    raw.remove(0);
+                }
+                out.rest = raw;
+                break;
+            }
+        }
+        let arg = match p.next() {
+            Ok(Some(a)) => a,
+            Ok(None) => break,
+            Err(e) => bail!("{e}"),
+        };
+        use lexopt::Arg;
+        let (found, shown) = match &arg {
+            Arg::Long(name) => {
+                if *name == "help" {
+                    out.help = true;
+                    continue;
+                }
+                (table.iter().find(|f| f.long == *name), format!("-{name}"))
+            }
+            Arg::Short(c) => {
+                if *c == 'h' && !table.iter().any(|f| f.short == Some('h')) {
+                    out.help = true;
+                    continue;
+                }
+                (table.iter().find(|f| f.short == Some(*c)), format!("{c}"))
+            }
+            Arg::Value(v) => {
+                out.positionals.push(to_string(v.clone())?);
+                continue;
+            }
+        };
+        let Some(f) = found else {
+            bail!("flag provided but not defined: -{shown}");
+        };
+        if f.takes_value {
+            let v = match p.value() {
+                Ok(v) => to_string(v)?,
+                Err(_) => bail!("flag needs an argument: --{}", f.long),
+            };
+            out.values.push((f.long, v));
+        } else {
+            let v = match p.optional_value() {
+                Some(v) => parse_bool(f.long, &to_string(v)?)?,
+                None => "true",
+            };
+            out.values.push((f.long, v.to_string()));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: &[Flag] = &[
+        val("bundle", Some('b')),
+        val("pid-file", None),
+        flag("detach", Some('d')),
+        val("env", Some('e')),
+    ];
+
+    fn a(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn runc_habits() {
+        let r = parse(a(&["id", "-bundle", "/b", "--pid-file=/p", "-d"]), T, None).unwrap();
+        assert_eq!(r.positionals, vec!["id"]);
+        assert_eq!(r.get("bundle"), Some("/b"));
+        assert_eq!(r.get("pid-file"), Some("/p"));
+        assert!(r.is_set("detach"));
+        let r = parse(a(&["--detach=false", "-b", "x", "id"]), T, None).unwrap();
+        assert!(!r.is_set("detach"));
+        assert_eq!(r.get("bundle"), Some("x"));
+        let r = parse(a(&["-e", "A=1", "--env", "B=2", "id"]), T, None).unwrap();
+        assert_eq!(r.all("env"), vec!["A=1", "B=2"]);
+    }
+
+    #[test]
+    fn rest_after_id() {
+        let r = parse(a(&["-d", "id", "--", "sh", "-c", "x"]), T, Some(1)).unwrap();
+        assert_eq!(r.rest, vec!["sh", "-c", "x"]);
+        let r = parse(a(&["id", "ls", "-l"]), T, Some(1)).unwrap();
+        assert_eq!(r.rest, vec!["ls", "-l"]);
+    }
+
+    #[test]
+    fn errors() {
+        assert!(parse(a(&["--nope"]), T, None).is_err());
+        assert!(parse(a(&["--bundle"]), T, None).is_err());
+        assert!(parse(a(&["--detach=maybe"]), T, None).is_err());
+    }
+}

@@ -1,0 +1,23 @@
+use super::args::{self, flag, Flag};
+use super::Global;
+use crate::bail;
+use crate::error::Result;
+use std::ffi::OsString;
+
+const FLAGS: &[Flag] = &[flag("all", Some('a'))];
+
+pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
+    let a = args::parse(argv, FLAGS, None)?;
+    if super::help_requested(&a, "usage: runway kill [--all] <id> [SIGNAL]\n") {
+        return Ok(0);
+    }
+    let (id, sig) = match a.positionals.as_slice() {
+        [id] => (id, "TERM"),
+        [id, s] => (id, s.as_str()),
+        [] => bail!("kill: container id is required"),
+        _ => bail!("kill: too many arguments"),
+    };
+    let sig = crate::linux::signal::parse(sig)?;
+    crate::container::kill(&g.root, id, sig, a.is_set("all"))?;
+    Ok(0)
+}

@@ -1,0 +1,166 @@
+//! The command line: runc's global flags and subcommands, one file each.
+
+pub mod args;
+mod create;
+mod delete;
+mod kill;
+mod list;
+mod run;
+mod spec;
+mod start;
+mod state;
+
+use crate::bail;
+use crate::error::Result;
+use args::{flag, val, Flag};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Debug, Clone)]
+pub struct Global {
+    pub root: PathBuf,
+    pub log: Option<String>,
+    pub log_format: crate::log::Format,
+    pub debug: bool,
+    pub systemd_cgroup: bool,
+    pub rootless: Option<bool>,
+}
+
+const GLOBAL: &[Flag] = &[
+    val("root", None),
+    val("log", None),
+    val("log-format", None),
+    flag("debug", None),
+    flag("systemd-cgroup", None),
+    val("rootless", None),
+    val("criu", None),
+    flag("version", Some('v')),
+];
+
+pub const USAGE: &str = "usage: runway [global flags] <command> [flags] <container-id>
+
+runway is a small, static OCI container runtime with runc's command line.
+
+Commands:
+  create   create a container (init waits for start)
+  start    start a created container
+  run      create and start a container
+  state    print the state of a container (JSON)
+  kill     send a signal to the container's init (or all processes)
+  delete   delete a container and everything it used
+  list     list containers
+  spec     write a default config.json
+
+Global flags:
+  --root DIR          state directory (default /run/runway)
+  --log FILE          also write messages to FILE
+  --log-format F      text or json
+  --debug             debug messages
+  --systemd-cgroup    use the systemd cgroup driver
+  --rootless B        true|false|auto
+  -v, --version       print the version
+  -h, --help          this help
+";
+
+pub fn version_text() -> String {
+    format!(
+        "runway version {VERSION}\ncommit: {}\nspec: {}\n",
+        env!("RUNWAY_COMMIT"),
+        crate::spec::OCI_VERSION
+    )
+}
+
+/// Parse global flags up to the command name; returns the rest.
+pub fn main(argv: Vec<OsString>) -> Result<i32> {
+    // Global flags end at the first positional: that's the command.
+    let mut split = argv.len();
+    {
+        let mut i = 0;
+        while i < argv.len() {
+            let a = argv[i].to_string_lossy();
+            if !a.starts_with('-') || a == "-" {
+                split = i;
+                break;
+            }
+            if a == "--" {
+                split = i + 1;
+                break;
+            }
+            let name = a.trim_start_matches('-').split('=').next().unwrap_or("");
+            let takes = GLOBAL.iter().any(|f| f.long == name && f.takes_value);
+            i += if takes && !a.contains('=') { 2 } else { 1 };
+        }
+    }
+    let mut rest = argv;
+    let tail = rest.split_off(split.min(rest.len()));
+    let g = args::parse(rest, GLOBAL, None)?;
+    if g.help {
+        print!("{USAGE}");
+        return Ok(0);
+    }
+    if g.is_set("version") {
+        print!("{}", version_text());
+        return Ok(0);
+    }
+    let log_format = match g.get("log-format").unwrap_or("text") {
+        "text" => crate::log::Format::Text,
+        "json" => crate::log::Format::Json,
+        other => bail!("invalid log format {other:?}: text or json"),
+    };
+    crate::log::init(g.get("log"), log_format, g.is_set("debug"))?;
+    let rootless = match g.get("rootless") {
+        None | Some("auto") => None,
+        Some(v) => Some(matches!(v, "true" | "1")),
+    };
+    let global = Global {
+        root: PathBuf::from(g.get("root").unwrap_or("/run/runway")),
+        log: g.get("log").map(str::to_string),
+        log_format,
+        debug: g.is_set("debug"),
+        systemd_cgroup: g.is_set("systemd-cgroup"),
+        rootless,
+    };
+    let mut tail = tail.into_iter();
+    let Some(cmd) = tail.next() else {
+        print!("{USAGE}");
+        return Ok(0);
+    };
+    let cmd = cmd.to_string_lossy().into_owned();
+    let rest: Vec<OsString> = tail.collect();
+    match cmd.as_str() {
+        "create" => create::main(&global, rest),
+        "start" => start::main(&global, rest),
+        "run" => run::main(&global, rest),
+        "state" => state::main(&global, rest),
+        "kill" => kill::main(&global, rest),
+        "delete" => delete::main(&global, rest),
+        "list" | "ps-list" => list::main(&global, rest),
+        "spec" => spec::main(&global, rest),
+        "help" => {
+            print!("{USAGE}");
+            Ok(0)
+        }
+        other => bail!("unknown command {other:?} (see runway --help)"),
+    }
+}
+
+/// Exactly one container id, as every single-container command wants.
+pub fn one_id(a: &args::Args, cmd: &str) -> Result<String> {
+    match a.positionals.as_slice() {
+        [id] => Ok(id.clone()),
+        [] => bail!("{cmd}: container id is required"),
+        _ => bail!(
+            "{cmd}: expected exactly one container id, got {}",
+            a.positionals.len()
+        ),
+    }
+}
+
+pub fn help_requested(a: &args::Args, text: &str) -> bool {
+    if a.help {
+        print!("{text}");
+    }
+    a.help
+}

@@ -1,0 +1,235 @@
+//! Container lifecycle operations on the state dir: create (parent and
+//! child), start, kill, delete, and listing.
+
+pub mod create;
+pub mod init;
+pub mod plan;
+pub mod state;
+
+use crate::bail;
+use crate::error::{Context, Error, Result};
+use state::{Dir, State, Status};
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Load a container with its lock held.
+pub fn open(root: &Path, id: &str) -> Result<(Dir, State, OwnedFd)> {
+    state::validate_id(id)?;
+    let dir = Dir::new(root, id);
+    if !dir.exists() {
+        bail!("container {id} does not exist");
+    }
+    let lock = dir.lock()?;
+    let st = dir.load(id)?;
+    Ok((dir, st, lock))
+}
+
+pub fn start(root: &Path, id: &str) -> Result<()> {
+    let (dir, st, _lock) = open(root, id)?;
+    match st.status(&dir) {
+        Status::Created => {}
+        Status::Creating => bail!("container {id} is still being created"),
+        Status::Running | Status::Paused => bail!("cannot start an already running container"),
+        Status::Stopped => bail!("cannot start a container that has stopped"),
+    }
+    let fifo_path = dir.file(state::FIFO);
+    let fifo = rustix::fs::open(
+        &fifo_path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ctx(|| format!("open {}", fifo_path.display()))?;
+    // The init opens the write side as soon as we hold the read side; a
+    // dead init never will, so poll with a liveness check.
+    let mut buf = [0u8; 1];
+    loop {
+        match rustix::io::read(&fifo, &mut buf) {
+            Ok(1) => break,
+            Ok(_) | Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(Error::errno("read exec fifo", e.raw_os_error())),
+        }
+        if !st.init_alive() {
+            let _ = std::fs::remove_file(&fifo_path);
+            bail!("cannot start a container that has stopped");
+        }
+        let mut pfd = [rustix::event::PollFd::new(
+            &fifo,
+            rustix::event::PollFlags::IN,
+        )];
+        let timeout = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000_000,
+        };
+        let _ = rustix::event::poll(&mut pfd, Some(&timeout));
+    }
+    std::fs::remove_file(&fifo_path).ctx(|| format!("remove {}", fifo_path.display()))?;
+    Ok(())
+}
+
+fn pidfd(pid: i32) -> Option<OwnedFd> {
+    let p = rustix::process::Pid::from_raw(pid)?;
+    rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+}
+
+/// Signal the init through a pidfd taken after checking its start time, so
+/// a recycled pid is never signalled.
+fn signal_init(st: &State, sig: i32) -> Result<()> {
+    let Some(fd) = pidfd(st.pid) else {
+        bail!("container not running");
+    };
+    if !st.init_alive() {
+        bail!("container not running");
+    }
+    // SAFETY: pidfd_send_signal with a valid pidfd and no siginfo.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0u32,
+        )
+    };
+    if r != 0 {
+        return Err(Error::last_os(format!(
+            "signal {sig} to container init {}",
+            st.pid
+        )));
+    }
+    Ok(())
+}
+
+pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
+    let (dir, st, _lock) = open(root, id)?;
+    let status = st.status(&dir);
+    if all {
+        let pids = st.cgroup.pids().unwrap_or_default();
+        if pids.is_empty() {
+            if status == Status::Stopped {
+                return Ok(());
+            }
+            return signal_init(&st, sig);
+        }
+        let frozen = status == Status::Paused;
+        for p in pids {
+            if let Some(pid) = rustix::process::Pid::from_raw(p) {
+                // SAFETY: plain kill(2).
+                let _ = unsafe { libc::kill(pid.as_raw_nonzero().get(), sig) };
+            }
+        }
+        if frozen && sig == libc::SIGKILL {
+            // Frozen tasks only die once thawed.
+            let _ = st.cgroup.thaw();
+        }
+        return Ok(());
+    }
+    if status == Status::Stopped {
+        bail!("container not running");
+    }
+    signal_init(&st, sig)
+}
+
+/// Wait until the init is gone (pidfd polls readable at exit).
+fn wait_gone(st: &State, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let Some(fd) = pidfd(st.pid) else { return true };
+    while st.init_alive() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let ms = left.as_millis().min(100) as i64;
+        let mut pfd = [rustix::event::PollFd::new(
+            &fd,
+            rustix::event::PollFlags::IN,
+        )];
+        let ts = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: ms * 1_000_000,
+        };
+        let _ = rustix::event::poll(&mut pfd, Some(&ts));
+    }
+    true
+}
+
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    state::validate_id(id)?;
+    let dir = Dir::new(root, id);
+    if !dir.exists() {
+        if force {
+            return Ok(());
+        }
+        bail!("container {id} does not exist");
+    }
+    let lock = dir.lock()?;
+    let st = match dir.load(id) {
+        Ok(st) => st,
+        Err(e) => {
+            // No usable state: an interrupted create or a corrupt file.
+            // With --force, remove what we can find by convention.
+            if !force {
+                return Err(e);
+            }
+            let cg = crate::cgroups::plan(None, id, false, None).unwrap_or_default();
+            let _ = cg.destroy(true);
+            std::fs::remove_dir_all(&dir.path).ctx(|| format!("remove {}", dir.path.display()))?;
+            drop(lock);
+            return Ok(());
+        }
+    };
+    let status = st.status(&dir);
+    match status {
+        Status::Stopped => {}
+        Status::Created | Status::Creating => {
+            let _ = signal_init(&st, libc::SIGKILL);
+            let _ = wait_gone(&st, Duration::from_secs(10));
+        }
+        Status::Running | Status::Paused => {
+            if !force {
+                bail!(
+                    "cannot delete container {id} that is not stopped: {}",
+                    status.as_str()
+                );
+            }
+            let _ = signal_init(&st, libc::SIGKILL);
+            if status == Status::Paused {
+                let _ = st.cgroup.thaw();
+            }
+            if !wait_gone(&st, Duration::from_secs(10)) {
+                bail!("container {id}: init {} did not exit after SIGKILL", st.pid);
+            }
+        }
+    }
+    st.cgroup.destroy(true)?;
+    std::fs::remove_dir_all(&dir.path).ctx(|| format!("remove {}", dir.path.display()))?;
+    drop(lock);
+    Ok(())
+}
+
+/// Every container under root, with its status, sorted by id. Dirs
+/// without a readable state are skipped (being created or debris).
+pub fn list(root: &Path) -> Result<Vec<(State, Status, String)>> {
+    let rd = match std::fs::read_dir(root) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).ctx(|| format!("read {}", root.display())),
+    };
+    let mut out = Vec::new();
+    for ent in rd.flatten() {
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if state::validate_id(&name).is_err() {
+            continue;
+        }
+        let dir = Dir::new(root, &name);
+        let Ok(st) = dir.load(&name) else { continue };
+        if !st.created_done {
+            continue;
+        }
+        let status = st.status(&dir);
+        let owner = state::owner_of(&dir.path);
+        out.push((st, status, owner));
+    }
+    out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    Ok(out)
+}

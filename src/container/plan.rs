@@ -1,0 +1,413 @@
+//! Everything the parent works out before clone3: the child only walks this
+//! plan making syscalls (no parsing, no lookups that could fail late).
+
+use crate::bail;
+use crate::error::{Context, Error, Result};
+use crate::linux::mountopt::{self, MountOpts};
+use crate::spec::{Device, Spec};
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug)]
+pub enum MountKind {
+    /// mount(2) of a filesystem type.
+    Fs {
+        fstype: CString,
+    },
+    Bind,
+    /// `type: cgroup` / `cgroup2`: the container's view of its cgroups.
+    Cgroup,
+}
+
+#[derive(Debug)]
+pub struct MountPlan {
+    pub dest: String,
+    pub source: Option<CString>,
+    /// Source is a regular file (bind): the target is created as a file.
+    pub source_is_file: bool,
+    pub kind: MountKind,
+    pub opts: MountOpts,
+    pub data: Option<CString>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DevicePlan {
+    pub path: String,
+    pub kind: u32,
+    pub major: u32,
+    pub minor: u32,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+#[derive(Debug, Default)]
+pub struct ProcessPlan {
+    pub args: Vec<CString>,
+    pub env: Vec<CString>,
+    pub cwd: String,
+    /// PATH entries from the container env, for the executable lookup done
+    /// inside the container right before we report ready.
+    pub path: Vec<String>,
+    pub terminal: bool,
+}
+
+pub const NS_ORDER: &[(&str, u64)] = &[
+    ("user", libc::CLONE_NEWUSER as u64),
+    ("ipc", libc::CLONE_NEWIPC as u64),
+    ("uts", libc::CLONE_NEWUTS as u64),
+    ("network", libc::CLONE_NEWNET as u64),
+    ("cgroup", libc::CLONE_NEWCGROUP as u64),
+    ("pid", libc::CLONE_NEWPID as u64),
+    ("time", libc::CLONE_NEWTIME as u64),
+    ("mount", libc::CLONE_NEWNS as u64),
+];
+
+pub fn ns_flag(typ: &str) -> u64 {
+    NS_ORDER
+        .iter()
+        .find(|(t, _)| *t == typ)
+        .map(|(_, f)| *f)
+        .unwrap_or(0)
+}
+
+#[derive(Debug)]
+pub struct JoinNs {
+    pub typ: &'static str,
+    pub flag: u64,
+    pub fd: OwnedFd,
+}
+
+#[derive(Debug)]
+pub struct Plan {
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub rootfs_c: CString,
+    pub readonly_root: bool,
+    /// CLONE_NEW* flags of namespaces created fresh.
+    pub ns_new: u64,
+    /// Namespaces joined by path, opened now, in setns order.
+    pub ns_join: Vec<JoinNs>,
+    /// Every namespace type the container has, new or joined.
+    pub ns_types: Vec<&'static str>,
+    pub hostname: Option<CString>,
+    pub domainname: Option<CString>,
+    pub mounts: Vec<MountPlan>,
+    pub root_propagation: libc::c_ulong,
+    pub no_pivot: bool,
+    /// /dev is not bind-mounted from the host: create device nodes.
+    pub setup_dev: bool,
+    pub devices: Vec<DevicePlan>,
+    pub masked: Vec<CString>,
+    pub readonly_paths: Vec<CString>,
+    pub process: ProcessPlan,
+    pub uid_map: String,
+    pub gid_map: String,
+    pub security: crate::linux::security::Plan,
+    pub seccomp: Option<crate::seccomp::Program>,
+    pub preserve_fds: u32,
+    pub no_new_keyring: bool,
+    /// /proc/self/timens_offsets content for a new time namespace.
+    pub time_offsets: String,
+}
+
+pub fn cstr(s: &str, what: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::msg(format!("{what} {s:?} contains a NUL byte")))
+}
+
+pub struct Options<'a> {
+    pub bundle: &'a Path,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
+    crate::spec::validate::validate(spec)?;
+    let linux = spec.linux.clone().unwrap_or_default();
+    let bundle =
+        std::fs::canonicalize(o.bundle).ctx(|| format!("bundle {}", o.bundle.display()))?;
+    let root = spec.root.clone().unwrap_or_default();
+    let rootfs_raw = if root.path.starts_with('/') {
+        PathBuf::from(&root.path)
+    } else {
+        bundle.join(&root.path)
+    };
+    let rootfs =
+        std::fs::canonicalize(&rootfs_raw).ctx(|| format!("rootfs {}", rootfs_raw.display()))?;
+    if !rootfs.is_dir() {
+        bail!("rootfs {}: not a directory", rootfs.display());
+    }
+    let rootfs_c = cstr(&rootfs.to_string_lossy(), "rootfs")?;
+
+    // Namespaces.
+    let mut ns_new = 0u64;
+    let mut ns_join = Vec::new();
+    let mut ns_types = Vec::new();
+    for (typ, flag) in NS_ORDER {
+        let Some(ns) = linux.namespaces.iter().find(|n| n.typ == *typ) else {
+            continue;
+        };
+        ns_types.push(*typ);
+        match ns.path.as_deref() {
+            None | Some("") => ns_new |= flag,
+            Some(p) => {
+                let fd = rustix::fs::open(
+                    p,
+                    rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                    rustix::fs::Mode::empty(),
+                )
+                .ctx(|| format!("open {typ} namespace {p}"))?;
+                ns_join.push(JoinNs {
+                    typ,
+                    flag: *flag,
+                    fd,
+                });
+            }
+        }
+    }
+    if !ns_types.contains(&"mount") {
+        bail!("config: a mount namespace is required");
+    }
+    if ns_join.iter().any(|j| j.typ == "user")
+        && ns_new & (libc::CLONE_NEWPID as u64 | libc::CLONE_NEWTIME as u64) != 0
+    {
+        bail!("config: joining a user namespace together with a new pid or time namespace is not supported");
+    }
+    let userns = ns_types.contains(&"user");
+
+    let idmap = |m: &[crate::spec::IdMapping]| -> String {
+        m.iter()
+            .map(|e| format!("{} {} {}\n", e.container_id, e.host_id, e.size))
+            .collect()
+    };
+    let uid_map = idmap(&linux.uid_mappings);
+    let gid_map = idmap(&linux.gid_mappings);
+    if ns_new & libc::CLONE_NEWUSER as u64 != 0 && (uid_map.is_empty() || gid_map.is_empty()) {
+        bail!("config: a new user namespace needs uidMappings and gidMappings");
+    }
+
+    // Mounts.
+    let mut mounts = Vec::with_capacity(spec.mounts.len());
+    let mut setup_dev = true;
+    for m in &spec.mounts {
+        let dest = if m.destination.starts_with('/') {
+            m.destination.clone()
+        } else {
+            format!("/{}", m.destination)
+        };
+        let opts = mountopt::parse(m.options.as_deref().unwrap_or(&[]));
+        let typ = m.typ.as_deref().unwrap_or("");
+        let kind = if opts.is_bind() || typ == "bind" {
+            MountKind::Bind
+        } else if typ == "cgroup" || typ == "cgroup2" {
+            MountKind::Cgroup
+        } else if typ.is_empty() || typ == "none" {
+            bail!("config: mount {dest}: no type and not a bind mount");
+        } else {
+            MountKind::Fs {
+                fstype: cstr(typ, "mount type")?,
+            }
+        };
+        let mut opts = opts;
+        let mut source_is_file = false;
+        let source = match (&kind, m.source.as_deref()) {
+            (MountKind::Bind, None) | (MountKind::Bind, Some("")) => {
+                bail!("config: bind mount {dest} has no source")
+            }
+            (MountKind::Bind, Some(src)) => {
+                let src = if src.starts_with('/') {
+                    PathBuf::from(src)
+                } else {
+                    bundle.join(src)
+                };
+                let md = std::fs::metadata(&src)
+                    .ctx(|| format!("bind mount source {}", src.display()))?;
+                source_is_file = !md.is_dir();
+                opts.flags |= libc::MS_BIND;
+                Some(cstr(&src.to_string_lossy(), "mount source")?)
+            }
+            (_, Some(s)) => Some(cstr(s, "mount source")?),
+            (_, None) => None,
+        };
+        if dest == "/dev" && matches!(kind, MountKind::Bind) {
+            setup_dev = false;
+        }
+        let data = if opts.data.is_empty() {
+            None
+        } else {
+            Some(cstr(&opts.data, "mount options")?)
+        };
+        mounts.push(MountPlan {
+            dest,
+            source,
+            source_is_file,
+            kind,
+            opts,
+            data,
+        });
+    }
+
+    let root_propagation = match linux.rootfs_propagation.as_deref() {
+        None | Some("") => libc::MS_SLAVE | libc::MS_REC,
+        Some(p) => match mountopt::propagation(p) {
+            Some(f) => f,
+            None => bail!("config: invalid rootfsPropagation {p:?}"),
+        },
+    };
+
+    let devices = linux
+        .devices
+        .iter()
+        .map(device_plan)
+        .collect::<Result<Vec<_>>>()?;
+
+    let cpaths = |v: &Option<Vec<String>>| -> Result<Vec<CString>> {
+        v.as_deref()
+            .unwrap_or(&[])
+            .iter()
+            .map(|p| cstr(p, "path"))
+            .collect()
+    };
+    let masked = cpaths(&linux.masked_paths)?;
+    let readonly_paths = cpaths(&linux.readonly_paths)?;
+
+    let p = spec.process.clone().unwrap_or_default();
+    let args = p
+        .args
+        .iter()
+        .map(|a| cstr(a, "process arg"))
+        .collect::<Result<Vec<_>>>()?;
+    let env = p
+        .env
+        .iter()
+        .map(|a| cstr(a, "process env"))
+        .collect::<Result<Vec<_>>>()?;
+    let path = p
+        .env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .split(':')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+
+    let security = crate::linux::security::prepare(spec, &ns_types)?;
+    for note in security.debug_notes() {
+        crate::log::debug(note);
+    }
+    let seccomp = match &linux.seccomp {
+        Some(s) => {
+            let prog = crate::seccomp::compile(s).ctx(|| "seccomp")?;
+            for name in &prog.ignored {
+                crate::log::debug(&format!(
+                    "seccomp: ignoring syscall {name} unknown on this architecture"
+                ));
+            }
+            Some(prog)
+        }
+        None => None,
+    };
+
+    let hostname = match spec.hostname.as_deref() {
+        Some(h) if !h.is_empty() => Some(cstr(h, "hostname")?),
+        _ => None,
+    };
+    let domainname = match spec.domainname.as_deref() {
+        Some(h) if !h.is_empty() => Some(cstr(h, "domainname")?),
+        _ => None,
+    };
+    let _ = userns;
+    let mut time_offsets = String::new();
+    for (clock, off) in &linux.time_offsets {
+        if clock != "monotonic" && clock != "boottime" {
+            bail!("config: timeOffsets: unknown clock {clock:?} (monotonic or boottime)");
+        }
+        if off.nanosecs >= 1_000_000_000 {
+            bail!("config: timeOffsets.{clock}.nanosecs must be below 1e9");
+        }
+        time_offsets.push_str(&format!("{clock} {} {}\n", off.secs, off.nanosecs));
+    }
+
+    Ok(Plan {
+        bundle,
+        rootfs,
+        rootfs_c,
+        readonly_root: root.readonly,
+        ns_new,
+        ns_join,
+        ns_types,
+        hostname,
+        domainname,
+        mounts,
+        root_propagation,
+        no_pivot: o.no_pivot,
+        setup_dev,
+        devices,
+        masked,
+        readonly_paths,
+        process: ProcessPlan {
+            args,
+            env,
+            cwd: p.cwd.clone(),
+            path,
+            terminal: p.terminal,
+        },
+        uid_map,
+        gid_map,
+        security,
+        seccomp,
+        preserve_fds: o.preserve_fds,
+        no_new_keyring: o.no_new_keyring,
+        time_offsets,
+    })
+}
+
+fn device_plan(d: &Device) -> Result<DevicePlan> {
+    let kind = match d.typ.as_str() {
+        "c" | "u" => libc::S_IFCHR,
+        "b" => libc::S_IFBLK,
+        "p" => libc::S_IFIFO,
+        t => bail!("config: device {}: unknown type {t:?}", d.path),
+    };
+    if !d.path.starts_with("/dev/") || d.path.split('/').any(|c| c == "..") {
+        bail!("config: device path {:?} must be under /dev", d.path);
+    }
+    let num = |v: i64, what: &str| -> Result<u32> {
+        u32::try_from(v)
+            .map_err(|_| Error::msg(format!("config: device {}: invalid {what} {v}", d.path)))
+    };
+    Ok(DevicePlan {
+        path: d.path.clone(),
+        kind,
+        major: num(d.major, "major")?,
+        minor: num(d.minor, "minor")?,
+        mode: d.file_mode.unwrap_or(0o666) & 0o7777,
+        uid: d.uid.unwrap_or(0),
+        gid: d.gid.unwrap_or(0),
+    })
+}
+
+/// Devices every container gets (runc's list).
+pub fn default_devices() -> Vec<DevicePlan> {
+    let d = |path: &str, major, minor| DevicePlan {
+        path: path.to_string(),
+        kind: libc::S_IFCHR,
+        major,
+        minor,
+        mode: 0o666,
+        uid: 0,
+        gid: 0,
+    };
+    vec![
+        d("/dev/null", 1, 3),
+        d("/dev/zero", 1, 5),
+        d("/dev/full", 1, 7),
+        d("/dev/random", 1, 8),
+        d("/dev/urandom", 1, 9),
+        d("/dev/tty", 5, 0),
+    ]
+}

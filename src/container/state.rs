@@ -1,0 +1,286 @@
+//! A container's persistent state: `<root>/<id>/state.json` (written
+//! tmp+rename so readers never see half a file) and `exec.fifo`.
+
+use crate::bail;
+use crate::cgroups::Cgroup;
+use crate::error::{Context, Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+pub const STATE_FILE: &str = "state.json";
+pub const FIFO: &str = "exec.fifo";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    pub id: String,
+    /// Host pid of the container init; 0 while being created.
+    pub pid: i32,
+    /// Field 22 of /proc/PID/stat, so a recycled pid is not taken for ours.
+    pub start_time: u64,
+    pub bundle: String,
+    pub rootfs: String,
+    pub created: String,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub cgroup: Cgroup,
+    /// Namespaces the init lives in (type, path), for exec and delete.
+    #[serde(default)]
+    pub namespaces: Vec<(String, String)>,
+    #[serde(default)]
+    pub systemd_cgroup: bool,
+    #[serde(default)]
+    pub rootless: bool,
+    /// True once create has finished handing over to the init.
+    #[serde(default)]
+    pub created_done: bool,
+}
+
+/// The OCI state as `runc state` prints it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OciState<'a> {
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: &'a str,
+    pub bundle: &'a str,
+    pub rootfs: &'a str,
+    pub created: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: &'a BTreeMap<String, String>,
+    pub owner: &'a str,
+}
+
+/// Container ids become directory names and cgroup names: keep them to a
+/// safe alphabet (runc allows `[\w+-\.]+`).
+pub fn validate_id(id: &str) -> Result<()> {
+    if id.is_empty() {
+        bail!("invalid container id: empty");
+    }
+    if id.len() > 1024 {
+        bail!("invalid container id: longer than 1024 bytes");
+    }
+    if id == "." || id == ".." {
+        bail!("invalid container id {id:?}");
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'))
+    {
+        bail!("invalid container id {id:?}: only letters, digits and _+-. are allowed");
+    }
+    Ok(())
+}
+
+pub struct Dir {
+    pub path: PathBuf,
+}
+
+impl Dir {
+    pub fn new(root: &Path, id: &str) -> Self {
+        Dir {
+            path: root.join(id),
+        }
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    pub fn exists(&self) -> bool {
+        self.path.is_dir()
+    }
+
+    /// Take the container's lock (flock on its directory) for the rest of
+    /// the process's life.
+    pub fn lock(&self) -> Result<OwnedFd> {
+        let fd = rustix::fs::open(
+            &self.path,
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ctx(|| format!("open state dir {}", self.path.display()))?;
+        rustix::fs::flock(fd.as_fd(), rustix::fs::FlockOperation::LockExclusive)
+            .ctx(|| format!("lock state dir {}", self.path.display()))?;
+        Ok(fd)
+    }
+
+    pub fn load(&self, id: &str) -> Result<State> {
+        let p = self.file(STATE_FILE);
+        let bytes = match std::fs::read(&p) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if self.exists() {
+                    bail!("container {id}: state is missing (creation was interrupted; use delete --force)");
+                }
+                bail!("container {id} does not exist");
+            }
+            Err(e) => return Err(e).ctx(|| format!("read {}", p.display())),
+        };
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::msg(format!(
+                "container {id}: corrupt state file {}: {e}",
+                p.display()
+            ))
+        })
+    }
+
+    pub fn save(&self, st: &State) -> Result<()> {
+        let data = serde_json::to_vec(st).map_err(|e| Error::msg(format!("encode state: {e}")))?;
+        write_atomic(&self.file(STATE_FILE), &data)
+    }
+}
+
+/// tmp + fsync-free rename: state lives on tmpfs under /run; atomicity is
+/// what readers need, not durability.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    if let Err(e) = std::fs::write(&tmp, data) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).ctx(|| format!("write {}", path.display()));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::errno(
+            format!("rename {}", path.display()),
+            e.raw_os_error().unwrap_or(libc::EIO),
+        )
+    })
+}
+
+/// Start time (clock ticks since boot) of a live, non-zombie process.
+pub fn proc_start_time(pid: i32) -> Option<u64> {
+    if pid <= 0 {
+        return None;
+    }
+    let data = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    // comm may contain spaces and ')': fields start after the last ')'.
+    let close = memchr::memrchr(b')', &data)?;
+    let rest = std::str::from_utf8(data.get(close + 2..)?).ok()?;
+    let mut it = rest.split(' ');
+    let state = it.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    // After ')' come fields 3.. ; starttime is field 22 -> index 19 here.
+    it.nth(18)?.parse().ok()
+}
+
+impl State {
+    pub fn init_alive(&self) -> bool {
+        self.pid > 0 && proc_start_time(self.pid) == Some(self.start_time)
+    }
+
+    pub fn status(&self, dir: &Dir) -> Status {
+        if !self.created_done {
+            return if self.pid > 0 && self.init_alive() {
+                Status::Creating
+            } else {
+                Status::Stopped
+            };
+        }
+        if !self.init_alive() {
+            return Status::Stopped;
+        }
+        if dir.file(FIFO).exists() {
+            return Status::Created;
+        }
+        if self.cgroup.is_frozen() {
+            return Status::Paused;
+        }
+        Status::Running
+    }
+
+    pub fn oci<'a>(&'a self, status: Status, owner: &'a str) -> OciState<'a> {
+        OciState {
+            oci_version: crate::spec::OCI_VERSION,
+            id: &self.id,
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
+            status: status.as_str(),
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            annotations: &self.annotations,
+            owner,
+        }
+    }
+}
+
+/// The user owning the state dir, by name when /etc/passwd knows it (runc
+/// prints "root").
+pub fn owner_of(path: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let uid = match std::fs::metadata(path) {
+        Ok(m) => m.uid(),
+        Err(_) => return String::new(),
+    };
+    if let Ok(pw) = std::fs::read_to_string("/etc/passwd") {
+        for line in pw.lines() {
+            let mut f = line.split(':');
+            let name = f.next();
+            if let (Some(name), Some(u)) = (name, f.nth(1)) {
+                if u.parse::<u32>() == Ok(uid) {
+                    return name.to_string();
+                }
+            }
+        }
+    }
+    if uid == 0 {
+        "root".to_string()
+    } else {
+        format!("#{uid}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert!(validate_id("abc-1.2_x+y").is_ok());
+        for bad in ["", ".", "..", "a/b", "../x", "a b", "a\0b"] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_id(&"a".repeat(1025)).is_err());
+    }
+
+    #[test]
+    fn self_start_time() {
+        let me = std::process::id() as i32;
+        assert!(proc_start_time(me).is_some());
+        assert!(proc_start_time(0).is_none());
+    }
+}

@@ -1,0 +1,812 @@
+//! Child side of the container's filesystem: mount tree, /dev, pivot_root,
+//! masked and read-only paths. Every mount target inside the rootfs is
+//! resolved with openat2(RESOLVE_IN_ROOT) and mounted on through its
+//! /proc/self/fd path, so a symlink in the image cannot send a mount
+//! outside the rootfs.
+
+use crate::bail;
+use crate::container::plan::{default_devices, DevicePlan, MountKind, MountPlan, Plan};
+use crate::error::{last_errno, Error, Result};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+pub fn mount(
+    src: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> std::result::Result<(), i32> {
+    let p = |c: Option<&CStr>| c.map_or(std::ptr::null(), |c| c.as_ptr());
+    // SAFETY: all pointers are NUL-terminated strings or null.
+    let r = unsafe {
+        libc::mount(
+            p(src),
+            target.as_ptr(),
+            p(fstype),
+            flags,
+            p(data) as *const libc::c_void,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(last_errno())
+    }
+}
+
+fn c(s: &str) -> CString {
+    // Paths here come from validated config strings without NUL.
+    CString::new(s).unwrap_or_default()
+}
+
+fn fd_path(fd: BorrowedFd) -> CString {
+    c(&format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+const RESOLVE: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
+
+fn open_in_root(root: BorrowedFd, rel: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+    let rel = if rel.is_empty() { "." } else { rel };
+    rustix::fs::openat2(root, rel, flags | OFlags::CLOEXEC, Mode::empty(), RESOLVE)
+}
+
+/// Open (creating directories, or an empty file when `file`) `dest` inside
+/// the rootfs, as an O_PATH fd.
+pub fn resolve_create(root: BorrowedFd, dest: &str, file: bool) -> Result<OwnedFd> {
+    let rel = dest.trim_start_matches('/');
+    match open_in_root(root, rel, OFlags::PATH) {
+        Ok(fd) => return Ok(fd),
+        Err(rustix::io::Errno::NOENT) => {}
+        Err(e) => {
+            return Err(Error::errno(
+                format!("resolve {dest} in rootfs"),
+                e.raw_os_error(),
+            ))
+        }
+    }
+    let comps: Vec<&str> = rel
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect();
+    let mut prefix = String::new();
+    let mut parent: Option<OwnedFd> = None;
+    for (i, comp) in comps.iter().enumerate() {
+        if !prefix.is_empty() {
+            prefix.push('/');
+        }
+        prefix.push_str(comp);
+        match open_in_root(root, &prefix, OFlags::PATH) {
+            Ok(fd) => {
+                parent = Some(fd);
+                continue;
+            }
+            Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => {
+                return Err(Error::errno(
+                    format!("resolve {dest} in rootfs"),
+                    e.raw_os_error(),
+                ))
+            }
+        }
+        let pfd = match &parent {
+            Some(p) => p.as_fd(),
+            None => root,
+        };
+        // mkdirat/openat need a real directory fd, not O_PATH, for creation.
+        let dir = rustix::fs::openat(
+            pfd,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::errno(format!("create {dest} in rootfs"), e.raw_os_error()))?;
+        let last = i + 1 == comps.len();
+        let r = if last && file {
+            rustix::fs::openat(
+                &dir,
+                *comp,
+                OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                Mode::from_raw_mode(0o644),
+            )
+            .map(drop)
+        } else {
+            rustix::fs::mkdirat(&dir, *comp, Mode::from_raw_mode(0o755))
+        };
+        match r {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => {
+                return Err(Error::errno(
+                    format!("create {dest} in rootfs"),
+                    e.raw_os_error(),
+                ))
+            }
+        }
+        parent =
+            Some(open_in_root(root, &prefix, OFlags::PATH).map_err(|e| {
+                Error::errno(format!("resolve {dest} in rootfs"), e.raw_os_error())
+            })?);
+    }
+    match parent {
+        Some(fd) => Ok(fd),
+        None => bail!("mount destination {dest:?} is the rootfs itself"),
+    }
+}
+
+/// Flags a bind remount must keep from the underlying mount (the kernel
+/// refuses to clear locked ones in a user namespace; we never loosen them).
+fn locked_flags(target: &CStr) -> libc::c_ulong {
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid path and out-pointer.
+    if unsafe { libc::statvfs(target.as_ptr(), &mut st) } != 0 {
+        return 0;
+    }
+    let mut f = 0;
+    let m = st.f_flag;
+    if m & libc::ST_NOSUID != 0 {
+        f |= libc::MS_NOSUID;
+    }
+    if m & libc::ST_NODEV != 0 {
+        f |= libc::MS_NODEV;
+    }
+    if m & libc::ST_NOEXEC != 0 {
+        f |= libc::MS_NOEXEC;
+    }
+    f
+}
+
+const REMOUNT_MASK: libc::c_ulong = libc::MS_RDONLY
+    | libc::MS_NOSUID
+    | libc::MS_NODEV
+    | libc::MS_NOEXEC
+    | libc::MS_NOATIME
+    | libc::MS_NODIRATIME
+    | libc::MS_RELATIME
+    | libc::MS_STRICTATIME
+    | libc::MS_SYNCHRONOUS
+    | libc::MS_DIRSYNC
+    | libc::MS_MANDLOCK
+    | libc::MS_LAZYTIME
+    | crate::linux::mountopt::MS_NOSYMFOLLOW;
+
+fn merr(what: &str, dest: &str, e: i32) -> Error {
+    Error::errno(format!("{what} {dest}"), e)
+}
+
+fn set_propagation(root: BorrowedFd, m: &MountPlan) -> Result<()> {
+    if m.opts.propagation == 0 && m.opts.rec_set == 0 && m.opts.rec_clear == 0 {
+        return Ok(());
+    }
+    let fd = open_in_root(root, m.dest.trim_start_matches('/'), OFlags::PATH)
+        .map_err(|e| merr("reopen mount", &m.dest, e.raw_os_error()))?;
+    if m.opts.propagation != 0 {
+        mount(None, &fd_path(fd.as_fd()), None, m.opts.propagation, None)
+            .map_err(|e| merr("set propagation of", &m.dest, e))?;
+    }
+    if m.opts.rec_set != 0 || m.opts.rec_clear != 0 {
+        mount_setattr_recursive(fd.as_fd(), m.opts.rec_set, m.opts.rec_clear)
+            .map_err(|e| merr("set recursive mount attributes on", &m.dest, e))?;
+    }
+    Ok(())
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+fn mount_setattr_recursive(fd: BorrowedFd, set: u64, clear: u64) -> std::result::Result<(), i32> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let empty = c"";
+    // SAFETY: valid fd, empty path with AT_EMPTY_PATH, attr of the given size.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(last_errno())
+    }
+}
+
+fn mount_one(root: BorrowedFd, m: &MountPlan, cgroupns: bool) -> Result<()> {
+    match &m.kind {
+        MountKind::Bind => {
+            let target = resolve_create(root, &m.dest, m.source_is_file)?;
+            let src = m.source.as_deref();
+            let flags = libc::MS_BIND | (m.opts.flags & libc::MS_REC);
+            mount(src, &fd_path(target.as_fd()), None, flags, None)
+                .map_err(|e| merr("bind mount", &m.dest, e))?;
+            drop(target);
+            let want = m.opts.flags & REMOUNT_MASK;
+            if want != 0 {
+                let fd = open_in_root(root, m.dest.trim_start_matches('/'), OFlags::PATH)
+                    .map_err(|e| merr("reopen mount", &m.dest, e.raw_os_error()))?;
+                let p = fd_path(fd.as_fd());
+                let locked = locked_flags(&p);
+                mount(
+                    None,
+                    &p,
+                    None,
+                    libc::MS_BIND | libc::MS_REMOUNT | want | locked,
+                    None,
+                )
+                .map_err(|e| merr("remount", &m.dest, e))?;
+            }
+            set_propagation(root, m)
+        }
+        MountKind::Fs { fstype } => {
+            let target = resolve_create(root, &m.dest, false)?;
+            let copy_from = if m.opts.tmpcopyup {
+                rustix::fs::openat(
+                    &target,
+                    ".",
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .ok()
+            } else {
+                None
+            };
+            let flags = m.opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
+            let src = m.source.as_deref().unwrap_or(fstype);
+            mount(
+                Some(src),
+                &fd_path(target.as_fd()),
+                Some(fstype),
+                flags,
+                m.data.as_deref(),
+            )
+            .map_err(|e| {
+                merr(
+                    &format!("mount {} at", fstype.to_string_lossy()),
+                    &m.dest,
+                    e,
+                )
+            })?;
+            if let Some(from) = copy_from {
+                let to = open_in_root(
+                    root,
+                    m.dest.trim_start_matches('/'),
+                    OFlags::RDONLY | OFlags::DIRECTORY,
+                )
+                .map_err(|e| merr("reopen mount", &m.dest, e.raw_os_error()))?;
+                copy_tree(from.as_fd(), to.as_fd(), 0)
+                    .map_err(|e| e.wrap(format!("tmpcopyup {}", m.dest)))?;
+            }
+            set_propagation(root, m)
+        }
+        MountKind::Cgroup => mount_cgroup(root, m, cgroupns),
+    }
+}
+
+/// tmpcopyup: copy the image's directory content into the fresh tmpfs.
+fn copy_tree(from: BorrowedFd, to: BorrowedFd, depth: u32) -> Result<()> {
+    use rustix::fs::FileType;
+    if depth > 64 {
+        bail!("directory tree too deep");
+    }
+    let mut dir =
+        rustix::fs::Dir::read_from(from).map_err(|e| Error::errno("read dir", e.raw_os_error()))?;
+    let root_st = rustix::fs::fstat(from).map_err(|e| Error::errno("stat", e.raw_os_error()))?;
+    if depth == 0 {
+        let _ = rustix::fs::fchmod(to, Mode::from_raw_mode(root_st.st_mode & 0o7777));
+        let _ = rustix::fs::fchown(
+            to,
+            Some(rustix::fs::Uid::from_raw(root_st.st_uid)),
+            Some(rustix::fs::Gid::from_raw(root_st.st_gid)),
+        );
+    }
+    while let Some(ent) = dir.next() {
+        let ent = ent.map_err(|e| Error::errno("read dir", e.raw_os_error()))?;
+        let name = ent.file_name();
+        if name == c"." || name == c".." {
+            continue;
+        }
+        let st = rustix::fs::statat(from, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| Error::errno("stat", e.raw_os_error()))?;
+        let mode = Mode::from_raw_mode(st.st_mode & 0o7777);
+        let owner = (
+            Some(rustix::fs::Uid::from_raw(st.st_uid)),
+            Some(rustix::fs::Gid::from_raw(st.st_gid)),
+        );
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory => {
+                let _ = rustix::fs::mkdirat(to, name, mode);
+                let sf = rustix::fs::openat(
+                    from,
+                    name,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| Error::errno("open", e.raw_os_error()))?;
+                let df = rustix::fs::openat(
+                    to,
+                    name,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| Error::errno("open", e.raw_os_error()))?;
+                let _ = rustix::fs::fchmod(&df, mode);
+                let _ = rustix::fs::fchown(&df, owner.0, owner.1);
+                copy_tree(sf.as_fd(), df.as_fd(), depth + 1)?;
+            }
+            FileType::RegularFile => {
+                let sf = rustix::fs::openat(
+                    from,
+                    name,
+                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| Error::errno("open", e.raw_os_error()))?;
+                let df = rustix::fs::openat(
+                    to,
+                    name,
+                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+                    mode,
+                )
+                .map_err(|e| Error::errno("create", e.raw_os_error()))?;
+                let mut sfile = std::fs::File::from(sf);
+                let mut dfile = std::fs::File::from(df);
+                std::io::copy(&mut sfile, &mut dfile)
+                    .map_err(|e| Error::errno("copy", e.raw_os_error().unwrap_or(libc::EIO)))?;
+                let _ = rustix::fs::fchown(&dfile, owner.0, owner.1);
+            }
+            FileType::Symlink => {
+                if let Ok(t) = rustix::fs::readlinkat(from, name, Vec::new()) {
+                    let _ = rustix::fs::symlinkat(t.as_c_str(), to, name);
+                    let _ = rustix::fs::chownat(
+                        to,
+                        name,
+                        owner.0,
+                        owner.1,
+                        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                    );
+                }
+            }
+            _ => {
+                let _ = rustix::fs::mknodat(
+                    to,
+                    name,
+                    FileType::from_raw_mode(st.st_mode),
+                    mode,
+                    st.st_rdev,
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+/// The container's /sys/fs/cgroup: cgroup2 on a unified host; a tmpfs with
+/// one mount per v1 hierarchy otherwise. With a cgroup namespace each
+/// hierarchy is mounted afresh (rooted at the container's cgroup); without
+/// one the container's own cgroup directory is bind-mounted.
+fn mount_cgroup(root: BorrowedFd, m: &MountPlan, cgroupns: bool) -> Result<()> {
+    let flags = m.opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
+    let target = resolve_create(root, &m.dest, false)?;
+    let tp = fd_path(target.as_fd());
+    let unified = rustix::fs::statfs("/sys/fs/cgroup")
+        .map(|s| s.f_type as i64 == CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false);
+    if unified {
+        match mount(Some(c"cgroup2"), &tp, Some(c"cgroup2"), flags, None) {
+            Ok(()) => return Ok(()),
+            Err(libc::EPERM) | Err(libc::EBUSY) => {
+                mount(
+                    Some(c"/sys/fs/cgroup"),
+                    &tp,
+                    None,
+                    libc::MS_BIND | libc::MS_REC,
+                    None,
+                )
+                .map_err(|e| merr("bind cgroup2 at", &m.dest, e))?;
+                let fd = open_in_root(root, m.dest.trim_start_matches('/'), OFlags::PATH)
+                    .map_err(|e| merr("reopen", &m.dest, e.raw_os_error()))?;
+                let p = fd_path(fd.as_fd());
+                return mount(
+                    None,
+                    &p,
+                    None,
+                    libc::MS_BIND | libc::MS_REMOUNT | (flags & REMOUNT_MASK) | locked_flags(&p),
+                    None,
+                )
+                .map_err(|e| merr("remount", &m.dest, e));
+            }
+            Err(e) => return Err(merr("mount cgroup2 at", &m.dest, e)),
+        }
+    }
+    let tmpfs_flags = flags & !libc::MS_RDONLY;
+    mount(
+        Some(c"tmpfs"),
+        &tp,
+        Some(c"tmpfs"),
+        tmpfs_flags,
+        Some(c"mode=755"),
+    )
+    .map_err(|e| merr("mount tmpfs at", &m.dest, e))?;
+    drop(target);
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for line in mountinfo.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut post_f = post.split(' ');
+        let fstype = post_f.next().unwrap_or("");
+        let _src = post_f.next();
+        let superopts = post_f.next().unwrap_or("");
+        if fstype != "cgroup" && fstype != "cgroup2" {
+            continue;
+        }
+        let pre_f: Vec<&str> = pre.split(' ').collect();
+        let (Some(mroot), Some(mpoint)) = (pre_f.get(3), pre_f.get(4)) else {
+            continue;
+        };
+        if !mpoint.starts_with("/sys/fs/cgroup/") {
+            continue;
+        }
+        let name = &mpoint["/sys/fs/cgroup/".len()..];
+        if name.is_empty() || name.contains('/') {
+            continue;
+        }
+        // Which of our cgroup lines belongs to this hierarchy.
+        let ctrls: Vec<&str> = superopts
+            .split(',')
+            .filter(|o| {
+                !matches!(
+                    *o,
+                    "rw" | "ro"
+                        | "nosuid"
+                        | "nodev"
+                        | "noexec"
+                        | "relatime"
+                        | "clone_children"
+                        | "noprefix"
+                        | "nsdelegate"
+                        | "memory_recursiveprot"
+                        | "memory_localevents"
+                        | "favordynmods"
+                        | "cpuset_v2_mode"
+                ) && !o.starts_with("release_agent=")
+            })
+            .collect();
+        let mine = own.lines().find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let _n = f.next()?;
+            let cs = f.next()?;
+            let path = f.next()?;
+            let matches = if fstype == "cgroup2" {
+                cs.is_empty()
+            } else {
+                !cs.is_empty()
+                    && cs.split(',').all(|x| ctrls.contains(&x))
+                    && ctrls.iter().all(|x| cs.split(',').any(|y| y == *x))
+            };
+            matches.then(|| path.to_string())
+        });
+        let Some(mine) = mine else { continue };
+        let dest = format!("{}/{}", m.dest.trim_end_matches('/'), name);
+        let sub = resolve_create(root, &dest, false)?;
+        let sp = fd_path(sub.as_fd());
+        if cgroupns {
+            let data = c(&ctrls.join(","));
+            let (src, ty) = if fstype == "cgroup2" {
+                (c"cgroup2", c"cgroup2")
+            } else {
+                (c"cgroup", c"cgroup")
+            };
+            mount(
+                Some(src),
+                &sp,
+                Some(ty),
+                flags,
+                if fstype == "cgroup2" {
+                    None
+                } else {
+                    Some(&data)
+                },
+            )
+            .map_err(|e| merr("mount cgroup at", &dest, e))?;
+        } else {
+            // The host path of our cgroup in this hierarchy.
+            let rel = if *mroot == "/" {
+                mine.as_str()
+            } else {
+                mine.strip_prefix(*mroot).unwrap_or(&mine)
+            };
+            let host = c(&format!("{}/{}", mpoint, rel.trim_start_matches('/')));
+            mount(Some(&host), &sp, None, libc::MS_BIND | libc::MS_REC, None)
+                .map_err(|e| merr("bind cgroup at", &dest, e))?;
+            drop(sub);
+            let fd = open_in_root(root, dest.trim_start_matches('/'), OFlags::PATH)
+                .map_err(|e| merr("reopen", &dest, e.raw_os_error()))?;
+            let p = fd_path(fd.as_fd());
+            mount(
+                None,
+                &p,
+                None,
+                libc::MS_BIND | libc::MS_REMOUNT | (flags & REMOUNT_MASK) | locked_flags(&p),
+                None,
+            )
+            .map_err(|e| merr("remount", &dest, e))?;
+        }
+        // "cpu,cpuacct" hierarchies are also reachable by each name.
+        if name.contains(',') {
+            if let Ok(dirfd) = open_in_root(
+                root,
+                m.dest.trim_start_matches('/'),
+                OFlags::RDONLY | OFlags::DIRECTORY,
+            ) {
+                for part in name.split(',') {
+                    let _ = rustix::fs::symlinkat(name, &dirfd, part);
+                }
+            }
+        }
+    }
+    if flags & libc::MS_RDONLY != 0 {
+        let fd = open_in_root(root, m.dest.trim_start_matches('/'), OFlags::PATH)
+            .map_err(|e| merr("reopen", &m.dest, e.raw_os_error()))?;
+        mount(
+            None,
+            &fd_path(fd.as_fd()),
+            None,
+            libc::MS_REMOUNT | (flags & REMOUNT_MASK),
+            Some(c"mode=755"),
+        )
+        .map_err(|e| merr("remount read-only", &m.dest, e))?;
+    }
+    Ok(())
+}
+
+fn make_device(root: BorrowedFd, d: &DevicePlan, userns: bool) -> Result<()> {
+    let (parent, name) = match d.path.rsplit_once('/') {
+        Some((p, n)) if !n.is_empty() => (if p.is_empty() { "/" } else { p }, n),
+        _ => bail!("device path {:?}", d.path),
+    };
+    let pfd = resolve_create(root, parent, false)?;
+    let dir = rustix::fs::openat(
+        &pfd,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::errno(format!("open {parent}"), e.raw_os_error()))?;
+    if !userns {
+        let dev = rustix::fs::makedev(d.major, d.minor);
+        let ft = rustix::fs::FileType::from_raw_mode(d.kind);
+        match rustix::fs::mknodat(&dir, name, ft, Mode::from_raw_mode(d.mode), dev) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::EXIST) => {
+                // An image may ship its own node; replace it with ours.
+                let _ = rustix::fs::unlinkat(&dir, name, rustix::fs::AtFlags::empty());
+                rustix::fs::mknodat(&dir, name, ft, Mode::from_raw_mode(d.mode), dev)
+                    .map_err(|e| Error::errno(format!("mknod {}", d.path), e.raw_os_error()))?;
+            }
+            Err(e) => return Err(Error::errno(format!("mknod {}", d.path), e.raw_os_error())),
+        }
+        rustix::fs::chownat(
+            &dir,
+            name,
+            Some(rustix::fs::Uid::from_raw(d.uid)),
+            Some(rustix::fs::Gid::from_raw(d.gid)),
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| Error::errno(format!("chown {}", d.path), e.raw_os_error()))?;
+        return Ok(());
+    }
+    // In a user namespace mknod is refused: bind the host's node instead.
+    let target = resolve_create(root, &d.path, true)?;
+    mount(
+        Some(&c(&d.path)),
+        &fd_path(target.as_fd()),
+        None,
+        libc::MS_BIND,
+        None,
+    )
+    .map_err(|e| Error::errno(format!("bind device {}", d.path), e))?;
+    Ok(())
+}
+
+fn setup_dev(root: BorrowedFd, plan: &Plan) -> Result<()> {
+    let userns = plan.ns_types.contains(&"user");
+    for d in default_devices().iter().chain(plan.devices.iter()) {
+        make_device(root, d, userns)?;
+    }
+    let dev = open_in_root(root, "dev", OFlags::RDONLY | OFlags::DIRECTORY)
+        .map_err(|e| Error::errno("open /dev in rootfs", e.raw_os_error()))?;
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("core", "/proc/kcore"),
+    ] {
+        match rustix::fs::symlinkat(target, &dev, name) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => {
+                return Err(Error::errno(
+                    format!("symlink /dev/{name}"),
+                    e.raw_os_error(),
+                ))
+            }
+        }
+    }
+    // /dev/ptmx must be the container's devpts instance, whatever the image had.
+    let _ = rustix::fs::unlinkat(&dev, "ptmx", rustix::fs::AtFlags::empty());
+    rustix::fs::symlinkat("pts/ptmx", &dev, "ptmx")
+        .map_err(|e| Error::errno("symlink /dev/ptmx", e.raw_os_error()))?;
+    Ok(())
+}
+
+/// Mount everything under the rootfs, in the container's fresh mount
+/// namespace. Does not pivot.
+pub fn prepare_mounts(plan: &Plan) -> Result<()> {
+    mount(None, c"/", None, plan.root_propagation, None)
+        .map_err(|e| Error::errno("make / private", e))?;
+    mount(
+        Some(&plan.rootfs_c),
+        &plan.rootfs_c,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )
+    .map_err(|e| Error::errno(format!("bind rootfs {}", plan.rootfs.display()), e))?;
+    let root = rustix::fs::open(
+        &plan.rootfs,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| {
+        Error::errno(
+            format!("open rootfs {}", plan.rootfs.display()),
+            e.raw_os_error(),
+        )
+    })?;
+    for m in &plan.mounts {
+        mount_one(root.as_fd(), m, plan.ns_types.contains(&"cgroup"))?;
+    }
+    if plan.setup_dev {
+        setup_dev(root.as_fd(), plan)?;
+    }
+    Ok(())
+}
+
+pub fn pivot(plan: &Plan) -> Result<()> {
+    if plan.no_pivot {
+        rustix::process::chdir(&plan.rootfs)
+            .map_err(|e| Error::errno("chdir rootfs", e.raw_os_error()))?;
+        mount(Some(&plan.rootfs_c), c"/", None, libc::MS_MOVE, None)
+            .map_err(|e| Error::errno("move rootfs to /", e))?;
+        rustix::process::chroot(".").map_err(|e| Error::errno("chroot", e.raw_os_error()))?;
+        rustix::process::chdir("/").map_err(|e| Error::errno("chdir /", e.raw_os_error()))?;
+        return Ok(());
+    }
+    let old = rustix::fs::open(
+        "/",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::errno("open /", e.raw_os_error()))?;
+    let new = rustix::fs::open(
+        &plan.rootfs,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::errno("open rootfs", e.raw_os_error()))?;
+    rustix::process::fchdir(&new).map_err(|e| Error::errno("chdir rootfs", e.raw_os_error()))?;
+    rustix::process::pivot_root(".", ".")
+        .map_err(|e| Error::errno("pivot_root", e.raw_os_error()))?;
+    rustix::process::fchdir(&old).map_err(|e| Error::errno("chdir old root", e.raw_os_error()))?;
+    // Keep the unmount of the old root from propagating to the host.
+    mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None)
+        .map_err(|e| Error::errno("make old root slave", e))?;
+    rustix::mount::unmount(".", rustix::mount::UnmountFlags::DETACH)
+        .map_err(|e| Error::errno("unmount old root", e.raw_os_error()))?;
+    rustix::process::chdir("/").map_err(|e| Error::errno("chdir /", e.raw_os_error()))?;
+    Ok(())
+}
+
+/// After pivot: masked paths, read-only paths, read-only root.
+pub fn finish(plan: &Plan) -> Result<()> {
+    for p in &plan.readonly_paths {
+        match mount(Some(p), p, None, libc::MS_BIND | libc::MS_REC, None) {
+            Ok(()) => {}
+            Err(libc::ENOENT) => continue,
+            Err(e) => {
+                return Err(Error::errno(
+                    format!("bind readonly path {}", p.to_string_lossy()),
+                    e,
+                ))
+            }
+        }
+        let locked = locked_flags(p);
+        mount(
+            None,
+            p,
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_REC | locked,
+            None,
+        )
+        .map_err(|e| Error::errno(format!("remount readonly path {}", p.to_string_lossy()), e))?;
+    }
+    for p in &plan.masked {
+        let st = match rustix::fs::stat(p.as_c_str()) {
+            Ok(st) => st,
+            Err(rustix::io::Errno::NOENT) => continue,
+            Err(e) => {
+                return Err(Error::errno(
+                    format!("stat masked path {}", p.to_string_lossy()),
+                    e.raw_os_error(),
+                ))
+            }
+        };
+        let r =
+            if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory {
+                mount(Some(c"tmpfs"), p, Some(c"tmpfs"), libc::MS_RDONLY, None)
+            } else {
+                mount(Some(c"/dev/null"), p, None, libc::MS_BIND, None)
+            };
+        r.map_err(|e| Error::errno(format!("mask {}", p.to_string_lossy()), e))?;
+    }
+    if plan.readonly_root {
+        let locked = locked_flags(c"/");
+        mount(
+            None,
+            c"/",
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | locked,
+            None,
+        )
+        .map_err(|e| Error::errno("remount root read-only", e))?;
+    }
+    Ok(())
+}
+
+/// chdir to the process cwd, created if missing, resolved inside the new
+/// root with magic links refused: a cwd like /proc/self/fd/N must not land
+/// on a host directory (CVE-2024-21626).
+pub fn enter_cwd(cwd: &str) -> Result<()> {
+    let root = rustix::fs::open(
+        "/",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::errno("open /", e.raw_os_error()))?;
+    let fd = match open_in_root(
+        root.as_fd(),
+        cwd.trim_start_matches('/'),
+        OFlags::RDONLY | OFlags::DIRECTORY,
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => {
+            let _ = resolve_create(root.as_fd(), cwd, false)?;
+            open_in_root(
+                root.as_fd(),
+                cwd.trim_start_matches('/'),
+                OFlags::RDONLY | OFlags::DIRECTORY,
+            )
+            .map_err(|e| Error::errno(format!("cwd {cwd}"), e.raw_os_error()))?
+        }
+        Err(e) => return Err(Error::errno(format!("cwd {cwd}"), e.raw_os_error())),
+    };
+    rustix::process::fchdir(&fd).map_err(|e| Error::errno(format!("chdir {cwd}"), e.raw_os_error()))
+}

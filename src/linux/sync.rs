@@ -1,0 +1,109 @@
+//! The parent<->child channel during create: a SOCK_SEQPACKET socketpair
+//! carrying tiny tagged messages (one message = one packet), plus fd
+//! passing with SCM_RIGHTS.
+
+use crate::error::{Error, Result};
+use rustix::net::{
+    recvmsg, sendmsg, socketpair, AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage,
+    RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
+};
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+pub const GO: u8 = 1;
+pub const READY: u8 = 2;
+pub const ERROR: u8 = 3;
+pub const IDMAP: u8 = 4;
+pub const FD: u8 = 5;
+pub const HOOKS: u8 = 6;
+
+pub fn pair() -> Result<(OwnedFd, OwnedFd)> {
+    socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| Error::errno("socketpair", e.raw_os_error()))
+}
+
+pub fn send(sock: BorrowedFd, tag: u8, payload: &[u8]) -> Result<()> {
+    send_fd(sock, tag, payload, None)
+}
+
+pub fn send_fd(sock: BorrowedFd, tag: u8, payload: &[u8], fd: Option<BorrowedFd>) -> Result<()> {
+    let mut buf = Vec::with_capacity(payload.len() + 1);
+    buf.push(tag);
+    buf.extend_from_slice(payload);
+    let fds;
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut anc = SendAncillaryBuffer::new(&mut space);
+    if let Some(fd) = fd {
+        fds = [fd];
+        anc.push(SendAncillaryMessage::ScmRights(&fds));
+    }
+    loop {
+        match sendmsg(sock, &[IoSlice::new(&buf)], &mut anc, SendFlags::NOSIGNAL) {
+            Ok(_) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(Error::errno("sync: send", e.raw_os_error())),
+        }
+    }
+}
+
+/// Receive one message: (tag, payload, fd). Tag 0 means the peer closed.
+pub fn recv(sock: BorrowedFd) -> Result<(u8, Vec<u8>, Option<OwnedFd>)> {
+    let mut buf = vec![0u8; 4096];
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut anc = RecvAncillaryBuffer::new(&mut space);
+    let n = loop {
+        match recvmsg(
+            sock,
+            &mut [IoSliceMut::new(&mut buf)],
+            &mut anc,
+            RecvFlags::CMSG_CLOEXEC,
+        ) {
+            Ok(r) => break r.bytes,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(Error::errno("sync: receive", e.raw_os_error())),
+        }
+    };
+    let mut fd = None;
+    for msg in anc.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
+            fd = fds.next();
+        }
+    }
+    if n == 0 {
+        return Ok((0, Vec::new(), fd));
+    }
+    buf.truncate(n);
+    let tag = buf.remove(0);
+    Ok((tag, buf, fd))
+}
+
+/// An error crossing from child to parent: errno (4 bytes LE) + text.
+pub fn encode_error(e: &Error) -> Vec<u8> {
+    let mut v = e.errno.unwrap_or(0).to_le_bytes().to_vec();
+    let ctx = e.ctx.as_bytes();
+    v.extend_from_slice(&ctx[..ctx.len().min(3000)]);
+    v
+}
+
+pub fn decode_error(p: &[u8]) -> Error {
+    if p.len() < 4 {
+        return Error::msg("container init failed");
+    }
+    let errno = i32::from_le_bytes([p[0], p[1], p[2], p[3]]);
+    let ctx = String::from_utf8_lossy(&p[4..]).into_owned();
+    if errno == 0 {
+        Error::msg(ctx)
+    } else {
+        Error::errno(ctx, errno)
+    }
+}
+
+pub fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
+    fd.as_fd()
+}
