@@ -183,9 +183,12 @@ fn bad_container_ids() {
         );
     }
     for id in bad.iter().filter(|i| !i.is_empty()) {
-        // Lookups of a malformed id fail the same way instead of touching paths.
         env.state(id).assert_one_error_line();
-        env.delete(id, true).assert_one_error_line();
+        // delete --force of an absent container succeeds in runc; an id that
+        // could name a path outside --root must still be refused.
+        if id.contains('/') || id.starts_with('.') || id.contains('\n') {
+            env.delete(id, true).assert_one_error_line();
+        }
     }
 }
 
