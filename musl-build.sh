@@ -14,6 +14,9 @@ fail() {
 
 command -v cargo >/dev/null 2>&1 || fail "cargo not found (install rustup: https://rustup.rs)"
 if command -v rustup >/dev/null 2>&1; then
+    # Installs what rust-toolchain.toml pins (rustup >= 1.28; older ones
+    # install it on `rustup show`).
+    rustup toolchain install >&2 || rustup show >&2 || fail "cannot install the pinned toolchain"
     # rust-toolchain.toml lists the target, but older rustups ignore that list.
     rustup target list --installed | grep -qx "$target" || rustup target add "$target" ||
         fail "rustup target add $target failed"
