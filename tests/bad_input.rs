@@ -318,3 +318,61 @@ fn log_file_gets_json_error_line() {
         );
     }
 }
+
+#[test]
+fn concurrent_creates_of_one_id_one_wins() {
+    let Some(env) = TestEnv::new("create_race") else {
+        return;
+    };
+    for round in 0..3 {
+        let bundles: Vec<Bundle> = (0..4)
+            .map(|_| {
+                let mut b = env.bundle();
+                b.args(&["sleep", "1000"]).write();
+                b
+            })
+            .collect();
+        let id = env.id(&format!("r{round}"));
+        let running: Vec<_> = bundles
+            .iter()
+            .map(|b| env.spawn(b, &["create", "--bundle", &b.path_str(), &id]))
+            .collect();
+        let outs: Vec<Out> = running.into_iter().map(|r| r.wait()).collect();
+        let winners: Vec<usize> = (0..outs.len()).filter(|&i| outs[i].ok()).collect();
+        let all = || {
+            outs.iter()
+                .map(|o| o.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        // runc has no such lock: its racing creates can all fail, which is
+        // safe; two winners never are. runway's lock lets exactly one win.
+        assert!(
+            winners.len() <= 1,
+            "two creates of {id} both won:\n{}",
+            all()
+        );
+        if common::is_runway() {
+            assert_eq!(winners.len(), 1, "one create of {id} must win:\n{}", all());
+            for (i, out) in outs.iter().enumerate() {
+                if i != winners[0] {
+                    out.assert_one_error_line();
+                }
+            }
+        }
+        if let Some(&w) = winners.first() {
+            let st = env.state_json(&id);
+            assert_eq!(st["status"], "created", "{st}");
+            assert_eq!(
+                st["bundle"],
+                bundles[w].path_str().as_str(),
+                "state belongs to the winner: {st}"
+            );
+        }
+        env.delete(&id, true).assert_ok();
+        for b in &bundles {
+            env.assert_nothing_left(&id, b);
+        }
+        env.assert_root_empty();
+    }
+}

@@ -516,3 +516,166 @@ fn nothing_left_checker_sees_a_live_container() {
         "checker misses a mount: {found:?}"
     );
 }
+
+#[test]
+fn foreground_run_killed_returns_128_plus_signal() {
+    // `kill` from another process while `run` waits in the foreground: run
+    // returns like a shell would (128 + signal), as runc does.
+    let Some(env) = TestEnv::new("run_killed") else {
+        return;
+    };
+    let b = sleeper(&env);
+    let id = env.id("c");
+    let mut run = env.spawn(&b, &["run", "--bundle", &b.path_str(), &id]);
+    env.wait_for_status(&id, "running", STATE_TIMEOUT);
+    env.kill(&id, Some("KILL")).assert_ok();
+    let start = std::time::Instant::now();
+    while run.is_running() {
+        assert!(
+            start.elapsed() < STATE_TIMEOUT,
+            "run did not return after its container was killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = run.wait();
+    assert_eq!(out.code, 128 + 9, "{out}");
+    env.assert_nothing_left(&id, &b);
+}
+
+#[test]
+fn detached_create_keeps_the_callers_stdio() {
+    // Engines hand `create` the fds the container should write to; the init
+    // keeps them across `create` returning and writes after `start`.
+    let Some(env) = TestEnv::new("create_stdio") else {
+        return;
+    };
+    let mut b = env.bundle();
+    b.sh("echo to-stdout; echo to-stderr >&2").write();
+    let id = env.id("c");
+    let out_file = env.dir.join("container.out");
+    let err_file = env.dir.join("container.err");
+    let mut cmd = std::process::Command::new(common::runtime());
+    cmd.arg("--root")
+        .arg(&env.root)
+        .args(["create", "--bundle", &b.path_str(), &id])
+        .env("RUNWAY_TEST_MARK", &b.mark)
+        .stdin(std::process::Stdio::null())
+        .stdout(fs::File::create(&out_file).unwrap_or_else(|e| panic!("{e}")))
+        .stderr(fs::File::create(&err_file).unwrap_or_else(|e| panic!("{e}")));
+    let status = cmd.status().unwrap_or_else(|e| panic!("spawn create: {e}"));
+    assert!(
+        status.success(),
+        "create failed: {}",
+        fs::read_to_string(&err_file).unwrap_or_default()
+    );
+    assert_eq!(
+        fs::read_to_string(&out_file).unwrap_or_default(),
+        "",
+        "nothing runs before start"
+    );
+    env.start(&id).assert_ok();
+    env.wait_for_status(&id, "stopped", STATE_TIMEOUT);
+    assert_eq!(
+        fs::read_to_string(&out_file).unwrap_or_default(),
+        "to-stdout\n"
+    );
+    assert!(fs::read_to_string(&err_file)
+        .unwrap_or_default()
+        .contains("to-stderr"));
+    env.delete(&id, false).assert_ok();
+    env.assert_nothing_left(&id, &b);
+}
+
+#[test]
+fn run_with_no_pivot() {
+    let Some(env) = TestEnv::new("no_pivot") else {
+        return;
+    };
+    let mut b = env.bundle();
+    b.sh("echo $$; ls /bin/busybox").write();
+    let id = env.id("c");
+    let out = env.rt_for(&b, &["run", "--no-pivot", "--bundle", &b.path_str(), &id]);
+    out.assert_ok();
+    assert_eq!(out.stdout_lines(), ["1", "/bin/busybox"], "{out}");
+    env.assert_nothing_left(&id, &b);
+}
+
+#[test]
+fn mounts_bind_and_tmpfs() {
+    let Some(env) = TestEnv::new("mounts") else {
+        return;
+    };
+    let host_dir = env.dir.join("shared");
+    fs::create_dir_all(&host_dir).unwrap_or_else(|e| panic!("{e}"));
+    fs::write(host_dir.join("hello.txt"), "from host\n").unwrap_or_else(|e| panic!("{e}"));
+    let host_file = env.dir.join("single.txt");
+    fs::write(&host_file, "one file\n").unwrap_or_else(|e| panic!("{e}"));
+    let mut b = env.bundle();
+    b.add_mount(serde_json::json!({"destination": "/data", "type": "bind",
+            "source": host_dir.to_string_lossy(), "options": ["rbind", "ro"]}))
+        .add_mount(
+            serde_json::json!({"destination": "/etc/single.txt", "type": "bind",
+            "source": host_file.to_string_lossy(), "options": ["bind"]}),
+        )
+        .add_mount(
+            serde_json::json!({"destination": "/scratch", "type": "tmpfs",
+            "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777", "size=1m"]}),
+        )
+        .sh("cat /data/hello.txt /etc/single.txt; \
+             touch /data/x 2>/dev/null && echo data-writable; \
+             touch /scratch/x && echo scratch-ok; \
+             grep -q ' /scratch tmpfs ' /proc/mounts && echo scratch-tmpfs")
+        .write();
+    let id = env.id("c");
+    let out = env.run(&b, &id);
+    out.assert_ok();
+    assert_eq!(
+        out.stdout_lines(),
+        ["from host", "one file", "scratch-ok", "scratch-tmpfs"],
+        "{out}"
+    );
+    assert!(
+        !host_dir.join("x").exists(),
+        "ro bind must not write through"
+    );
+    env.assert_nothing_left(&id, &b);
+}
+
+#[test]
+fn namespaces_are_new_and_joinable_by_path() {
+    let Some(env) = TestEnv::new("ns_join") else {
+        return;
+    };
+    let first = sleeper(&env);
+    let a = env.id("a");
+    let pid = env.create_ok(&first, &a);
+    env.start(&a).assert_ok();
+    env.wait_for_status(&a, "running", STATE_TIMEOUT);
+    let ns = |p: &str, kind: &str| {
+        fs::read_link(format!("/proc/{p}/ns/{kind}")).map(|l| l.to_string_lossy().into_owned())
+    };
+    for kind in ["pid", "net", "ipc", "uts", "mnt"] {
+        assert_ne!(
+            ns(&pid.to_string(), kind).ok(),
+            ns("self", kind).ok(),
+            "{kind} namespace is new"
+        );
+    }
+    let mut b = env.bundle();
+    let net_path = format!("/proc/{pid}/ns/net");
+    b.remove_namespace("network")
+        .add_namespace("network", Some(&net_path))
+        .sh("readlink /proc/self/ns/net")
+        .write();
+    let id = env.id("b");
+    let out = env.run(&b, &id);
+    out.assert_ok();
+    assert_eq!(
+        Some(out.stdout.trim().to_string()),
+        ns(&pid.to_string(), "net").ok(),
+        "joined a's netns:\n{out}"
+    );
+    env.assert_nothing_left(&id, &b);
+    env.delete(&a, true).assert_ok();
+    env.assert_nothing_left(&a, &first);
+}

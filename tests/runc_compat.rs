@@ -415,3 +415,35 @@ fn cli_accepts_runc_parsing_habits() {
     env.rt(&["delete", "-f", &id]).assert_ok();
     env.assert_nothing_left(&id, &b);
 }
+
+#[test]
+fn delete_of_created_container_without_force_matches_runc() {
+    let Some(env) = TestEnv::new("del_created_nf") else {
+        return;
+    };
+    let Some(runc) = runc_or_skip("delete_of_created_container_without_force_matches_runc") else {
+        return;
+    };
+    let mut b = env.bundle();
+    b.args(&["sleep", "1000"]).write();
+    let id = env.id("c");
+    env.other(
+        &runc,
+        "runc",
+        &b.mark,
+        &["create", "--bundle", &b.path_str(), &id],
+    )
+    .assert_ok();
+    let theirs = env.other(&runc, "runc", &b.mark, &["delete", &id]);
+    env.other(&runc, "runc", &b.mark, &["delete", "--force", &id]);
+    env.assert_nothing_left(&id, &b);
+    env.create_ok(&b, &id);
+    let ours = env.delete(&id, false);
+    assert_eq!(
+        ours.ok(),
+        theirs.ok(),
+        "delete of a created container\n ours:\n{ours}\n runc:\n{theirs}"
+    );
+    env.delete(&id, true);
+    env.assert_nothing_left(&id, &b);
+}

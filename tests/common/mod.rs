@@ -172,57 +172,94 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
-/// Run `cmd` with stdin from /dev/null and stdout/stderr captured in files
-/// under `scratch`. Files, not pipes: a created container inherits the
-/// runtime's stdio and would hold a pipe open until it dies.
-/// Errors (spawn failure, timeout) are returned, never panicked, so Drop can
-/// use this too.
-fn exec(mut cmd: Command, scratch: &Path, timeout: Duration) -> Result<Out, String> {
-    let n = next_seq();
-    let out_path = scratch.join(format!("stdout.{n}"));
-    let err_path = scratch.join(format!("stderr.{n}"));
-    let args: Vec<String> = std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let out_f = fs::File::create(&out_path).map_err(|e| format!("{}: {e}", out_path.display()))?;
-    let err_f = fs::File::create(&err_path).map_err(|e| format!("{}: {e}", err_path.display()))?;
-    cmd.stdin(Stdio::null()).stdout(out_f).stderr(err_f);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("spawn {}: {e}", args.join(" ")))?;
-    let start = Instant::now();
-    let mut pause = Duration::from_millis(1);
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if start.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            Ok(None) => {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(20));
-            }
-            Err(e) => return Err(format!("wait {}: {e}", args.join(" "))),
-        }
-    };
-    let stdout = fs::read(&out_path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    let stderr = fs::read(&err_path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    let _ = fs::remove_file(&out_path);
-    let _ = fs::remove_file(&err_path);
-    match status {
-        Some(status) => Ok(Out { args, code: exit_code(status), stdout, stderr }),
-        None => Err(format!(
-            "timed out after {timeout:?}: {}\n  stdout so far: {stdout:?}\n  stderr so far: {stderr:?}",
-            args.join(" ")
-        )),
+/// A runtime invocation in flight (see `TestEnv::spawn`).
+pub struct Running {
+    child: std::process::Child,
+    args: Vec<String>,
+    out_path: PathBuf,
+    err_path: PathBuf,
+}
+
+impl Running {
+    /// Start `cmd` with stdin from /dev/null and stdout/stderr going to files
+    /// under `scratch`. Files, not pipes: a created container inherits the
+    /// runtime's stdio and would hold a pipe open until it dies.
+    fn spawn(mut cmd: Command, scratch: &Path) -> Result<Running, String> {
+        let n = next_seq();
+        let out_path = scratch.join(format!("stdout.{n}"));
+        let err_path = scratch.join(format!("stderr.{n}"));
+        let args: Vec<String> = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let out_f =
+            fs::File::create(&out_path).map_err(|e| format!("{}: {e}", out_path.display()))?;
+        let err_f =
+            fs::File::create(&err_path).map_err(|e| format!("{}: {e}", err_path.display()))?;
+        cmd.stdin(Stdio::null()).stdout(out_f).stderr(err_f);
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("spawn {}: {e}", args.join(" ")))?;
+        Ok(Running {
+            child,
+            args,
+            out_path,
+            err_path,
+        })
     }
+
+    /// Wait up to `timeout`; on timeout the runtime is killed and an error
+    /// returned. Never panics, so Drop can use it.
+    fn finish(mut self, timeout: Duration) -> Result<Out, String> {
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if start.elapsed() > timeout => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break None;
+                }
+                Ok(None) => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                Err(e) => return Err(format!("wait {}: {e}", self.args.join(" "))),
+            }
+        };
+        let read = |p: &Path| {
+            fs::read(p)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default()
+        };
+        let (stdout, stderr) = (read(&self.out_path), read(&self.err_path));
+        let _ = fs::remove_file(&self.out_path);
+        let _ = fs::remove_file(&self.err_path);
+        let args = std::mem::take(&mut self.args);
+        match status {
+            Some(status) => Ok(Out { args, code: exit_code(status), stdout, stderr }),
+            None => Err(format!(
+                "timed out after {timeout:?}: {}\n  stdout so far: {stdout:?}\n  stderr so far: {stderr:?}",
+                args.join(" ")
+            )),
+        }
+    }
+
+    /// Wait for the invocation (at most CMD_TIMEOUT); panics on timeout.
+    pub fn wait(self) -> Out {
+        self.finish(CMD_TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Whether the runtime process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// Run `cmd` to completion (see `Running`).
+fn exec(cmd: Command, scratch: &Path, timeout: Duration) -> Result<Out, String> {
+    Running::spawn(cmd, scratch)?.finish(timeout)
 }
 
 /// Scratch space for invocations that belong to no TestEnv (--version, spec).
@@ -526,8 +563,8 @@ pub struct TestEnv {
     pub root: PathBuf,
     token: String,
     ids: RefCell<BTreeSet<String>>,
-    /// (pid, start time) of every container init this test saw.
-    pids: RefCell<Vec<(i32, u64)>>,
+    /// (id, pid, start time) of every container init this test saw.
+    pids: RefCell<Vec<(String, i32, u64)>>,
 }
 
 impl TestEnv {
@@ -619,6 +656,13 @@ impl TestEnv {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Start `<runtime> --root ROOT args...` for `bundle` without waiting
+    /// (a foreground `run`, concurrent creates).
+    pub fn spawn(&self, bundle: &Bundle, args: &[&str]) -> Running {
+        Running::spawn(self.command(&bundle.mark, args), &self.dir)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Any other runtime (runc for comparisons) with this env's root + `suffix`.
     pub fn other(&self, program: &Path, root_suffix: &str, mark: &str, args: &[&str]) -> Out {
         let mut cmd = Command::new(program);
@@ -681,20 +725,28 @@ impl TestEnv {
     fn remember_pid_file(&self, id: &str) {
         if let Ok(text) = fs::read_to_string(self.pid_file(id)) {
             if let Ok(pid) = text.trim().parse::<i32>() {
-                self.remember_pid(pid);
+                self.remember_pid(id, pid);
             }
         }
     }
 
-    fn remember_pid(&self, pid: i32) {
+    fn remember_pid(&self, id: &str, pid: i32) {
         if pid > 0 {
             if let Some(start) = proc_start_time(pid) {
+                let entry = (id.to_string(), pid, start);
                 let mut pids = self.pids.borrow_mut();
-                if !pids.contains(&(pid, start)) {
-                    pids.push((pid, start));
+                if !pids.contains(&entry) {
+                    pids.push(entry);
                 }
             }
         }
+    }
+
+    /// Whether `p` is a container init this test saw for `id` (any id if None).
+    fn is_seen_init(&self, p: i32, id: Option<&str>) -> bool {
+        self.pids.borrow().iter().any(|(i, pid, start)| {
+            *pid == p && id.is_none_or(|id| id == i) && proc_start_time(p) == Some(*start)
+        })
     }
 
     pub fn start(&self, id: &str) -> Out {
@@ -718,7 +770,7 @@ impl TestEnv {
             .unwrap_or_else(|e| panic!("state is not JSON ({e}):\n{out}"));
         assert!(v.is_object(), "state is not a JSON object:\n{out}");
         if let Some(pid) = v["pid"].as_i64() {
-            self.remember_pid(pid as i32);
+            self.remember_pid(id, pid as i32);
         }
         v
     }
@@ -800,12 +852,7 @@ impl TestEnv {
             } else if cmdline(p).contains(&bundle_path) {
                 // Bundle paths end in ".bundle", so this matches only this bundle.
                 Some(format!("cmdline mentions {bundle_path}"))
-            } else if self
-                .pids
-                .borrow()
-                .iter()
-                .any(|&(pid, start)| pid == p && proc_start_time(p) == Some(start))
-            {
+            } else if self.is_seen_init(p, Some(id)) {
                 Some("container init seen by this test".into())
             } else {
                 None
@@ -867,11 +914,7 @@ impl TestEnv {
                 environ_value(p)
                     .is_some_and(|v| v == self.token || v.starts_with(&format!("{}:", self.token)))
                     || cgroup_mentions(p, &names)
-                    || self
-                        .pids
-                        .borrow()
-                        .iter()
-                        .any(|&(pid, start)| pid == p && proc_start_time(p) == Some(start))
+                    || self.is_seen_init(p, None)
             })
             .collect()
     }
