@@ -335,7 +335,20 @@ fn concurrent_creates_of_one_id_one_wins() {
         let id = env.id(&format!("r{round}"));
         let running: Vec<_> = bundles
             .iter()
-            .map(|b| env.spawn(b, &["create", "--bundle", &b.path_str(), &id]))
+            .map(|b| {
+                let pid_file = b.dir.join("pid").to_string_lossy().into_owned();
+                env.spawn(
+                    b,
+                    &[
+                        "create",
+                        "--bundle",
+                        &b.path_str(),
+                        "--pid-file",
+                        &pid_file,
+                        &id,
+                    ],
+                )
+            })
             .collect();
         let outs: Vec<Out> = running.into_iter().map(|r| r.wait()).collect();
         let winners: Vec<usize> = (0..outs.len()).filter(|&i| outs[i].ok()).collect();
