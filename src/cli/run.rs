@@ -45,6 +45,11 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
         block(&set);
     }
     let created = crate::container::create::create(&opts)?;
+    // Other commands (kill, state, exec) must work while we wait.
+    let created = crate::container::create::Created {
+        lock: drop_lock(created.lock),
+        ..created
+    };
     let st = &created.state;
     crate::container::hooks::run_all_warn(
         "poststart",
@@ -60,7 +65,6 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     };
     drop(own_console);
     let code = wait_forwarding(created.pid, &set, master);
-    drop(created.lock);
     if !a.is_set("keep") {
         if let Err(e) = crate::container::delete(&g.root, &id, true) {
             crate::log::warn(&format!("delete after run: {e}"));
@@ -245,4 +249,10 @@ pub fn wait_forwarding(pid: i32, set: &libc::sigset_t, master: Option<OwnedFd>) 
             }
         }
     }
+}
+
+fn drop_lock(lock: std::os::fd::OwnedFd) -> std::os::fd::OwnedFd {
+    // Unlock but keep an fd so the struct stays whole.
+    let _ = rustix::fs::flock(&lock, rustix::fs::FlockOperation::Unlock);
+    lock
 }
