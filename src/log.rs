@@ -72,12 +72,31 @@ fn write(level: &str, msg: &str) {
     let _ = f.write_all(line.as_bytes());
 }
 
+/// One line, printable: control characters from user input (NUL, newline,
+/// escapes) are shown escaped.
+fn printable(msg: &str) -> std::borrow::Cow<'_, str> {
+    if !msg.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(msg);
+    }
+    let mut s = String::with_capacity(msg.len() + 8);
+    for c in msg.chars() {
+        if c.is_control() {
+            s.extend(c.escape_default());
+        } else {
+            s.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(s)
+}
+
 pub fn error(msg: &str) {
-    write("error", msg);
+    let msg = printable(msg);
+    write("error", &msg);
     let _ = writeln!(std::io::stderr(), "runway: {msg}");
 }
 
 pub fn warn(msg: &str) {
+    let msg = &*printable(msg);
     write("warning", msg);
     let _ = writeln!(std::io::stderr(), "runway: warning: {msg}");
 }

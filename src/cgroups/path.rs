@@ -198,6 +198,12 @@ pub fn inner_path(cgroups_path: Option<&str>, id: &str, systemd: bool) -> Result
     if id.is_empty() || id.contains('/') || id == "." || id == ".." {
         bail!("cgroup path: invalid container id {id:?}");
     }
+    if cgroups_path.is_some_and(|p| p.split('/').any(|c| c == "..")) {
+        bail!(
+            "cgroupsPath {:?}: \"..\" is not allowed",
+            cgroups_path.unwrap_or("")
+        );
+    }
     if systemd {
         // Parse first: a malformed path is the config's fault on any host.
         // Without D-Bus we only lay the unit out where systemd would.

@@ -10,6 +10,9 @@ pub fn main(_g: &Global, argv: Vec<OsString>) -> Result<i32> {
     if super::help_requested(&a, "usage: runway features\n") {
         return Ok(0);
     }
+    if let Some(extra) = a.positionals.first() {
+        crate::bail!("features takes no arguments, got {extra:?}");
+    }
     let caps: Vec<&str> = (0..=crate::linux::caps::LAST_KNOWN)
         .filter_map(crate::linux::caps::cap_name)
         .collect();

@@ -36,6 +36,9 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     if super::help_requested(&a, "usage: runway list [--format table|json] [--quiet]\n") {
         return Ok(0);
     }
+    if let Some(extra) = a.positionals.first() {
+        bail!("list takes no arguments, got {extra:?}");
+    }
     let items = crate::container::list(&g.root)?;
     let mut out = std::io::stdout().lock();
     if a.is_set("quiet") {

@@ -119,6 +119,10 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
         systemd_cgroup: o.systemd_cgroup,
         rootless: o.rootless,
         created_done: false,
+        creator: {
+            let me = rustix::process::getpid().as_raw_nonzero().get();
+            state::proc_start_time(me).map(|t| (me, t))
+        },
         poststart: spec
             .hooks
             .as_ref()
@@ -150,6 +154,10 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
             0,
         )
         .ctx(|| format!("mkfifo {}", p.display()))?;
+        // Writable by the container's user whatever our umask: opening it
+        // for write is the init's only way to wait for start.
+        rustix::fs::chmod(&p, rustix::fs::Mode::from_raw_mode(0o622))
+            .ctx(|| format!("chmod {}", p.display()))?;
         Some(
             rustix::fs::open(
                 &p,

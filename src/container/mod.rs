@@ -186,6 +186,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     let status = st.status(&dir);
     match status {
         Status::Stopped => {}
+        Status::Creating if !force => {
+            bail!("container {id} is still being created (use --force)")
+        }
         Status::Created | Status::Creating => {
             let _ = signal_init(&st, libc::SIGKILL);
             let _ = wait_gone(&st, Duration::from_secs(10));

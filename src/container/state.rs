@@ -58,6 +58,10 @@ pub struct State {
     /// True once create has finished handing over to the init.
     #[serde(default)]
     pub created_done: bool,
+    /// The `create` process (pid, start time) while it runs: a state
+    /// without an init yet is "creating" only while its creator lives.
+    #[serde(default)]
+    pub creator: Option<(i32, u64)>,
     /// Hooks later commands run (start, delete).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub poststart: Vec<crate::spec::Hook>,
@@ -268,7 +272,10 @@ impl State {
 
     pub fn status(&self, dir: &Dir) -> Status {
         if !self.created_done {
-            return if self.pid > 0 && self.init_alive() {
+            let creator_alive = self
+                .creator
+                .is_some_and(|(p, t)| proc_start_time(p) == Some(t));
+            return if (self.pid > 0 && self.init_alive()) || (self.pid == 0 && creator_alive) {
                 Status::Creating
             } else {
                 Status::Stopped

@@ -74,6 +74,28 @@ pub fn validate(spec: &Spec) -> Result<()> {
             bail!("config: timeOffsets require a time namespace");
         }
     }
+    if let Some(h) = &spec.hooks {
+        for (kind, list) in [
+            ("prestart", &h.prestart),
+            ("createRuntime", &h.create_runtime),
+            ("createContainer", &h.create_container),
+            ("startContainer", &h.start_container),
+            ("poststart", &h.poststart),
+            ("poststop", &h.poststop),
+        ] {
+            for (i, hook) in list.iter().enumerate() {
+                if !hook.path.starts_with('/') {
+                    bail!(
+                        "config: hooks.{kind}[{i}].path {:?} must be absolute",
+                        hook.path
+                    );
+                }
+                if hook.timeout.is_some_and(|t| t <= 0) {
+                    bail!("config: hooks.{kind}[{i}].timeout must be greater than zero");
+                }
+            }
+        }
+    }
     for m in &spec.mounts {
         if m.destination.is_empty() {
             bail!("config: mount with an empty destination");
