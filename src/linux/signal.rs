@@ -62,7 +62,7 @@ pub fn parse(s: &str) -> Result<i32> {
         } else {
             rest.parse().ok()?
         };
-        let n = base + sign * off;
+        let n = base.checked_add(sign.checked_mul(off)?)?;
         (SIGRTMIN..=SIGRTMAX).contains(&n).then_some(n)
     };
     let r = if let Some(rest) = name.strip_prefix("RTMIN") {
@@ -108,7 +108,18 @@ mod tests {
         assert_eq!(parse("9").unwrap(), 9);
         assert_eq!(parse("RTMIN+2").unwrap(), 36);
         assert_eq!(parse("SIGRTMAX-1").unwrap(), 63);
-        for bad in ["", "0", "65", "NOPE", "SIG", "RTMIN+99", "-1"] {
+        for bad in [
+            "",
+            "0",
+            "65",
+            "NOPE",
+            "SIG",
+            "RTMIN+99",
+            "-1",
+            "RTMIN+2147483647",
+            "RTMAX-2147483647",
+            "RTMAX--2147483648",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }
