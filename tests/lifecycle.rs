@@ -679,3 +679,40 @@ fn namespaces_are_new_and_joinable_by_path() {
     env.delete(&a, true).assert_ok();
     env.assert_nothing_left(&a, &first);
 }
+
+#[test]
+fn readme_example_bundle_runs() {
+    // The README's first-run path: examples/busybox-bundle.sh, then `run`.
+    let Some(env) = TestEnv::new("example") else {
+        return;
+    };
+    if !common::elf_is_static(std::path::Path::new("/bin/busybox")) {
+        // The script would try to apt-get install busybox-static.
+        common::note("skipped: readme_example_bundle_runs: /bin/busybox is not busybox-static");
+        return;
+    }
+    let dir = env.dir.join("example.bundle");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/busybox-bundle.sh");
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg(script).arg(&dir).env("RUNWAY", common::runtime());
+    let made = cmd.output().unwrap_or_else(|e| panic!("{script}: {e}"));
+    assert!(
+        made.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let b = env.bundle_at(&dir);
+    let id = env.id("demo");
+    let out = env.run(&b, &id);
+    out.assert_ok();
+    let host = common::runtime_name();
+    assert_eq!(
+        out.stdout_lines(),
+        [
+            format!("hello from {host}").as_str(),
+            "uid=0(root) gid=0(root)"
+        ],
+        "{out}"
+    );
+    env.assert_nothing_left(&id, &b);
+}

@@ -627,6 +627,17 @@ impl TestEnv {
         b
     }
 
+    /// A Bundle for a directory made elsewhere (e.g. by the example script),
+    /// for the leftover checks; its config.json is not ours.
+    pub fn bundle_at(&self, dir: &Path) -> Bundle {
+        let mark = format!("{}:x{}", self.token, next_seq());
+        Bundle {
+            dir: dir.to_path_buf(),
+            config: Value::Null,
+            mark,
+        }
+    }
+
     /// A bundle directory with only a rootfs and no config.json at all.
     pub fn bare_bundle(&self) -> Bundle {
         let b = self.bundle();
