@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 pub const STATE_FILE: &str = "state.json";
 pub const FIFO: &str = "exec.fifo";
+pub const CONFIG_FILE: &str = "config.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -57,6 +58,11 @@ pub struct State {
     /// True once create has finished handing over to the init.
     #[serde(default)]
     pub created_done: bool,
+    /// Hooks later commands run (start, delete).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststart: Vec<crate::spec::Hook>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststop: Vec<crate::spec::Hook>,
 }
 
 /// The OCI state as `runc state` prints it.
@@ -195,6 +201,16 @@ pub fn proc_start_time(pid: i32) -> Option<u64> {
 }
 
 impl State {
+    pub fn hook_state(&self, status: Status) -> Vec<u8> {
+        crate::container::hooks::state_json(
+            &self.id,
+            status.as_str(),
+            self.pid,
+            &self.bundle,
+            &self.annotations,
+        )
+    }
+
     pub fn init_alive(&self) -> bool {
         self.pid > 0 && proc_start_time(self.pid) == Some(self.start_time)
     }
@@ -238,30 +254,53 @@ impl State {
     }
 }
 
-/// The user owning the state dir, by name when /etc/passwd knows it (runc
-/// prints "root").
-pub fn owner_of(path: &Path) -> String {
-    use std::os::unix::fs::MetadataExt;
-    let uid = match std::fs::metadata(path) {
-        Ok(m) => m.uid(),
-        Err(_) => return String::new(),
-    };
-    if let Ok(pw) = std::fs::read_to_string("/etc/passwd") {
+/// The user owning a state dir, by name when /etc/passwd knows it (runc
+/// prints "root"). `list` asks for many dirs: /etc/passwd is read once.
+#[derive(Default)]
+pub struct Owners {
+    passwd: Option<String>,
+    last: Option<(u32, String)>,
+}
+
+impl Owners {
+    pub fn name(&mut self, path: &Path) -> String {
+        use std::os::unix::fs::MetadataExt;
+        let uid = match std::fs::metadata(path) {
+            Ok(m) => m.uid(),
+            Err(_) => return String::new(),
+        };
+        if let Some((u, n)) = &self.last {
+            if *u == uid {
+                return n.clone();
+            }
+        }
+        let pw = self
+            .passwd
+            .get_or_insert_with(|| std::fs::read_to_string("/etc/passwd").unwrap_or_default());
+        let mut name = None;
         for line in pw.lines() {
             let mut f = line.split(':');
-            let name = f.next();
-            if let (Some(name), Some(u)) = (name, f.nth(1)) {
+            if let (Some(n), Some(u)) = (f.next(), f.nth(1)) {
                 if u.parse::<u32>() == Ok(uid) {
-                    return name.to_string();
+                    name = Some(n.to_string());
+                    break;
                 }
             }
         }
+        let name = name.unwrap_or_else(|| {
+            if uid == 0 {
+                "root".to_string()
+            } else {
+                format!("#{uid}")
+            }
+        });
+        self.last = Some((uid, name.clone()));
+        name
     }
-    if uid == 0 {
-        "root".to_string()
-    } else {
-        format!("#{uid}")
-    }
+}
+
+pub fn owner_of(path: &Path) -> String {
+    Owners::default().name(path)
 }
 
 #[cfg(test)]
