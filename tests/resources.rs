@@ -1,0 +1,354 @@
+//! Resources on this v1-hybrid host (issue 4): limits in the v1 files,
+//! pids and memory enforcement with OOM events, pause/resume, ps, events
+//! --stats, update, kill --all, cleanup of every hierarchy, bad input.
+
+mod common;
+
+use common::extra::{self, exec_in, start_running, status_field};
+use common::{Bundle, TestEnv, STATE_TIMEOUT};
+use serde_json::{json, Value};
+use std::fs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn v1_host() -> bool {
+    let v1 = PathBuf::from("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists();
+    if !v1 {
+        common::note("skipped: not a cgroup v1/hybrid host");
+    }
+    v1
+}
+
+/// The container's cgroup dir for a v1 controller, from its init's
+/// /proc/PID/cgroup.
+fn cg_dir(pid: i32, ctrl: &str) -> PathBuf {
+    let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let rel = text
+        .lines()
+        .find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+            ctrls.split(',').any(|c| c == ctrl).then(|| path.to_string())
+        })
+        .unwrap_or_else(|| panic!("no {ctrl} line in /proc/{pid}/cgroup:\n{text}"));
+    let base = fs::canonicalize(format!("/sys/fs/cgroup/{ctrl}"))
+        .unwrap_or_else(|_| PathBuf::from(format!("/sys/fs/cgroup/{ctrl}")));
+    base.join(rel.trim_start_matches('/'))
+}
+
+fn read(p: PathBuf) -> String {
+    fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .trim()
+        .to_string()
+}
+
+fn sleeper(env: &TestEnv, resources: Value) -> Bundle {
+    let mut b = env.bundle();
+    b.set("/linux/resources", resources);
+    b.args(&["sleep", "1000"]).write();
+    b
+}
+
+fn done(env: &TestEnv, id: &str, b: &Bundle) {
+    env.delete(id, true).assert_ok();
+    env.assert_nothing_left(id, b);
+}
+
+#[test]
+fn limits_land_in_v1_files_under_default_path() {
+    if !v1_host() {
+        return;
+    }
+    let Some(env) = TestEnv::new("cg_limits") else { return };
+    let b = sleeper(&env, json!({
+        "memory": {"limit": 33554432, "reservation": 16777216, "swappiness": 10},
+        "pids": {"limit": 20},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
+        "devices": [{"allow": false, "access": "rwm"}],
+    }));
+    let id = env.id("c");
+    let pid = start_running(&env, &b, &id);
+    for ctrl in ["memory", "pids", "cpu", "cpuset", "freezer", "devices"] {
+        let d = cg_dir(pid, ctrl);
+        assert!(
+            d.ends_with(format!("runway/{id}")),
+            "default cgroup path is /runway/<id>: {}",
+            d.display()
+        );
+    }
+    assert_eq!(read(cg_dir(pid, "memory").join("memory.limit_in_bytes")), "33554432");
+    assert_eq!(read(cg_dir(pid, "memory").join("memory.soft_limit_in_bytes")), "16777216");
+    assert_eq!(read(cg_dir(pid, "memory").join("memory.swappiness")), "10");
+    assert_eq!(read(cg_dir(pid, "pids").join("pids.max")), "20");
+    assert_eq!(read(cg_dir(pid, "cpu").join("cpu.shares")), "512");
+    assert_eq!(read(cg_dir(pid, "cpu").join("cpu.cfs_quota_us")), "50000");
+    assert_eq!(read(cg_dir(pid, "cpu").join("cpu.cfs_period_us")), "100000");
+    assert_eq!(read(cg_dir(pid, "cpuset").join("cpuset.cpus")), "0");
+    assert_eq!(read(cg_dir(pid, "cpuset").join("cpuset.mems")), "0");
+    let procs = read(cg_dir(pid, "memory").join("cgroup.procs"));
+    assert!(procs.lines().any(|l| l == pid.to_string()), "init in cgroup.procs: {procs}");
+    let dirs: Vec<PathBuf> = ["memory", "pids", "cpu", "cpuset", "freezer", "devices", "blkio"]
+        .iter()
+        .map(|c| cg_dir(pid, c))
+        .collect();
+    done(&env, &id, &b);
+    for d in dirs {
+        assert!(!d.exists(), "{} left after delete", d.display());
+    }
+}
+
+#[test]
+fn custom_cgroups_path_is_used() {
+    if !v1_host() {
+        return;
+    }
+    let Some(env) = TestEnv::new("cg_path") else { return };
+    let mut b = sleeper(&env, json!({"pids": {"limit": 33}}));
+    let id = env.id("c");
+    b.set("/linux/cgroupsPath", json!(format!("/{id}"))).write();
+    let pid = start_running(&env, &b, &id);
+    let d = PathBuf::from(format!("/sys/fs/cgroup/pids/{id}"));
+    assert_eq!(read(d.join("pids.max")), "33");
+    assert_eq!(cg_dir(pid, "pids"), d);
+    done(&env, &id, &b);
+    assert!(!d.exists());
+}
+
+#[test]
+fn pids_limit_stops_fork() {
+    if !v1_host() {
+        return;
+    }
+    let Some(env) = TestEnv::new("cg_pids") else { return };
+    let mut b = env.bundle();
+    b.set("/linux/resources/pids", json!({"limit": 5}));
+    b.sh("n=0; i=0; while [ $i -lt 10 ]; do sleep 3 & [ $? = 0 ] && n=$((n+1)); i=$((i+1)); done; \
+          echo running=$(ls /proc | grep -c '^[0-9]'); kill $(jobs -p) 2>/dev/null; echo end")
+        .write();
+    let id = env.id("c");
+    let out = env.run(&b, &id);
+    assert!(out.stdout.contains("end"), "{out}");
+    assert!(
+        out.stderr.contains("fork") || out.stderr.contains("Resource temporarily unavailable"),
+        "forks beyond pids.max must fail:\n{out}"
+    );
+    let running: usize = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("running=")?.parse().ok())
+        .unwrap_or(99);
+    assert!(running <= 5, "at most 5 tasks: {out}");
+    env.assert_nothing_left(&id, &b);
+}
+
+#[test]
+fn memory_hog_is_oom_killed_and_events_reports_oom() {
+    if !v1_host() {
+        return;
+    }
+    let Some(env) = TestEnv::new("cg_oom") else { return };
+    let mut b = env.bundle();
+    let lim = 16 * 1024 * 1024;
+    b.set("/linux/resources/memory", json!({"limit": lim, "swap": lim}));
+    // Strings double until the cgroup's limit; the shell is pid 1, killed by
+    // the OOM killer (SIGKILL works on pid 1 from the kernel).
+    b.sh("read go < /dev/null; x=aaaaaaaa; while :; do x=$x$x; done").write();
+    let id = env.id("c");
+    env.create_ok(&b, &id);
+    let mut ev = extra::spawn_rt(&env, &b.mark, &["events", "--interval", "100ms", &id], None, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    env.start(&id).assert_ok();
+    env.wait_for_status(&id, "stopped", Duration::from_secs(20));
+    let saw = ev.wait_stdout("\"oom\"", Duration::from_secs(5));
+    let text = ev.stdout();
+    let _ = ev.wait_timeout(Duration::from_secs(2));
+    drop(ev);
+    assert!(saw, "events must report oom:\n{text}");
+    let oom: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "oom")
+        .collect();
+    assert!(!oom.is_empty() && oom[0]["id"] == id.as_str(), "{text}");
+    done(&env, &id, &b);
+}
+
+#[test]
+fn pause_freezes_and_resume_thaws() {
+    if !v1_host() {
+        return;
+    }
+    let Some(env) = TestEnv::new("cg_pause") else { return };
+    let mut b = env.bundle();
+    b.readonly(false);
+    b.sh("while :; do date +%s%N > /tmp/tick; sleep 0.02; done").write();
+    let id = env.id("c");
+    let pid = start_running(&env, &b, &id);
+    let tick = b.rootfs().join("tmp/tick");
+    assert!(extra::poll(Duration::from_secs(5), || tick.exists()));
+    env.rt(&["pause", &id]).assert_ok();
+    assert_eq!(env.status(&id), "paused");
+    assert_eq!(read(cg_dir(pid, "freezer").join("freezer.state")), "FROZEN");
+    let st = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let state = status_field(&st, "State").unwrap_or_default();
+    assert!(state.starts_with('D') || state.contains("frozen") || state.starts_with('S'), "{state}");
+    let t1 = fs::read_to_string(&tick).unwrap_or_default();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(fs::read_to_string(&tick).unwrap_or_default(), t1, "a frozen container ticks");
+    let ex = exec_in(&env, &[], &id, &["true"]);
+    ex.assert_one_error_line();
+    env.rt(&["resume", &id]).assert_ok();
+    assert_eq!(env.status(&id), "running");
+    assert_eq!(read(cg_dir(pid, "freezer").join("freezer.state")), "THAWED");
+    assert!(
+        extra::poll(Duration::from_secs(5), || fs::read_to_string(&tick).unwrap_or_default() != t1),
+        "resumed container ticks again"
+    );
+    done(&env, &id, &b);
+}
+
+#[test]
+fn ps_json_lists_container_processes() {
+    let Some(env) = TestEnv::new("cg_ps") else { return };
+    let mut b = env.bundle();
+    b.sh("sleep 1000 & sleep 1001 & wait").write();
+    let id = env.id("c");
+    let pid = start_running(&env, &b, &id);
+    let mut pids: Vec<i64> = Vec::new();
+    assert!(extra::poll(Duration::from_secs(5), || {
+        let out = env.rt(&["ps", "--format", "json", &id]);
+        pids = serde_json::from_str::<Vec<i64>>(&out.stdout).unwrap_or_default();
+        pids.len() == 3
+    }), "three processes: {pids:?}");
+    assert!(pids.contains(&(pid as i64)), "{pids:?} lacks init {pid}");
+    for p in &pids {
+        let cmd = fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default();
+        assert!(cmd.starts_with("sh") || cmd.starts_with("sleep"), "{p}: {cmd:?}");
+    }
+    let table = env.rt(&["ps", &id]);
+    table.assert_ok();
+    assert!(table.stdout.lines().count() >= 4 && table.stdout.contains("PID"), "{table}");
+    done(&env, &id, &b);
+}
+
+#[test]
+fn events_stats_has_memory_and_pids() {
+    let Some(env) = TestEnv::new("cg_stats") else { return };
+    let b = sleeper(&env, json!({"memory": {"limit": 67108864}, "pids": {"limit": 50}}));
+    let id = env.id("c");
+    start_running(&env, &b, &id);
+    let out = env.rt(&["events", "--stats", &id]);
+    out.assert_ok();
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}:\n{out}"));
+    assert_eq!(v["type"], "stats", "{v}");
+    assert_eq!(v["id"], id.as_str(), "{v}");
+    assert!(v["data"]["memory"]["usage"]["usage"].as_u64().is_some_and(|u| u > 0), "{v}");
+    assert_eq!(v["data"]["memory"]["usage"]["limit"].as_u64(), Some(67108864), "{v}");
+    assert_eq!(v["data"]["pids"]["current"].as_u64(), Some(1), "{v}");
+    assert_eq!(v["data"]["pids"]["limit"].as_u64(), Some(50), "{v}");
+    assert!(v["data"]["cpu"]["usage"]["total"].as_u64().is_some(), "{v}");
+    done(&env, &id, &b);
+}
+
+#[test]
+fn update_changes_limits() {
+    if !v1_host() {
+        return;
+    }
+    let Some(env) = TestEnv::new("cg_update") else { return };
+    let b = sleeper(&env, json!({"memory": {"limit": 67108864}, "pids": {"limit": 50}}));
+    let id = env.id("c");
+    let pid = start_running(&env, &b, &id);
+    let mem = cg_dir(pid, "memory");
+    let out = extra::rt_stdin(
+        &env,
+        &["update", "--resources", "-", &id],
+        r#"{"memory": {"limit": 50331648}, "pids": {"limit": 40}}"#,
+    );
+    out.assert_ok();
+    assert_eq!(read(mem.join("memory.limit_in_bytes")), "50331648", "{out}");
+    assert_eq!(read(cg_dir(pid, "pids").join("pids.max")), "40");
+    let f = env.dir.join("res.json");
+    fs::write(&f, r#"{"cpu": {"shares": 256}}"#).unwrap();
+    env.rt(&["update", "--resources", &f.to_string_lossy(), &id]).assert_ok();
+    assert_eq!(read(cg_dir(pid, "cpu").join("cpu.shares")), "256");
+    env.rt(&["update", "--pids-limit", "7", "--memory", "41943040", "--cpu-quota", "20000", &id]).assert_ok();
+    assert_eq!(read(cg_dir(pid, "pids").join("pids.max")), "7");
+    assert_eq!(read(mem.join("memory.limit_in_bytes")), "41943040");
+    assert_eq!(read(cg_dir(pid, "cpu").join("cpu.cfs_quota_us")), "20000");
+    // Garbage is refused and changes nothing.
+    let bad = extra::rt_stdin(&env, &["update", "--resources", "-", &id], "{not json");
+    bad.assert_one_error_line();
+    assert_eq!(read(mem.join("memory.limit_in_bytes")), "41943040");
+    done(&env, &id, &b);
+}
+
+#[test]
+fn kill_all_signals_every_process() {
+    let Some(env) = TestEnv::new("cg_killall") else { return };
+    let mut b = env.bundle();
+    // Without a pid namespace the children outlive their parent unless
+    // every process is signalled.
+    b.remove_namespace("pid");
+    b.sh("sleep 1000 & sleep 1001 & wait").write();
+    let id = env.id("c");
+    start_running(&env, &b, &id);
+    let mut pids: Vec<i32> = Vec::new();
+    assert!(extra::poll(Duration::from_secs(5), || {
+        let out = env.rt(&["ps", "--format", "json", &id]);
+        pids = serde_json::from_str::<Vec<i32>>(&out.stdout).unwrap_or_default();
+        pids.len() == 3
+    }));
+    env.rt(&["kill", "--all", &id, "KILL"]).assert_ok();
+    env.wait_for_status(&id, "stopped", STATE_TIMEOUT);
+    assert!(
+        extra::poll(Duration::from_secs(3), || pids.iter().all(|&p| !common::process_alive(p))),
+        "survivors of kill --all: {pids:?}"
+    );
+    env.delete(&id, false).assert_ok();
+    env.assert_nothing_left(&id, &b);
+}
+
+fn bad_create(env: &TestEnv, edit: impl FnOnce(&mut Bundle), words: &[&str]) {
+    let mut b = env.bundle();
+    b.args(&["sleep", "1000"]);
+    edit(&mut b);
+    b.write();
+    let id = env.id("bad");
+    let out = env.create(&b, &id);
+    let line = out.assert_one_error_line();
+    assert!(
+        words.iter().any(|w| line.to_lowercase().contains(&w.to_lowercase())),
+        "error should mention one of {words:?}:\n{out}"
+    );
+    env.assert_nothing_left(&id, &b);
+}
+
+#[test]
+fn bad_resources_are_clear_errors_and_leave_nothing() {
+    if !v1_host() {
+        return;
+    }
+    let Some(env) = TestEnv::new("cg_bad") else { return };
+    bad_create(&env, |b| { b.set("/linux/cgroupsPath", json!("/runway/../../escape")); }, &["..", "cgroup"]);
+    bad_create(&env, |b| { b.set("/linux/resources/memory/limit", json!("garbage")); }, &["limit", "config", "json", "invalid"]);
+    bad_create(&env, |b| { b.set("/linux/resources/memory/limit", json!(-5)); }, &["memory", "limit"]);
+    bad_create(&env, |b| { b.set("/linux/resources/cpu/shares", json!(-3)); }, &["shares", "cpu", "invalid"]);
+    bad_create(&env, |b| { b.set("/linux/resources/unified", json!({"bogus.key": "1"})); }, &["bogus.key", "unified"]);
+    // Neither hugetlb nor rdma is mounted on this host.
+    if !PathBuf::from("/sys/fs/cgroup/hugetlb").exists() {
+        bad_create(&env, |b| {
+            b.set("/linux/resources/hugepageLimits", json!([{"pageSize": "2MB", "limit": 1048576}]));
+        }, &["hugetlb"]);
+    }
+    if !PathBuf::from("/sys/fs/cgroup/rdma").exists() {
+        bad_create(&env, |b| {
+            b.set("/linux/resources/rdma", json!({"mlx5_0": {"hcaHandles": 3}}));
+        }, &["rdma"]);
+    }
+    bad_create(&env, |b| {
+        b.set("/linux/resources/cpu/cpus", json!("0-999"));
+    }, &["cpuset", "cpus", "0-999"]);
+    env.assert_root_empty();
+}
