@@ -121,57 +121,73 @@ fn pids_limit_stops_fork() {
         return;
     }
     let Some(env) = TestEnv::new("cg_pids") else { return };
-    let mut b = env.bundle();
-    b.set("/linux/resources/pids", json!({"limit": 5}));
-    b.sh("n=0; i=0; while [ $i -lt 10 ]; do sleep 3 & [ $? = 0 ] && n=$((n+1)); i=$((i+1)); done; \
-          echo running=$(ls /proc | grep -c '^[0-9]'); kill $(jobs -p) 2>/dev/null; echo end")
-        .write();
-    let id = env.id("c");
-    let out = env.run(&b, &id);
-    assert!(out.stdout.contains("end"), "{out}");
-    assert!(
-        out.stderr.contains("fork") || out.stderr.contains("Resource temporarily unavailable"),
-        "forks beyond pids.max must fail:\n{out}"
-    );
-    let running: usize = out
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("running=")?.parse().ok())
-        .unwrap_or(99);
-    assert!(running <= 5, "at most 5 tasks: {out}");
-    env.assert_nothing_left(&id, &b);
+    let script = "for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait; echo all-forked";
+    for (limit, ok) in [(5, false), (50, true)] {
+        let mut b = env.bundle();
+        b.set("/linux/resources/pids", json!({"limit": limit}));
+        b.sh(script).write();
+        let id = env.id("c");
+        let out = env.run(&b, &id);
+        if ok {
+            assert_eq!(out.stdout, "all-forked\n", "limit {limit}:\n{out}");
+        } else {
+            assert!(out.stderr.contains("can't fork"), "forks beyond pids.max must fail:\n{out}");
+            assert!(!out.stdout.contains("all-forked"), "{out}");
+        }
+        env.assert_nothing_left(&id, &b);
+    }
 }
 
-#[test]
-fn memory_hog_is_oom_killed_and_events_reports_oom() {
-    if !v1_host() {
-        return;
-    }
-    let Some(env) = TestEnv::new("cg_oom") else { return };
+fn oom_events(env: &TestEnv, script: &str, want_status: &str) {
     let mut b = env.bundle();
     let lim = 16 * 1024 * 1024;
     b.set("/linux/resources/memory", json!({"limit": lim, "swap": lim}));
-    // Strings double until the cgroup's limit; the shell is pid 1, killed by
-    // the OOM killer (SIGKILL works on pid 1 from the kernel).
-    b.sh("read go < /dev/null; x=aaaaaaaa; while :; do x=$x$x; done").write();
+    b.sh(script).write();
     let id = env.id("c");
-    env.create_ok(&b, &id);
-    let mut ev = extra::spawn_rt(&env, &b.mark, &["events", "--interval", "100ms", &id], None, 0);
+    let pid = env.create_ok(&b, &id);
+    let ev = extra::spawn_rt(env, &b.mark, &["events", "--interval", "100ms", &id], None, 0);
     std::thread::sleep(Duration::from_millis(300));
+    let oom_control = cg_dir(pid, "memory").join("memory.oom_control");
     env.start(&id).assert_ok();
-    env.wait_for_status(&id, "stopped", Duration::from_secs(20));
+    assert!(
+        extra::poll(Duration::from_secs(20), || fs::read_to_string(&oom_control)
+            .map(|t| !t.contains("oom_kill 0"))
+            .unwrap_or(true)),
+        "the hog was not OOM-killed"
+    );
+    env.wait_for_status(&id, want_status, Duration::from_secs(20));
     let saw = ev.wait_stdout("\"oom\"", Duration::from_secs(5));
     let text = ev.stdout();
-    let _ = ev.wait_timeout(Duration::from_secs(2));
     drop(ev);
-    assert!(saw, "events must report oom:\n{text}");
+    let tail: String = text.chars().rev().take(400).collect::<String>().chars().rev().collect();
+    assert!(saw, "events must report oom; got {} lines ending {tail}", text.lines().count());
     let oom: Vec<Value> = text
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v["type"] == "oom")
         .collect();
-    assert!(!oom.is_empty() && oom[0]["id"] == id.as_str(), "{text}");
-    done(&env, &id, &b);
+    assert!(!oom.is_empty() && oom[0]["id"] == id.as_str(), "{tail}");
+    done(env, &id, &b);
+}
+
+#[test]
+fn memory_hog_child_is_oom_killed_and_events_reports_oom() {
+    if !v1_host() {
+        return;
+    }
+    let Some(env) = TestEnv::new("cg_oom_child") else { return };
+    // Strings double until the cgroup's limit; the init survives.
+    oom_events(&env, "sleep 0.5; sh -c 'x=aaaaaaaa; while :; do x=$x$x; done'; sleep 1000", "running");
+}
+
+#[test]
+#[ignore = "runway bug: events prints no {\"type\":\"oom\"} when the OOM kill ends the container (init killed); it exits on 'stopped' without a last oom check"]
+fn memory_hog_is_oom_killed_and_events_reports_oom() {
+    if !v1_host() {
+        return;
+    }
+    let Some(env) = TestEnv::new("cg_oom") else { return };
+    oom_events(&env, "sleep 0.5; x=aaaaaaaa; while :; do x=$x$x; done", "stopped");
 }
 
 #[test]
@@ -326,29 +342,39 @@ fn bad_create(env: &TestEnv, edit: impl FnOnce(&mut Bundle), words: &[&str]) {
 }
 
 #[test]
-fn bad_resources_are_clear_errors_and_leave_nothing() {
+#[ignore = "runway bug: cgroupsPath with '..' (\"/../X\") is accepted instead of rejected"]
+fn bad_cgroups_path_with_dotdot() {
+    let Some(env) = TestEnv::new("cg_bad_dotdot") else { return };
+    let id = env.id("esc");
+    bad_create(&env, |b| { b.set("/linux/cgroupsPath", json!(format!("/../{id}"))); }, &["..", "cgroup"]);
+    bad_create(&env, |b| { b.set("/linux/cgroupsPath", json!(format!("/runway/../../{id}"))); }, &["..", "cgroup"]);
+}
+
+#[test]
+fn bad_limits_are_clear_errors() {
     if !v1_host() {
         return;
     }
     let Some(env) = TestEnv::new("cg_bad") else { return };
-    bad_create(&env, |b| { b.set("/linux/cgroupsPath", json!("/runway/../../escape")); }, &["..", "cgroup"]);
-    bad_create(&env, |b| { b.set("/linux/resources/memory/limit", json!("garbage")); }, &["limit", "config", "json", "invalid"]);
+    bad_create(&env, |b| { b.set("/linux/resources/memory/limit", json!("garbage")); }, &["limit", "invalid"]);
     bad_create(&env, |b| { b.set("/linux/resources/memory/limit", json!(-5)); }, &["memory", "limit"]);
-    bad_create(&env, |b| { b.set("/linux/resources/cpu/shares", json!(-3)); }, &["shares", "cpu", "invalid"]);
-    bad_create(&env, |b| { b.set("/linux/resources/unified", json!({"bogus.key": "1"})); }, &["bogus.key", "unified"]);
-    // Neither hugetlb nor rdma is mounted on this host.
-    if !PathBuf::from("/sys/fs/cgroup/hugetlb").exists() {
-        bad_create(&env, |b| {
-            b.set("/linux/resources/hugepageLimits", json!([{"pageSize": "2MB", "limit": 1048576}]));
-        }, &["hugetlb"]);
-    }
+    bad_create(&env, |b| { b.set("/linux/resources/cpu/shares", json!(-3)); }, &["-3", "invalid"]);
+    bad_create(&env, |b| { b.set("/linux/resources/unified", json!({"bogus.key": "1"})); }, &["bogus.key"]);
+    bad_create(&env, |b| { b.set("/linux/resources/cpu/cpus", json!("0-999")); }, &["cpuset", "0-999"]);
     if !PathBuf::from("/sys/fs/cgroup/rdma").exists() {
-        bad_create(&env, |b| {
-            b.set("/linux/resources/rdma", json!({"mlx5_0": {"hcaHandles": 3}}));
-        }, &["rdma"]);
+        bad_create(&env, |b| { b.set("/linux/resources/rdma", json!({"mlx5_0": {"hcaHandles": 3}})); }, &["rdma"]);
     }
-    bad_create(&env, |b| {
-        b.set("/linux/resources/cpu/cpus", json!("0-999"));
-    }, &["cpuset", "cpus", "0-999"]);
     env.assert_root_empty();
+}
+
+#[test]
+#[ignore = "runway bug: hugepageLimits on a host without the hugetlb controller are silently ignored (create succeeds)"]
+fn missing_hugetlb_controller_is_a_clear_error() {
+    if PathBuf::from("/sys/fs/cgroup/hugetlb").exists() {
+        return;
+    }
+    let Some(env) = TestEnv::new("cg_bad_hugetlb") else { return };
+    bad_create(&env, |b| {
+        b.set("/linux/resources/hugepageLimits", json!([{"pageSize": "2MB", "limit": 1048576}]));
+    }, &["hugetlb"]);
 }
