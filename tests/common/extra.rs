@@ -106,7 +106,10 @@ pub fn spawn_rt(
         unsafe {
             cmd.pre_exec(move || {
                 // Move them out of the way first so dup2 cannot clobber one.
-                let high: Vec<RawFd> = raw.iter().map(|&f| libc::fcntl(f, libc::F_DUPFD, 100)).collect();
+                let high: Vec<RawFd> = raw
+                    .iter()
+                    .map(|&f| libc::fcntl(f, libc::F_DUPFD, 100))
+                    .collect();
                 for (i, &h) in high.iter().enumerate() {
                     if h < 0 || libc::dup2(h, 3 + i as RawFd) < 0 {
                         return Err(std::io::Error::last_os_error());
@@ -288,7 +291,11 @@ pub fn pids_with_cmdline(needle: &str) -> Vec<i32> {
         .into_iter()
         .filter(|p| {
             fs::read(format!("/proc/{p}/cmdline"))
-                .map(|b| String::from_utf8_lossy(&b).replace('\0', " ").contains(needle))
+                .map(|b| {
+                    String::from_utf8_lossy(&b)
+                        .replace('\0', " ")
+                        .contains(needle)
+                })
                 .unwrap_or(false)
         })
         .collect()
