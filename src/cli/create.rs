@@ -34,6 +34,7 @@ pub fn opts<'a>(
         systemd_cgroup: g.systemd_cgroup,
         rootless: g.rootless.unwrap_or(false),
         no_fifo,
+        console_fd: None,
     })
 }
 

@@ -3,12 +3,19 @@
 pub mod args;
 mod create;
 mod delete;
+pub mod duration;
+mod events;
+mod exec;
+mod features;
 mod kill;
 mod list;
+mod pause;
+mod ps;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use crate::bail;
 use crate::error::Result;
@@ -48,10 +55,17 @@ Commands:
   start    start a created container
   run      create and start a container
   state    print the state of a container (JSON)
+  exec     run a new process inside a running container
   kill     send a signal to the container's init (or all processes)
   delete   delete a container and everything it used
   list     list containers
+  pause    freeze every process of a container
+  resume   thaw a paused container
+  ps       processes of a container
+  events   resource stats and OOM events
+  update   change resource limits
   spec     write a default config.json
+  features what this runtime supports (JSON)
 
 Global flags:
   --root DIR          state directory (default /run/runway)
@@ -136,6 +150,13 @@ pub fn main(argv: Vec<OsString>) -> Result<i32> {
         "state" => state::main(&global, rest),
         "kill" => kill::main(&global, rest),
         "delete" => delete::main(&global, rest),
+        "exec" => exec::main(&global, rest),
+        "pause" => pause::pause(&global, rest),
+        "resume" => pause::resume(&global, rest),
+        "ps" => ps::main(&global, rest),
+        "events" => events::main(&global, rest),
+        "update" => update::main(&global, rest),
+        "features" => features::main(&global, rest),
         "list" | "ps-list" => list::main(&global, rest),
         "spec" => spec::main(&global, rest),
         "help" => {

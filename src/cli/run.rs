@@ -1,9 +1,10 @@
 use super::args::{self, flag, Flag};
 use super::Global;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use std::ffi::OsString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-const HELP: &str = "usage: runway run [--bundle DIR] [--pid-file F] [-d|--detach] [--keep] [--no-pivot] [--no-new-keyring] [--preserve-fds N] <id>\n";
+const HELP: &str = "usage: runway run [--bundle DIR] [--pid-file F] [--console-socket S] [-d|--detach] [--keep] [--no-subreaper] [--no-pivot] [--no-new-keyring] [--preserve-fds N] <id>\n";
 
 pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let mut table: Vec<Flag> = super::create::FLAGS.to_vec();
@@ -18,7 +19,21 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     }
     let id = super::one_id(&a, "run")?;
     let detach = a.is_set("detach");
-    let opts = super::create::opts(g, &a, &id, true)?;
+    let mut opts = super::create::opts(g, &a, &id, true)?;
+    // Foreground with a terminal and no engine: we are the console.
+    let own_console = if !detach && opts.console_socket.is_none() {
+        let (ours, theirs) = rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::STREAM,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(|e| Error::errno("socketpair", e.raw_os_error()))?;
+        opts.console_fd = Some(theirs.as_raw_fd());
+        Some((ours, theirs))
+    } else {
+        None
+    };
     if !detach && !a.is_set("no-subreaper") {
         // Grandchildren orphaned in the container get reaped by us.
         let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
@@ -30,10 +45,21 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
         block(&set);
     }
     let created = crate::container::create::create(&opts)?;
+    let st = &created.state;
+    crate::container::hooks::run_all_warn(
+        "poststart",
+        &st.poststart,
+        &st.hook_state(crate::container::state::Status::Running),
+    );
     if detach {
         return Ok(0);
     }
-    let code = wait_forwarding(created.pid, &set);
+    let master = match (&own_console, created.terminal) {
+        (Some((ours, _)), true) => Some(crate::linux::pty::recv_master(ours.as_fd())?),
+        _ => None,
+    };
+    drop(own_console);
+    let code = wait_forwarding(created.pid, &set, master);
     drop(created.lock);
     if !a.is_set("keep") {
         if let Err(e) = crate::container::delete(&g.root, &id, true) {
@@ -43,7 +69,7 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     Ok(code)
 }
 
-fn forward_set() -> libc::sigset_t {
+pub fn forward_set() -> libc::sigset_t {
     // SAFETY: sigset manipulation on a local.
     unsafe {
         let mut s: libc::sigset_t = std::mem::zeroed();
@@ -65,44 +91,158 @@ fn forward_set() -> libc::sigset_t {
     }
 }
 
-fn block(set: &libc::sigset_t) {
+pub fn block(set: &libc::sigset_t) {
     // SAFETY: valid sigset pointer.
     unsafe {
         libc::sigprocmask(libc::SIG_BLOCK, set, std::ptr::null_mut());
     }
 }
 
-/// Wait for the init, forwarding every signal we receive to it; returns
-/// the exit code (128+N for a signal death, as runc).
-fn wait_forwarding(pid: i32, set: &libc::sigset_t) -> i32 {
+/// Puts the caller's terminal in raw mode; restores it on drop.
+struct RawMode {
+    saved: Option<rustix::termios::Termios>,
+}
+
+impl RawMode {
+    fn new() -> Self {
+        let stdin = rustix::stdio::stdin();
+        let saved = rustix::termios::tcgetattr(stdin).ok();
+        if let Some(t) = &saved {
+            let mut raw = t.clone();
+            raw.make_raw();
+            let _ = rustix::termios::tcsetattr(stdin, rustix::termios::OptionalActions::Now, &raw);
+        }
+        RawMode { saved }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(t) = &self.saved {
+            let _ = rustix::termios::tcsetattr(
+                rustix::stdio::stdin(),
+                rustix::termios::OptionalActions::Now,
+                t,
+            );
+        }
+    }
+}
+
+fn copy_some(from: BorrowedFd, to: BorrowedFd) -> bool {
+    let mut buf = [0u8; 8192];
+    match rustix::io::read(from, &mut buf) {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            let mut off = 0;
+            while off < n {
+                match rustix::io::write(to, &buf[off..n]) {
+                    Ok(w) => off += w,
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(_) => return false,
+                }
+            }
+            true
+        }
+    }
+}
+
+fn sync_size(master: BorrowedFd) {
+    if let Ok(ws) = rustix::termios::tcgetwinsize(rustix::stdio::stdout()) {
+        let _ = crate::linux::pty::set_size(master, ws.ws_row, ws.ws_col);
+    }
+}
+
+fn reap(pid: i32) -> Option<i32> {
     loop {
         let mut status = 0;
-        // Reap anything; return when our init is gone.
-        loop {
-            // SAFETY: plain waitpid.
-            let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-            if r == pid {
-                return if libc::WIFEXITED(status) {
-                    libc::WEXITSTATUS(status)
-                } else if libc::WIFSIGNALED(status) {
-                    128 + libc::WTERMSIG(status)
-                } else {
-                    1
-                };
+        // SAFETY: plain waitpid.
+        let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if r == pid {
+            return Some(if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else if libc::WIFSIGNALED(status) {
+                128 + libc::WTERMSIG(status)
+            } else {
+                1
+            });
+        }
+        if r <= 0 {
+            return None;
+        }
+    }
+}
+
+/// Wait for the init, forwarding every signal we receive to it (and
+/// proxying the terminal when we own it); returns the exit code, 128+N
+/// for a signal death, as runc.
+pub fn wait_forwarding(pid: i32, set: &libc::sigset_t, master: Option<OwnedFd>) -> i32 {
+    // SAFETY: signalfd on a valid set; -1 creates a new fd.
+    let sfd = unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC) };
+    if sfd < 0 {
+        return 1;
+    }
+    // SAFETY: we own the fd just created.
+    let sfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(sfd) };
+    let _raw = master.as_ref().map(|_| RawMode::new());
+    if let Some(m) = &master {
+        sync_size(m.as_fd());
+    }
+    let mut stdin_open = master.is_some();
+    loop {
+        if let Some(code) = reap(pid) {
+            if let Some(m) = &master {
+                // Drain what the container wrote before it exited.
+                let _ = rustix::fs::fcntl_setfl(m, rustix::fs::OFlags::NONBLOCK);
+                while copy_some(m.as_fd(), rustix::stdio::stdout()) {}
             }
-            if r <= 0 {
-                break;
+            return code;
+        }
+        use rustix::event::{PollFd, PollFlags};
+        let stdin = rustix::stdio::stdin();
+        let mut fds = vec![PollFd::new(&sfd, PollFlags::IN)];
+        if let Some(m) = &master {
+            fds.push(PollFd::new(m, PollFlags::IN));
+            if stdin_open {
+                fds.push(PollFd::new(&stdin, PollFlags::IN));
             }
         }
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: valid set and out-pointer.
-        let sig = unsafe { libc::sigwaitinfo(set, &mut info) };
-        if sig <= 0 || sig == libc::SIGCHLD {
+        if rustix::event::poll(&mut fds, None).is_err() {
             continue;
         }
-        // SAFETY: plain kill(2).
-        unsafe {
-            libc::kill(pid, sig);
+        let sig_ready = fds[0].revents().contains(PollFlags::IN);
+        let m_ready = fds
+            .get(1)
+            .map(|f| f.revents())
+            .unwrap_or(PollFlags::empty());
+        let in_ready = fds
+            .get(2)
+            .map(|f| f.revents())
+            .unwrap_or(PollFlags::empty());
+        drop(fds);
+        if sig_ready {
+            let mut info = [0u8; 128];
+            if let Ok(128) = rustix::io::read(&sfd, &mut info) {
+                let sig = i32::from_ne_bytes([info[0], info[1], info[2], info[3]]);
+                if sig == libc::SIGWINCH {
+                    if let Some(m) = &master {
+                        sync_size(m.as_fd());
+                    }
+                } else if sig != libc::SIGCHLD {
+                    // SAFETY: plain kill(2).
+                    unsafe {
+                        libc::kill(pid, sig);
+                    }
+                }
+            }
+        }
+        if let Some(m) = &master {
+            if !m_ready.is_empty() && !copy_some(m.as_fd(), rustix::stdio::stdout()) {
+                // Slave closed: the container is exiting; keep waiting.
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            if !in_ready.is_empty() && !copy_some(stdin, m.as_fd()) {
+                stdin_open = false;
+            }
         }
     }
 }

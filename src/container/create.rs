@@ -25,6 +25,8 @@ pub struct CreateOpts<'a> {
     pub rootless: bool,
     /// `run`: no exec.fifo, the caller execs right away.
     pub no_fifo: bool,
+    /// `run` with a terminal and no console socket: our own socket end.
+    pub console_fd: Option<std::os::fd::RawFd>,
 }
 
 /// What create leaves to its caller (`run` waits on the child).
@@ -33,6 +35,7 @@ pub struct Created {
     pub dir: Dir,
     pub state: State,
     pub lock: OwnedFd,
+    pub terminal: bool,
 }
 
 /// Undo on drop unless disarmed.
@@ -65,10 +68,6 @@ impl Drop for Cleanup<'_> {
 
 pub fn create(o: &CreateOpts) -> Result<Created> {
     state::validate_id(o.id)?;
-    if o.console_socket.is_some() {
-        // Terminal plumbing lands with the process-plumbing work.
-        crate::log::debug("console socket given; terminals are not implemented yet");
-    }
     let spec = crate::spec::load(o.bundle)?;
     let plan = plan::prepare(
         &spec,
@@ -79,7 +78,7 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
             preserve_fds: o.preserve_fds,
         },
     )?;
-    if plan.process.terminal && o.console_socket.is_none() && !o.no_fifo {
+    if plan.process.terminal && o.console_socket.is_none() && o.console_fd.is_none() {
         bail!("process.terminal is true but no --console-socket was given");
     }
     let linux = spec.linux.clone().unwrap_or_default();
@@ -120,9 +119,24 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
         systemd_cgroup: o.systemd_cgroup,
         rootless: o.rootless,
         created_done: false,
+        poststart: spec
+            .hooks
+            .as_ref()
+            .map(|h| h.poststart.clone())
+            .unwrap_or_default(),
+        poststop: spec
+            .hooks
+            .as_ref()
+            .map(|h| h.poststop.clone())
+            .unwrap_or_default(),
     };
     // Early, so a runtime killed from here on can be cleaned by delete -f.
     dir.save(&st)?;
+    // exec takes its defaults (caps, env, seccomp...) from the config as
+    // it was at create, whatever happens to the bundle later.
+    let cfg = serde_json::to_vec(&spec).map_err(|e| Error::msg(format!("encode config: {e}")))?;
+    state::write_atomic(&dir.file(state::CONFIG_FILE), &cfg)?;
+    crate::container::fault::point("after-state-dir");
 
     let fifo = if o.no_fifo {
         None
@@ -154,24 +168,53 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
 
     cgroup.create()?;
     cleanup.cgroup = Some(cgroup.clone());
-    if let Some(res) = &linux.resources {
-        cgroup.apply(res)?;
-    }
+    // Even without resources the device policy is deny-all plus the
+    // defaults, as runc.
+    cgroup.apply(linux.resources.as_ref().unwrap_or(&Default::default()))?;
+    crate::container::fault::point("after-cgroup");
 
+    let console = if !plan.process.terminal {
+        None
+    } else if let Some(fd) = o.console_fd {
+        // SAFETY: `run` owns this socket end for the duration of create.
+        Some(
+            rustix::io::fcntl_dupfd_cloexec(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, 3)
+                .ctx(|| "dup console socket")?,
+        )
+    } else if let Some(p) = o.console_socket {
+        Some(crate::linux::pty::connect(p)?)
+    } else {
+        None
+    };
     let (parent_sock, child_sock) = sync::pair()?;
     let close = vec![lock.as_raw_fd(), parent_sock.as_raw_fd()];
+    let shared = if plan.seccomp.as_ref().is_some_and(|p| p.notify) {
+        Some(SharedPage::new()?)
+    } else {
+        None
+    };
     let (pid, in_cgroup) = spawn(
         &plan,
         &cgroup,
         ChildFds {
             sock: child_sock,
             fifo,
+            console,
             proc,
+            shared: shared.as_ref().map_or(0, |p| p.ptr as usize),
             close,
         },
     )?;
     cleanup.pid = pid;
     st.pid = pid;
+    // Read now: the child waits for GO, so it can't have exited yet; a
+    // short-lived container may be a zombie by the time it says ready.
+    st.start_time = state::proc_start_time(pid)
+        .ok_or_else(|| Error::msg("container init exited during setup"))?;
+    // Recorded before the init goes on, so delete --force finds it even if
+    // we die from here.
+    dir.save(&st)?;
+    crate::container::fault::point("after-clone");
 
     // Child waits for GO: first put it where it belongs.
     if !in_cgroup {
@@ -183,20 +226,42 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
     // In a user namespace the child can't raise rlimits or lower its oom
     // score against the host: we do it for it.
     plan.security.apply_from_parent(pid)?;
-    sync::send(parent_sock.as_fd(), sync::GO, &[])?;
+    let hook_state =
+        crate::container::hooks::state_json(o.id, "creating", pid, &st.bundle, &st.annotations);
+    sync::send(parent_sock.as_fd(), sync::GO, &hook_state)?;
 
     loop {
         let (tag, payload, _fd) = sync::recv(parent_sock.as_fd())?;
         match tag {
             sync::READY => break,
+            sync::FAULT => crate::container::fault::point("after-mounts"),
+            sync::FD => {
+                let n = payload
+                    .get(..4)
+                    .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .unwrap_or(-1);
+                let r = send_seccomp_listener(pid, n, &plan, &st);
+                if let Some(p) = &shared {
+                    p.set(if r.is_ok() { 1 } else { 2 });
+                }
+                r?;
+            }
+            sync::HOOKS => {
+                crate::container::hooks::run_all("prestart", &plan.hooks.prestart, &hook_state)?;
+                crate::container::hooks::run_all(
+                    "createRuntime",
+                    &plan.hooks.create_runtime,
+                    &hook_state,
+                )?;
+                sync::send(parent_sock.as_fd(), sync::GO, &[])?;
+            }
             sync::ERROR => return Err(sync::decode_error(&payload)),
             0 => bail!("container init exited during setup"),
             t => bail!("sync: unexpected message {t} from container init"),
         }
     }
 
-    st.start_time = state::proc_start_time(pid)
-        .ok_or_else(|| Error::msg("container init exited during setup"))?;
+    crate::container::fault::point("after-ready");
     st.namespaces = namespace_paths(pid, &plan);
     st.created_done = true;
     dir.save(&st)?;
@@ -212,6 +277,7 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
         dir,
         state: st,
         lock,
+        terminal: plan.process.terminal,
     })
 }
 
@@ -252,6 +318,14 @@ fn spawn(plan: &Plan, cgroup: &Cgroup, fds: ChildFds) -> Result<(i32, bool)> {
     if pid == 0 {
         init::run(plan, fds);
     }
+    crate::log::debug(&format!(
+        "cloned container init {pid}{}",
+        if in_cgroup {
+            " with CLONE_INTO_CGROUP"
+        } else {
+            ""
+        }
+    ));
     Ok((pid, in_cgroup))
 }
 
@@ -294,4 +368,83 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
         std::env::current_dir().ctx(|| "getcwd")?.join(path)
     };
     state::write_atomic(&abs, pid.to_string().as_bytes()).map_err(|e| e.wrap("pid file"))
+}
+
+/// Fetch the child's seccomp listener (fd `n`, announced before it loaded
+/// the filter) and give it to the agent at listenerPath.
+fn send_seccomp_listener(pid: i32, n: i32, plan: &Plan, st: &State) -> Result<()> {
+    let Some(path) = plan.seccomp_listener.as_deref() else {
+        bail!("seccomp notify without listenerPath");
+    };
+    let pidfd = rustix::process::pidfd_open(
+        rustix::process::Pid::from_raw(pid).ok_or_else(|| Error::msg("bad pid"))?,
+        rustix::process::PidfdFlags::empty(),
+    )
+    .ctx(|| "pidfd_open container init")?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let fd = loop {
+        // SAFETY: pidfd_getfd with a valid pidfd; returns a new fd or -1.
+        let r = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), n, 0u32) };
+        if r >= 0 {
+            // SAFETY: a fresh fd we now own.
+            let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r as i32) };
+            let link =
+                std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default();
+            if link.to_string_lossy().contains("seccomp") {
+                break fd;
+            }
+        }
+        if std::time::Instant::now() > deadline || state::proc_start_time(pid).is_none() {
+            bail!("seccomp: could not get the notify listener from the container init");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    let cstate = serde_json::json!({
+        "ociVersion": crate::spec::OCI_VERSION,
+        "id": st.id,
+        "status": "creating",
+        "pid": pid,
+        "bundle": st.bundle,
+        "annotations": st.annotations,
+    });
+    let doc = crate::seccomp::build_process_state(
+        pid,
+        plan.seccomp_metadata.as_deref().unwrap_or(""),
+        &cstate,
+    )?;
+    crate::seccomp::send_listener(path, fd.as_fd(), &doc)
+}
+
+/// One anonymous MAP_SHARED page: a flag the child can wait on without
+/// making syscalls.
+struct SharedPage {
+    ptr: *mut std::sync::atomic::AtomicU32,
+}
+
+impl SharedPage {
+    fn new() -> Result<Self> {
+        // SAFETY: fresh anonymous mapping, not aliased by any Rust object.
+        let p = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                4096,
+                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                rustix::mm::MapFlags::SHARED,
+            )
+        }
+        .ctx(|| "mmap shared page")?;
+        Ok(SharedPage { ptr: p.cast() })
+    }
+
+    fn set(&self, v: u32) {
+        // SAFETY: the mapping lives until drop; AtomicU32 fits in it.
+        unsafe { &*self.ptr }.store(v, std::sync::atomic::Ordering::Release);
+    }
+}
+
+impl Drop for SharedPage {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the page we mapped.
+        let _ = unsafe { rustix::mm::munmap(self.ptr.cast(), 4096) };
+    }
 }

@@ -2,18 +2,24 @@
 //! parent made, reports any failure over the sync socket (errno + what),
 //! and never returns.
 
+use crate::container::hooks;
 use crate::container::plan::Plan;
 use crate::error::{Error, Result};
 use crate::linux::{rootfs, sync};
-use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 pub struct ChildFds {
     pub sock: OwnedFd,
     /// O_PATH fd of exec.fifo, reopened for write through `proc`.
     pub fifo: Option<OwnedFd>,
+    /// Connected console socket when process.terminal is set.
+    pub console: Option<OwnedFd>,
     /// The host's /proc, for reopening `fifo` after pivot_root.
     pub proc: OwnedFd,
+    /// A page shared with the parent (MAP_SHARED before clone): the parent
+    /// sets it once it holds our seccomp listener. Waiting on it takes no
+    /// syscall, so no notify rule can deadlock us.
+    pub shared: usize,
     /// Parent-only fds the clone duplicated (the state-dir lock, the
     /// parent's end of the socket): holding them would block `start`
     /// and hide the parent's exit from us.
@@ -25,16 +31,28 @@ pub fn run(plan: &Plan, fds: ChildFds) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let _ = sync::send(fds.sock.as_fd(), sync::ERROR, &sync::encode_error(&err));
+    if READY_SENT.load(std::sync::atomic::Ordering::Relaxed) {
+        // Nobody reads the socket any more (start hooks, exec): the
+        // container's stderr is where the engine will look.
+        let _ = rustix::io::write(
+            rustix::stdio::stderr(),
+            format!("runway: {err}\n").as_bytes(),
+        );
+    } else {
+        let _ = sync::send(fds.sock.as_fd(), sync::ERROR, &sync::encode_error(&err));
+    }
     // SAFETY: _exit is always safe; skip atexit handlers of the parent image.
     unsafe { libc::_exit(1) }
 }
 
-enum Never {}
+use crate::container::process::{exec, find_exe, setup_terminal, Never};
 
-fn wait_go(sock: BorrowedFd) -> Result<()> {
+static READY_SENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// GO carries the state JSON hooks get on stdin.
+fn wait_go(sock: BorrowedFd) -> Result<Vec<u8>> {
     match sync::recv(sock)? {
-        (sync::GO, _, _) => Ok(()),
+        (sync::GO, payload, _) => Ok(payload),
         (0, _, _) => Err(Error::msg("runtime went away")),
         (t, _, _) => Err(Error::msg(format!("sync: unexpected message {t}"))),
     }
@@ -54,9 +72,16 @@ fn setup(plan: &Plan, fds: &ChildFds) -> Result<Never> {
     // no PDEATHSIG here.
     rustix::process::umask(rustix::fs::Mode::empty());
 
+    // `run` blocks signals to forward them; the container starts clean.
+    // SAFETY: empty set, valid pointer.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    }
     let sock = fds.sock.as_fd();
     // Parent puts us in the cgroup and writes id maps, then says go.
-    wait_go(sock)?;
+    let hook_state = wait_go(sock)?;
 
     let userns_new = plan.ns_new & libc::CLONE_NEWUSER as u64 != 0;
     if userns_new {
@@ -130,6 +155,16 @@ fn setup(plan: &Plan, fds: &ChildFds) -> Result<Never> {
 
     if !mount_joined {
         rootfs::prepare_mounts(plan)?;
+        if crate::container::fault::armed("after-mounts") {
+            sync::send(sock, sync::FAULT, &[])?;
+        }
+        if !plan.hooks.prestart.is_empty() || !plan.hooks.create_runtime.is_empty() {
+            // The runtime's hooks run now, in its namespaces, with our
+            // namespaces and mounts in place.
+            sync::send(sock, sync::HOOKS, &[])?;
+            wait_go(sock)?;
+        }
+        hooks::run_all("createContainer", &plan.hooks.create_container, &hook_state)?;
         rootfs::pivot(plan)?;
         plan.security.apply_sysctl()?;
         rootfs::finish(plan)?;
@@ -137,8 +172,11 @@ fn setup(plan: &Plan, fds: &ChildFds) -> Result<Never> {
         plan.security.apply_sysctl()?;
     }
     rootfs::enter_cwd(&plan.process.cwd)?;
+    if let Some(console) = &fds.console {
+        setup_terminal(console.as_fd(), plan.process.console_size, !mount_joined)?;
+    }
 
-    let exe = find_exe(plan)?;
+    let exe = find_exe(&plan.process)?;
 
     // Fds we inherited beyond the preserved ones must not reach the
     // container (CVE-2024-21626); ours are all O_CLOEXEC already.
@@ -160,14 +198,17 @@ fn setup(plan: &Plan, fds: &ChildFds) -> Result<Never> {
     }
 
     // Seccomp last when NNP allows loading it unprivileged (fewest syscalls
-    // under the filter); otherwise before dropping capabilities.
+    // under the filter); otherwise before dropping capabilities. A notify
+    // filter goes in before READY so the parent can fetch its listener.
     let nnp = plan.security.no_new_privileges;
-    if let (Some(prog), false) = (&plan.seccomp, nnp) {
-        crate::seccomp::load(prog)?;
+    let notify = plan.seccomp.as_ref().is_some_and(|p| p.notify);
+    if let (Some(prog), true) = (&plan.seccomp, !nnp || notify) {
+        load_seccomp(prog, sock, fds.shared)?;
     }
     plan.security.apply_identity()?;
 
     sync::send(sock, sync::READY, &[])?;
+    READY_SENT.store(true, std::sync::atomic::Ordering::Relaxed);
 
     if let Some(fifo) = &fds.fifo {
         // Blocks until `start` opens the read side.
@@ -186,54 +227,60 @@ fn setup(plan: &Plan, fds: &ChildFds) -> Result<Never> {
         };
         let _ = rustix::io::write(&w, b"0");
     }
-    if let (Some(prog), true) = (&plan.seccomp, nnp) {
+    hooks::run_all("startContainer", &plan.hooks.start_container, &hook_state)?;
+    if let (Some(prog), true) = (&plan.seccomp, nnp && !notify) {
         crate::seccomp::load(prog)?;
     }
-    exec(&exe, plan)
+    exec(&exe, &plan.process)
 }
 
-fn find_exe(plan: &Plan) -> Result<CString> {
-    let Some(arg0) = plan.process.args.first() else {
-        return Err(Error::msg("process.args is empty"));
-    };
-    let a = arg0.to_string_lossy();
-    let ok = |p: &str| -> bool {
-        rustix::fs::access(p, rustix::fs::Access::EXEC_OK).is_ok()
-            && rustix::fs::stat(p)
-                .map(|s| {
-                    rustix::fs::FileType::from_raw_mode(s.st_mode)
-                        != rustix::fs::FileType::Directory
-                })
-                .unwrap_or(false)
-    };
-    if a.contains('/') {
-        if ok(&a) {
-            return Ok(arg0.clone());
-        }
-        let e = rustix::fs::access(&*a, rustix::fs::Access::EXEC_OK)
-            .err()
-            .map(|e| e.raw_os_error())
-            .unwrap_or(libc::EACCES);
-        return Err(Error::errno(format!("exec {a}"), e));
+/// Load the filter; with a notify listener, tell the parent which fd
+/// number it will get *before* loading (after loading, our own sendmsg may
+/// be notified and wait for an agent that has no listener yet). The
+/// parent takes it with pidfd_getfd.
+pub fn load_seccomp(prog: &crate::seccomp::Program, sock: BorrowedFd, shared: usize) -> Result<()> {
+    if !prog.notify {
+        crate::seccomp::load(prog)?;
+        return Ok(());
     }
-    for dir in &plan.process.path {
-        let cand = format!("{}/{}", dir.trim_end_matches('/'), a);
-        if ok(&cand) {
-            return CString::new(cand).map_err(|_| Error::msg("path contains NUL"));
+    // The kernel hands out the lowest free fd: find it now.
+    let probe = rustix::io::fcntl_dupfd_cloexec(rustix::stdio::stdin(), 0)
+        .or_else(|_| {
+            rustix::fs::open(
+                "/",
+                rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+        })
+        .map_err(|e| Error::errno("probe fd", e.raw_os_error()))?;
+    let n = probe.as_raw_fd();
+    drop(probe);
+    sync::send(sock, sync::FD, &n.to_le_bytes())?;
+    match crate::seccomp::load(prog)? {
+        Some(fd) => {
+            // Keep it open (and at number n) until the parent has a copy.
+            let flag = shared as *const std::sync::atomic::AtomicU32;
+            if flag.is_null() {
+                return Err(Error::msg("seccomp: no shared page"));
+            }
+            let start = std::time::Instant::now();
+            loop {
+                // SAFETY: the parent mapped this page MAP_SHARED before clone
+                // and keeps it for its lifetime; we never unmap it.
+                match unsafe { &*flag }.load(std::sync::atomic::Ordering::Acquire) {
+                    0 => {}
+                    1 => break,
+                    _ => return Err(Error::msg("seccomp: parent failed to take the listener")),
+                }
+                // vDSO clock: not a syscall, so not filtered.
+                if start.elapsed() > std::time::Duration::from_secs(15) {
+                    return Err(Error::msg("seccomp: timed out handing over the listener"));
+                }
+                std::hint::spin_loop();
+            }
+            drop(fd);
+            Ok(())
         }
+        None => Err(Error::msg("seccomp: no listener returned")),
     }
-    Err(Error::msg(format!(
-        "exec {a}: executable file not found in $PATH"
-    )))
-}
-
-fn exec(exe: &CString, plan: &Plan) -> Result<Never> {
-    let mut argv: Vec<*const libc::c_char> = plan.process.args.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    let mut envp: Vec<*const libc::c_char> = plan.process.env.iter().map(|a| a.as_ptr()).collect();
-    envp.push(std::ptr::null());
-    // SAFETY: NULL-terminated arrays of NUL-terminated strings that live
-    // until execve, which only returns on failure.
-    unsafe { libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-    Err(Error::last_os(format!("exec {}", exe.to_string_lossy())))
 }

@@ -2,8 +2,12 @@
 //! child), start, kill, delete, and listing.
 
 pub mod create;
+pub mod exec;
+pub mod fault;
+pub mod hooks;
 pub mod init;
 pub mod plan;
+pub mod process;
 pub mod state;
 
 use crate::bail;
@@ -64,6 +68,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         let _ = rustix::event::poll(&mut pfd, Some(&timeout));
     }
     std::fs::remove_file(&fifo_path).ctx(|| format!("remove {}", fifo_path.display()))?;
+    hooks::run_all_warn("poststart", &st.poststart, &st.hook_state(Status::Running));
     Ok(())
 }
 
@@ -202,6 +207,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
     }
     st.cgroup.destroy(true)?;
+    hooks::run_all_warn("poststop", &st.poststop, &st.hook_state(Status::Stopped));
     std::fs::remove_dir_all(&dir.path).ctx(|| format!("remove {}", dir.path.display()))?;
     drop(lock);
     Ok(())
@@ -216,18 +222,22 @@ pub fn list(root: &Path) -> Result<Vec<(State, Status, String)>> {
         Err(e) => return Err(e).ctx(|| format!("read {}", root.display())),
     };
     let mut out = Vec::new();
+    let mut owners = state::Owners::default();
+    let mut buf = Vec::with_capacity(16384);
     for ent in rd.flatten() {
         let name = ent.file_name().to_string_lossy().into_owned();
         if state::validate_id(&name).is_err() {
             continue;
         }
         let dir = Dir::new(root, &name);
-        let Ok(st) = dir.load(&name) else { continue };
+        let Ok(st) = dir.load_into(&name, &mut buf) else {
+            continue;
+        };
         if !st.created_done {
             continue;
         }
         let status = st.status(&dir);
-        let owner = state::owner_of(&dir.path);
+        let owner = owners.name(&dir.path);
         out.push((st, status, owner));
     }
     out.sort_by(|a, b| a.0.id.cmp(&b.0.id));

@@ -51,6 +51,8 @@ pub struct ProcessPlan {
     /// inside the container right before we report ready.
     pub path: Vec<String>,
     pub terminal: bool,
+    /// (rows, cols)
+    pub console_size: Option<(u16, u16)>,
 }
 
 pub const NS_ORDER: &[(&str, u64)] = &[
@@ -110,6 +112,9 @@ pub struct Plan {
     pub no_new_keyring: bool,
     /// /proc/self/timens_offsets content for a new time namespace.
     pub time_offsets: String,
+    pub hooks: crate::spec::Hooks,
+    pub seccomp_listener: Option<String>,
+    pub seccomp_metadata: Option<String>,
 }
 
 pub fn cstr(s: &str, what: &str) -> Result<CString> {
@@ -274,27 +279,7 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
     let readonly_paths = cpaths(&linux.readonly_paths)?;
 
     let p = spec.process.clone().unwrap_or_default();
-    let args = p
-        .args
-        .iter()
-        .map(|a| cstr(a, "process arg"))
-        .collect::<Result<Vec<_>>>()?;
-    let env = p
-        .env
-        .iter()
-        .map(|a| cstr(a, "process env"))
-        .collect::<Result<Vec<_>>>()?;
-    let path = p
-        .env
-        .iter()
-        .rev()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-        .split(':')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-
+    let process = process_plan(&p)?;
     let security = crate::linux::security::prepare(spec, &ns_types)?;
     for note in security.debug_notes() {
         crate::log::debug(note);
@@ -349,13 +334,7 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
         devices,
         masked,
         readonly_paths,
-        process: ProcessPlan {
-            args,
-            env,
-            cwd: p.cwd.clone(),
-            path,
-            terminal: p.terminal,
-        },
+        process,
         uid_map,
         gid_map,
         security,
@@ -363,6 +342,51 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
         preserve_fds: o.preserve_fds,
         no_new_keyring: o.no_new_keyring,
         time_offsets,
+        hooks: spec.hooks.clone().unwrap_or_default(),
+        seccomp_listener: linux.seccomp.as_ref().and_then(|s| s.listener_path.clone()),
+        seccomp_metadata: linux
+            .seccomp
+            .as_ref()
+            .and_then(|s| s.listener_metadata.clone()),
+    })
+}
+
+/// argv, env, cwd and PATH of a process, as C strings for execve.
+pub fn process_plan(p: &crate::spec::Process) -> Result<ProcessPlan> {
+    if p.args.is_empty() {
+        bail!("process.args must not be empty");
+    }
+    if !p.cwd.starts_with('/') {
+        bail!("process.cwd {:?} must be an absolute path", p.cwd);
+    }
+    let args = p
+        .args
+        .iter()
+        .map(|a| cstr(a, "process arg"))
+        .collect::<Result<Vec<_>>>()?;
+    let env = p
+        .env
+        .iter()
+        .map(|a| cstr(a, "process env"))
+        .collect::<Result<Vec<_>>>()?;
+    let path = p
+        .env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .split(':')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let clamp = |v: u32| v.min(u16::MAX as u32) as u16;
+    Ok(ProcessPlan {
+        args,
+        env,
+        cwd: p.cwd.clone(),
+        path,
+        terminal: p.terminal,
+        console_size: p.console_size.map(|b| (clamp(b.height), clamp(b.width))),
     })
 }
 

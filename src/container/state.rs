@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 pub const STATE_FILE: &str = "state.json";
 pub const FIFO: &str = "exec.fifo";
+pub const CONFIG_FILE: &str = "config.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -57,6 +58,11 @@ pub struct State {
     /// True once create has finished handing over to the init.
     #[serde(default)]
     pub created_done: bool,
+    /// Hooks later commands run (start, delete).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststart: Vec<crate::spec::Hook>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststop: Vec<crate::spec::Hook>,
 }
 
 /// The OCI state as `runc state` prints it.
@@ -132,18 +138,28 @@ impl Dir {
     }
 
     pub fn load(&self, id: &str) -> Result<State> {
+        self.load_into(id, &mut Vec::new())
+    }
+
+    /// Load with a caller's buffer (list reuses one for every container).
+    pub fn load_into(&self, id: &str, buf: &mut Vec<u8>) -> Result<State> {
         let p = self.file(STATE_FILE);
-        let bytes = match std::fs::read(&p) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        match read_small(&p, buf) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::NOENT) => {
                 if self.exists() {
                     bail!("container {id}: state is missing (creation was interrupted; use delete --force)");
                 }
                 bail!("container {id} does not exist");
             }
-            Err(e) => return Err(e).ctx(|| format!("read {}", p.display())),
-        };
-        serde_json::from_slice(&bytes).map_err(|e| {
+            Err(e) => {
+                return Err(Error::errno(
+                    format!("read {}", p.display()),
+                    e.raw_os_error(),
+                ))
+            }
+        }
+        serde_json::from_slice(buf).map_err(|e| {
             Error::msg(format!(
                 "container {id}: corrupt state file {}: {e}",
                 p.display()
@@ -181,9 +197,24 @@ pub fn proc_start_time(pid: i32) -> Option<u64> {
     if pid <= 0 {
         return None;
     }
-    let data = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    // Raw open/read into a stack buffer: no allocation, no fstat, no
+    // fcntl (musl's open adds one) — list calls this per container.
+    let mut path = [0u8; 32];
+    let mut w = std::io::Cursor::new(&mut path[..]);
+    std::io::Write::write_fmt(&mut w, format_args!("/proc/{pid}/stat\0")).ok()?;
+    let len = w.position() as usize;
+    let cpath = std::ffi::CStr::from_bytes_with_nul(path.get(..len)?).ok()?;
+    let fd = rustix::fs::open(
+        cpath,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()?;
+    let mut buf = [0u8; 1024];
+    let n = rustix::io::read(&fd, &mut buf).ok()?;
+    let data = buf.get(..n)?;
     // comm may contain spaces and ')': fields start after the last ')'.
-    let close = memchr::memrchr(b')', &data)?;
+    let close = memchr::memrchr(b')', data)?;
     let rest = std::str::from_utf8(data.get(close + 2..)?).ok()?;
     let mut it = rest.split(' ');
     let state = it.next()?;
@@ -191,10 +222,46 @@ pub fn proc_start_time(pid: i32) -> Option<u64> {
         return None;
     }
     // After ')' come fields 3.. ; starttime is field 22 -> index 19 here.
-    it.nth(18)?.parse().ok()
+    it.nth(18)?.trim_end().parse().ok()
+}
+
+/// Read a small file into `buf` with one open and as few reads as it
+/// takes (a short read of a regular file is its end).
+pub fn read_small(path: &Path, buf: &mut Vec<u8>) -> std::result::Result<(), rustix::io::Errno> {
+    buf.clear();
+    let fd = rustix::fs::open(
+        path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    loop {
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(16384);
+        }
+        let spare = buf.spare_capacity_mut();
+        let asked = spare.len();
+        let (n, _) = rustix::io::read(&fd, spare)?;
+        let filled = n.len();
+        let new_len = buf.len() + filled;
+        // SAFETY: the kernel initialised `filled` bytes of the spare capacity.
+        unsafe { buf.set_len(new_len) };
+        if filled < asked {
+            return Ok(());
+        }
+    }
 }
 
 impl State {
+    pub fn hook_state(&self, status: Status) -> Vec<u8> {
+        crate::container::hooks::state_json(
+            &self.id,
+            status.as_str(),
+            self.pid,
+            &self.bundle,
+            &self.annotations,
+        )
+    }
+
     pub fn init_alive(&self) -> bool {
         self.pid > 0 && proc_start_time(self.pid) == Some(self.start_time)
     }
@@ -238,30 +305,53 @@ impl State {
     }
 }
 
-/// The user owning the state dir, by name when /etc/passwd knows it (runc
-/// prints "root").
-pub fn owner_of(path: &Path) -> String {
-    use std::os::unix::fs::MetadataExt;
-    let uid = match std::fs::metadata(path) {
-        Ok(m) => m.uid(),
-        Err(_) => return String::new(),
-    };
-    if let Ok(pw) = std::fs::read_to_string("/etc/passwd") {
+/// The user owning a state dir, by name when /etc/passwd knows it (runc
+/// prints "root"). `list` asks for many dirs: /etc/passwd is read once.
+#[derive(Default)]
+pub struct Owners {
+    passwd: Option<String>,
+    last: Option<(u32, String)>,
+}
+
+impl Owners {
+    pub fn name(&mut self, path: &Path) -> String {
+        use std::os::unix::fs::MetadataExt;
+        let uid = match std::fs::metadata(path) {
+            Ok(m) => m.uid(),
+            Err(_) => return String::new(),
+        };
+        if let Some((u, n)) = &self.last {
+            if *u == uid {
+                return n.clone();
+            }
+        }
+        let pw = self
+            .passwd
+            .get_or_insert_with(|| std::fs::read_to_string("/etc/passwd").unwrap_or_default());
+        let mut name = None;
         for line in pw.lines() {
             let mut f = line.split(':');
-            let name = f.next();
-            if let (Some(name), Some(u)) = (name, f.nth(1)) {
+            if let (Some(n), Some(u)) = (f.next(), f.nth(1)) {
                 if u.parse::<u32>() == Ok(uid) {
-                    return name.to_string();
+                    name = Some(n.to_string());
+                    break;
                 }
             }
         }
+        let name = name.unwrap_or_else(|| {
+            if uid == 0 {
+                "root".to_string()
+            } else {
+                format!("#{uid}")
+            }
+        });
+        self.last = Some((uid, name.clone()));
+        name
     }
-    if uid == 0 {
-        "root".to_string()
-    } else {
-        format!("#{uid}")
-    }
+}
+
+pub fn owner_of(path: &Path) -> String {
+    Owners::default().name(path)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ pub mod caps;
 pub mod clone;
 pub mod lsm;
 pub mod mountopt;
+pub mod pty;
 pub mod rlimit;
 pub mod rootfs;
 pub mod sched;

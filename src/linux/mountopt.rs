@@ -40,6 +40,7 @@ impl MountOpts {
     }
 }
 
+#[derive(Clone, Copy)]
 enum Op {
     Set(c_ulong),
     Clear(c_ulong),
@@ -49,66 +50,76 @@ enum Op {
     Nothing,
 }
 
+/// Every option we know, for `features` and for parsing.
+#[rustfmt::skip]
+const TABLE: &[(&str, Op)] = &[
+    ("defaults", Op::Nothing),
+    ("ro", Op::Set(libc::MS_RDONLY)),
+    ("rw", Op::Clear(libc::MS_RDONLY)),
+    ("suid", Op::Clear(libc::MS_NOSUID)),
+    ("nosuid", Op::Set(libc::MS_NOSUID)),
+    ("dev", Op::Clear(libc::MS_NODEV)),
+    ("nodev", Op::Set(libc::MS_NODEV)),
+    ("exec", Op::Clear(libc::MS_NOEXEC)),
+    ("noexec", Op::Set(libc::MS_NOEXEC)),
+    ("sync", Op::Set(libc::MS_SYNCHRONOUS)),
+    ("async", Op::Clear(libc::MS_SYNCHRONOUS)),
+    ("dirsync", Op::Set(libc::MS_DIRSYNC)),
+    ("remount", Op::Set(libc::MS_REMOUNT)),
+    ("mand", Op::Set(libc::MS_MANDLOCK)),
+    ("nomand", Op::Clear(libc::MS_MANDLOCK)),
+    ("atime", Op::Clear(libc::MS_NOATIME)),
+    ("noatime", Op::Set(libc::MS_NOATIME)),
+    ("diratime", Op::Clear(libc::MS_NODIRATIME)),
+    ("nodiratime", Op::Set(libc::MS_NODIRATIME)),
+    ("relatime", Op::Set(libc::MS_RELATIME)),
+    ("norelatime", Op::Clear(libc::MS_RELATIME)),
+    ("strictatime", Op::Set(libc::MS_STRICTATIME)),
+    ("nostrictatime", Op::Clear(libc::MS_STRICTATIME)),
+    ("lazytime", Op::Set(libc::MS_LAZYTIME)),
+    ("nolazytime", Op::Clear(libc::MS_LAZYTIME)),
+    ("silent", Op::Set(libc::MS_SILENT)),
+    ("loud", Op::Clear(libc::MS_SILENT)),
+    ("iversion", Op::Set(libc::MS_I_VERSION)),
+    ("noiversion", Op::Clear(libc::MS_I_VERSION)),
+    ("nosymfollow", Op::Set(libc::MS_NOSYMFOLLOW)),
+    ("symfollow", Op::Clear(libc::MS_NOSYMFOLLOW)),
+    ("bind", Op::Set(libc::MS_BIND)),
+    ("rbind", Op::Set(libc::MS_BIND | libc::MS_REC)),
+    ("private", Op::Prop(libc::MS_PRIVATE)),
+    ("rprivate", Op::Prop(libc::MS_PRIVATE | libc::MS_REC)),
+    ("shared", Op::Prop(libc::MS_SHARED)),
+    ("rshared", Op::Prop(libc::MS_SHARED | libc::MS_REC)),
+    ("slave", Op::Prop(libc::MS_SLAVE)),
+    ("rslave", Op::Prop(libc::MS_SLAVE | libc::MS_REC)),
+    ("unbindable", Op::Prop(libc::MS_UNBINDABLE)),
+    ("runbindable", Op::Prop(libc::MS_UNBINDABLE | libc::MS_REC)),
+    ("rro", Op::RecSet(MOUNT_ATTR_RDONLY)),
+    ("rrw", Op::RecClear(MOUNT_ATTR_RDONLY)),
+    ("rnosuid", Op::RecSet(MOUNT_ATTR_NOSUID)),
+    ("rsuid", Op::RecClear(MOUNT_ATTR_NOSUID)),
+    ("rnodev", Op::RecSet(MOUNT_ATTR_NODEV)),
+    ("rdev", Op::RecClear(MOUNT_ATTR_NODEV)),
+    ("rnoexec", Op::RecSet(MOUNT_ATTR_NOEXEC)),
+    ("rexec", Op::RecClear(MOUNT_ATTR_NOEXEC)),
+    ("rnodiratime", Op::RecSet(MOUNT_ATTR_NODIRATIME)),
+    ("rdiratime", Op::RecClear(MOUNT_ATTR_NODIRATIME)),
+    ("rnoatime", Op::RecSet(MOUNT_ATTR_NOATIME)),
+    ("rstrictatime", Op::RecSet(MOUNT_ATTR_STRICTATIME)),
+    ("rnosymfollow", Op::RecSet(MOUNT_ATTR_NOSYMFOLLOW)),
+    ("rsymfollow", Op::RecClear(MOUNT_ATTR_NOSYMFOLLOW)),
+];
+
 fn lookup(o: &str) -> Option<Op> {
-    use libc::*;
-    Some(match o {
-        "defaults" => Op::Nothing,
-        "ro" => Op::Set(MS_RDONLY),
-        "rw" => Op::Clear(MS_RDONLY),
-        "suid" => Op::Clear(MS_NOSUID),
-        "nosuid" => Op::Set(MS_NOSUID),
-        "dev" => Op::Clear(MS_NODEV),
-        "nodev" => Op::Set(MS_NODEV),
-        "exec" => Op::Clear(MS_NOEXEC),
-        "noexec" => Op::Set(MS_NOEXEC),
-        "sync" => Op::Set(MS_SYNCHRONOUS),
-        "async" => Op::Clear(MS_SYNCHRONOUS),
-        "dirsync" => Op::Set(MS_DIRSYNC),
-        "remount" => Op::Set(MS_REMOUNT),
-        "mand" => Op::Set(MS_MANDLOCK),
-        "nomand" => Op::Clear(MS_MANDLOCK),
-        "atime" => Op::Clear(MS_NOATIME),
-        "noatime" => Op::Set(MS_NOATIME),
-        "diratime" => Op::Clear(MS_NODIRATIME),
-        "nodiratime" => Op::Set(MS_NODIRATIME),
-        "relatime" => Op::Set(MS_RELATIME),
-        "norelatime" => Op::Clear(MS_RELATIME),
-        "strictatime" => Op::Set(MS_STRICTATIME),
-        "nostrictatime" => Op::Clear(MS_STRICTATIME),
-        "lazytime" => Op::Set(MS_LAZYTIME),
-        "nolazytime" => Op::Clear(MS_LAZYTIME),
-        "silent" => Op::Set(MS_SILENT),
-        "loud" => Op::Clear(MS_SILENT),
-        "iversion" => Op::Set(MS_I_VERSION),
-        "noiversion" => Op::Clear(MS_I_VERSION),
-        "nosymfollow" => Op::Set(MS_NOSYMFOLLOW),
-        "symfollow" => Op::Clear(MS_NOSYMFOLLOW),
-        "bind" => Op::Set(MS_BIND),
-        "rbind" => Op::Set(MS_BIND | MS_REC),
-        "private" => Op::Prop(MS_PRIVATE),
-        "rprivate" => Op::Prop(MS_PRIVATE | MS_REC),
-        "shared" => Op::Prop(MS_SHARED),
-        "rshared" => Op::Prop(MS_SHARED | MS_REC),
-        "slave" => Op::Prop(MS_SLAVE),
-        "rslave" => Op::Prop(MS_SLAVE | MS_REC),
-        "unbindable" => Op::Prop(MS_UNBINDABLE),
-        "runbindable" => Op::Prop(MS_UNBINDABLE | MS_REC),
-        "rro" => Op::RecSet(MOUNT_ATTR_RDONLY),
-        "rrw" => Op::RecClear(MOUNT_ATTR_RDONLY),
-        "rnosuid" => Op::RecSet(MOUNT_ATTR_NOSUID),
-        "rsuid" => Op::RecClear(MOUNT_ATTR_NOSUID),
-        "rnodev" => Op::RecSet(MOUNT_ATTR_NODEV),
-        "rdev" => Op::RecClear(MOUNT_ATTR_NODEV),
-        "rnoexec" => Op::RecSet(MOUNT_ATTR_NOEXEC),
-        "rexec" => Op::RecClear(MOUNT_ATTR_NOEXEC),
-        "rnodiratime" => Op::RecSet(MOUNT_ATTR_NODIRATIME),
-        "rdiratime" => Op::RecClear(MOUNT_ATTR_NODIRATIME),
-        "rnoatime" => Op::RecSet(MOUNT_ATTR_NOATIME),
-        "rstrictatime" => Op::RecSet(MOUNT_ATTR_STRICTATIME),
-        "rnosymfollow" => Op::RecSet(MOUNT_ATTR_NOSYMFOLLOW),
-        "rsymfollow" => Op::RecClear(MOUNT_ATTR_NOSYMFOLLOW),
-        _ => return None,
-    })
+    TABLE.iter().find(|(n, _)| *n == o).map(|(_, op)| *op)
+}
+
+/// Names `features` reports (runc's list shape).
+pub fn known() -> Vec<&'static str> {
+    let mut v: Vec<&str> = TABLE.iter().map(|(n, _)| *n).collect();
+    v.extend(["tmpcopyup", "idmap", "ridmap"]);
+    v.sort_unstable();
+    v
 }
 
 pub fn parse(options: &[String]) -> MountOpts {

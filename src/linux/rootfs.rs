@@ -302,7 +302,7 @@ fn copy_tree(from: BorrowedFd, to: BorrowedFd, depth: u32) -> Result<()> {
     if depth > 64 {
         bail!("directory tree too deep");
     }
-    let mut dir =
+    let dir =
         rustix::fs::Dir::read_from(from).map_err(|e| Error::errno("read dir", e.raw_os_error()))?;
     let root_st = rustix::fs::fstat(from).map_err(|e| Error::errno("stat", e.raw_os_error()))?;
     if depth == 0 {
@@ -313,7 +313,7 @@ fn copy_tree(from: BorrowedFd, to: BorrowedFd, depth: u32) -> Result<()> {
             Some(rustix::fs::Gid::from_raw(root_st.st_gid)),
         );
     }
-    while let Some(ent) = dir.next() {
+    for ent in dir {
         let ent = ent.map_err(|e| Error::errno("read dir", e.raw_os_error()))?;
         let name = ent.file_name();
         if name == c"." || name == c".." {
@@ -405,7 +405,7 @@ fn mount_cgroup(root: BorrowedFd, m: &MountPlan, cgroupns: bool) -> Result<()> {
     let target = resolve_create(root, &m.dest, false)?;
     let tp = fd_path(target.as_fd());
     let unified = rustix::fs::statfs("/sys/fs/cgroup")
-        .map(|s| s.f_type as i64 == CGROUP2_SUPER_MAGIC)
+        .map(|s| s.f_type == CGROUP2_SUPER_MAGIC)
         .unwrap_or(false);
     if unified {
         match mount(Some(c"cgroup2"), &tp, Some(c"cgroup2"), flags, None) {
@@ -713,8 +713,17 @@ pub fn pivot(plan: &Plan) -> Result<()> {
     )
     .map_err(|e| Error::errno("open rootfs", e.raw_os_error()))?;
     rustix::process::fchdir(&new).map_err(|e| Error::errno("chdir rootfs", e.raw_os_error()))?;
-    rustix::process::pivot_root(".", ".")
-        .map_err(|e| Error::errno("pivot_root", e.raw_os_error()))?;
+    rustix::process::pivot_root(".", ".").map_err(|e| {
+        if e == rustix::io::Errno::INVAL {
+            // The usual reason: the host root is a ramfs/initramfs.
+            Error::errno(
+                "pivot_root (on an initramfs root use --no-pivot)",
+                e.raw_os_error(),
+            )
+        } else {
+            Error::errno("pivot_root", e.raw_os_error())
+        }
+    })?;
     rustix::process::fchdir(&old).map_err(|e| Error::errno("chdir old root", e.raw_os_error()))?;
     // Keep the unmount of the old root from propagating to the host.
     mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None)

@@ -17,6 +17,8 @@ pub const ERROR: u8 = 3;
 pub const IDMAP: u8 = 4;
 pub const FD: u8 = 5;
 pub const HOOKS: u8 = 6;
+/// Test-only: ask the parent to hit a fault point.
+pub const FAULT: u8 = 7;
 
 pub fn pair() -> Result<(OwnedFd, OwnedFd)> {
     socketpair(

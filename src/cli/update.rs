@@ -1,0 +1,140 @@
+use super::args::{self, val, Flag};
+use super::Global;
+use crate::bail;
+use crate::error::{Context, Error, Result};
+use crate::spec::Resources;
+use std::ffi::OsString;
+
+const FLAGS: &[Flag] = &[
+    val("resources", Some('r')),
+    val("memory", None),
+    val("memory-swap", None),
+    val("memory-reservation", None),
+    val("kernel-memory", None),
+    val("kernel-memory-tcp", None),
+    val("cpu-period", None),
+    val("cpu-quota", None),
+    val("cpu-share", None),
+    val("cpu-rt-period", None),
+    val("cpu-rt-runtime", None),
+    val("cpuset-cpus", None),
+    val("cpuset-mems", None),
+    val("pids-limit", None),
+    val("blkio-weight", None),
+    val("l3-cache-schema", None),
+    val("mem-bw-schema", None),
+];
+
+/// Sizes as runc takes them: bytes, or with k/m/g (binary) suffixes; -1
+/// means unlimited.
+pub fn parse_size(s: &str) -> Result<i64> {
+    if s == "-1" {
+        return Ok(-1);
+    }
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| Error::msg(format!("invalid size {s:?}")))?;
+    if !(0.0..=9.0e18).contains(&n) {
+        bail!("invalid size {s:?}");
+    }
+    Ok((n * mult as f64) as i64)
+}
+
+fn num<T: std::str::FromStr>(a: &args::Args, k: &str) -> Result<Option<T>> {
+    a.get_num::<T>(k)
+}
+
+pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
+    let a = args::parse(argv, FLAGS, None)?;
+    if super::help_requested(
+        &a,
+        "usage: runway update [--resources FILE|-] [--memory N] ... <id>\n",
+    ) {
+        return Ok(0);
+    }
+    let id = super::one_id(&a, "update")?;
+    let mut res: Resources = match a.get("resources") {
+        Some(f) => {
+            let bytes = if f == "-" {
+                let mut v = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)
+                    .ctx(|| "read resources from stdin")?;
+                v
+            } else {
+                std::fs::read(f).ctx(|| format!("read {f}"))?
+            };
+            serde_json::from_slice(&bytes)
+                .map_err(|e| Error::msg(format!("resources: invalid JSON: {e}")))?
+        }
+        None => Resources::default(),
+    };
+    let size = |k: &str| -> Result<Option<i64>> { a.get(k).map(parse_size).transpose() };
+    if let Some(v) = size("memory")? {
+        res.memory.get_or_insert_with(Default::default).limit = Some(v);
+    }
+    if let Some(v) = size("memory-swap")? {
+        res.memory.get_or_insert_with(Default::default).swap = Some(v);
+    }
+    if let Some(v) = size("memory-reservation")? {
+        res.memory.get_or_insert_with(Default::default).reservation = Some(v);
+    }
+    if let Some(v) = num::<u64>(&a, "cpu-period")? {
+        res.cpu.get_or_insert_with(Default::default).period = Some(v);
+    }
+    if let Some(v) = num::<i64>(&a, "cpu-quota")? {
+        res.cpu.get_or_insert_with(Default::default).quota = Some(v);
+    }
+    if let Some(v) = num::<u64>(&a, "cpu-share")? {
+        res.cpu.get_or_insert_with(Default::default).shares = Some(v);
+    }
+    if let Some(v) = num::<u64>(&a, "cpu-rt-period")? {
+        res.cpu.get_or_insert_with(Default::default).realtime_period = Some(v);
+    }
+    if let Some(v) = num::<i64>(&a, "cpu-rt-runtime")? {
+        res.cpu
+            .get_or_insert_with(Default::default)
+            .realtime_runtime = Some(v);
+    }
+    if let Some(v) = a.get("cpuset-cpus") {
+        res.cpu.get_or_insert_with(Default::default).cpus = Some(v.to_string());
+    }
+    if let Some(v) = a.get("cpuset-mems") {
+        res.cpu.get_or_insert_with(Default::default).mems = Some(v.to_string());
+    }
+    if let Some(v) = num::<i64>(&a, "pids-limit")? {
+        res.pids = Some(crate::spec::Pids { limit: v });
+    }
+    if let Some(v) = num::<u16>(&a, "blkio-weight")? {
+        res.block_io.get_or_insert_with(Default::default).weight = Some(v);
+    }
+    let (dir, st, _lock) = crate::container::open(&g.root, &id)?;
+    if st.status(&dir) == crate::container::state::Status::Stopped {
+        bail!("container {id} is not running");
+    }
+    st.cgroup.update(&res)?;
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1024").unwrap(), 1024);
+        assert_eq!(parse_size("64m").unwrap(), 64 << 20);
+        assert_eq!(parse_size("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_size("-1").unwrap(), -1);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("-5").is_err());
+    }
+}

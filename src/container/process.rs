@@ -1,0 +1,87 @@
+//! What init and exec share at the end: finding the executable inside the
+//! container, the terminal, and execve.
+
+use crate::container::plan::ProcessPlan;
+use crate::error::{Error, Result};
+use std::ffi::CString;
+use std::os::fd::{AsFd, BorrowedFd};
+
+pub enum Never {}
+
+pub fn find_exe(plan: &ProcessPlan) -> Result<CString> {
+    let Some(arg0) = plan.args.first() else {
+        return Err(Error::msg("process.args is empty"));
+    };
+    let a = arg0.to_string_lossy();
+    let ok = |p: &str| -> bool {
+        rustix::fs::access(p, rustix::fs::Access::EXEC_OK).is_ok()
+            && rustix::fs::stat(p)
+                .map(|s| {
+                    rustix::fs::FileType::from_raw_mode(s.st_mode)
+                        != rustix::fs::FileType::Directory
+                })
+                .unwrap_or(false)
+    };
+    if a.contains('/') {
+        if ok(&a) {
+            return Ok(arg0.clone());
+        }
+        let e = rustix::fs::access(&*a, rustix::fs::Access::EXEC_OK)
+            .err()
+            .map(|e| e.raw_os_error())
+            .unwrap_or(libc::EACCES);
+        return Err(Error::errno(format!("exec {a}"), e));
+    }
+    for dir in &plan.path {
+        let cand = format!("{}/{}", dir.trim_end_matches('/'), a);
+        if ok(&cand) {
+            return CString::new(cand).map_err(|_| Error::msg("path contains NUL"));
+        }
+    }
+    Err(Error::msg(format!(
+        "exec {a}: executable file not found in $PATH"
+    )))
+}
+
+pub fn exec(exe: &CString, plan: &ProcessPlan) -> Result<Never> {
+    let mut argv: Vec<*const libc::c_char> = plan.args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = plan.env.iter().map(|a| a.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    // SAFETY: NULL-terminated arrays of NUL-terminated strings that live
+    // until execve, which only returns on failure.
+    unsafe { libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    Err(Error::last_os(format!("exec {}", exe.to_string_lossy())))
+}
+
+/// Make a pty in the container, show its slave as /dev/console (init
+/// only), hand the master to the engine, and take the slave as our
+/// controlling terminal and stdio.
+pub fn setup_terminal(
+    console: BorrowedFd,
+    size: Option<(u16, u16)>,
+    dev_console: bool,
+) -> Result<()> {
+    let pty = crate::linux::pty::open(size)?;
+    if dev_console {
+        let root = rustix::fs::open(
+            "/",
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| Error::errno("open /", e.raw_os_error()))?;
+        let target = crate::linux::rootfs::resolve_create(root.as_fd(), "/dev/console", true)?;
+        let src = CString::new(pty.slave_path.clone()).map_err(|_| Error::msg("pty name"))?;
+        let tp = CString::new(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&target)
+        ))
+        .map_err(|_| Error::msg("path"))?;
+        crate::linux::rootfs::mount(Some(&src), &tp, None, libc::MS_BIND, None)
+            .map_err(|e| Error::errno("bind pty on /dev/console", e))?;
+    }
+    crate::linux::pty::send_master(console, pty.master.as_fd())?;
+    drop(pty.master);
+    crate::linux::pty::become_session_leader(pty.slave.as_fd())?;
+    Ok(())
+}
