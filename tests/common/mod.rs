@@ -14,6 +14,8 @@
 // Each test binary uses a different part of the harness.
 #![allow(dead_code)]
 
+pub mod robust_extra;
+
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
