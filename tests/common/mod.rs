@@ -15,6 +15,7 @@
 #![allow(dead_code)]
 
 pub mod extra;
+pub mod robust_extra;
 
 use serde_json::{json, Value};
 use std::cell::RefCell;
