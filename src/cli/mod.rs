@@ -1,14 +1,14 @@
 //! The command line: runc's global flags and subcommands, one file each.
 
 pub mod args;
-mod create;
-mod delete;
-mod kill;
-mod list;
-mod run;
-mod spec;
-mod start;
-mod state;
+pub mod create;
+pub mod delete;
+pub mod kill;
+pub mod list;
+pub mod run;
+pub mod spec;
+pub mod start;
+pub mod state;
 
 use crate::bail;
 use crate::error::Result;
@@ -28,7 +28,7 @@ pub struct Global {
     pub rootless: Option<bool>,
 }
 
-const GLOBAL: &[Flag] = &[
+pub const GLOBAL: &[Flag] = &[
     val("root", None),
     val("log", None),
     val("log-format", None),
