@@ -34,11 +34,14 @@ stats=target/stats.log
 failed=""
 for t in $targets; do
     mkdir -p "$work/$t" "artifacts/$t" "corpus/$t"
+    : >"$work/$t.regress.log"
+    bad=0
     for r in regressions/"$t"-*.bin; do
         [ -e "$r" ] || continue
-        if ! "$bin/$t" -runs=1 "$r" >"$work/$t.regress.log" 2>&1; then
-            echo "run-all: $t: regression $r still crashes (see $work/$t.regress.log)" >&2
-            failed="$failed $t"
+        if ! "$bin/$t" -runs=1 "$r" >>"$work/$t.regress.log" 2>&1; then
+            echo "run-all: $t: regression $r still crashes:" >&2
+            grep -m 2 -A 1 panicked "$work/$t.regress.log" | tail -n 2 >&2
+            bad=1
         fi
     done
     log=$work/$t.log
@@ -51,9 +54,12 @@ for t in $targets; do
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     echo "$(date -u +%FT%TZ) $t secs=$secs execs=${execs:-?} rc=$rc" >>"$stats"
-    if [ $rc -ne 0 ]; then
-        echo "run-all: $t: FAILED (exit $rc) after ${execs:-?} executions; log $log:" >&2
-        grep -E 'panicked|ERROR|SUMMARY|Test unit written|Base64' "$log" | head -n 20 >&2
+    if [ $rc -ne 0 ] || [ $bad -ne 0 ]; then
+        [ $rc -ne 0 ] || echo "run-all: $t: fuzzing ok, ${execs:-?} executions, but regressions crash" >&2
+        [ $rc -eq 0 ] || {
+            echo "run-all: $t: FAILED (exit $rc) after ${execs:-?} executions; log $log:" >&2
+            grep -E 'panicked|ERROR|SUMMARY|Test unit written|Base64' "$log" | head -n 20 >&2
+        }
         failed="$failed $t"
     else
         echo "run-all: $t: ok, ${execs:-?} executions in ${secs}s"
