@@ -3,7 +3,7 @@ use super::Global;
 use crate::error::Result;
 use std::ffi::OsString;
 
-const FLAGS: &[Flag] = &[flag("force", Some('f'))];
+pub const FLAGS: &[Flag] = &[flag("force", Some('f'))];
 
 pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let a = args::parse(argv, FLAGS, None)?;

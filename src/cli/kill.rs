@@ -4,7 +4,7 @@ use crate::bail;
 use crate::error::Result;
 use std::ffi::OsString;
 
-const FLAGS: &[Flag] = &[flag("all", Some('a'))];
+pub const FLAGS: &[Flag] = &[flag("all", Some('a'))];
 
 pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let a = args::parse(argv, FLAGS, None)?;

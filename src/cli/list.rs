@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use std::ffi::OsString;
 use std::io::Write;
 
-const FLAGS: &[Flag] = &[val("format", Some('f')), flag("quiet", Some('q'))];
+pub const FLAGS: &[Flag] = &[val("format", Some('f')), flag("quiet", Some('q'))];
 
 /// Go's text/tabwriter as runc configures it (minwidth 12, padding 3):
 /// every column but the last is padded to max(12, widest + 3).

@@ -1,21 +1,21 @@
 //! The command line: runc's global flags and subcommands, one file each.
 
 pub mod args;
-mod create;
-mod delete;
+pub mod create;
+pub mod delete;
 pub mod duration;
-mod events;
-mod exec;
-mod features;
-mod kill;
-mod list;
-mod pause;
-mod ps;
-mod run;
-mod spec;
-mod start;
-mod state;
-mod update;
+pub mod events;
+pub mod exec;
+pub mod features;
+pub mod kill;
+pub mod list;
+pub mod pause;
+pub mod ps;
+pub mod run;
+pub mod spec;
+pub mod start;
+pub mod state;
+pub mod update;
 
 use crate::bail;
 use crate::error::Result;
@@ -35,7 +35,7 @@ pub struct Global {
     pub rootless: Option<bool>,
 }
 
-const GLOBAL: &[Flag] = &[
+pub const GLOBAL: &[Flag] = &[
     val("root", None),
     val("log", None),
     val("log-format", None),

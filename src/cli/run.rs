@@ -4,15 +4,18 @@ use crate::error::{Error, Result};
 use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
+/// run's own flags, on top of create's.
+pub const FLAGS: &[Flag] = &[
+    flag("detach", Some('d')),
+    flag("keep", None),
+    flag("no-subreaper", None),
+];
+
 const HELP: &str = "usage: runway run [--bundle DIR] [--pid-file F] [--console-socket S] [-d|--detach] [--keep] [--no-subreaper] [--no-pivot] [--no-new-keyring] [--preserve-fds N] <id>\n";
 
 pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let mut table: Vec<Flag> = super::create::FLAGS.to_vec();
-    table.extend([
-        flag("detach", Some('d')),
-        flag("keep", None),
-        flag("no-subreaper", None),
-    ]);
+    table.extend_from_slice(FLAGS);
     let a = args::parse(argv, &table, None)?;
     if super::help_requested(&a, HELP) {
         return Ok(0);

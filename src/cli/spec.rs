@@ -5,7 +5,7 @@ use crate::error::{Context, Result};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-const FLAGS: &[Flag] = &[val("bundle", Some('b')), flag("rootless", None)];
+pub const FLAGS: &[Flag] = &[val("bundle", Some('b')), flag("rootless", None)];
 
 pub fn main(_g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let a = args::parse(argv, FLAGS, None)?;
