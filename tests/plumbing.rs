@@ -499,7 +499,6 @@ fn each_hook_runs_once_with_state_env_and_args() {
 }
 
 #[test]
-#[ignore = "runway bug: poststart can run before startContainer, and startContainer gets status 'creating' (runc: 'created')"]
 fn poststart_runs_after_start_container() {
     let Some(env) = TestEnv::new("hooks_order") else {
         return;

@@ -435,7 +435,6 @@ fn fifty_creates_of_different_ids_while_list_and_state_loop() {
 
 /// Same, without tolerating "stopped" for a container mid-create.
 #[test]
-#[ignore = "runway bug: `state` reports status \"stopped\" (pid 0) for a container whose create is still in progress (between the first state save and clone)"]
 fn fifty_creates_of_different_ids_state_never_stopped_mid_create() {
     fifty_creates_of_different_ids_with_readers("race_many_ids_strict", true);
 }
@@ -753,7 +752,6 @@ fn bad_input_configs() {
 }
 
 #[test]
-#[ignore = "runway bug: some malformed configs are accepted or answered unclearly (KNOWN_BAD_CONFIGS)"]
 fn bad_input_configs_known_bugs() {
     if !common::is_runway() {
         return;
@@ -1068,7 +1066,6 @@ fn bad_input_argv() {
 }
 
 #[test]
-#[ignore = "runway bug: `list` and `features` accept extra arguments (KNOWN_BAD_ARGV)"]
 fn bad_input_argv_known_bugs() {
     let cases: Vec<&'static str> = KNOWN_BAD_ARGV.iter().map(|(c, _)| *c).collect();
     argv_table("badargv_bugs", &cases);

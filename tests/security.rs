@@ -421,7 +421,6 @@ fn user_namespace_run_maps_root() {
 }
 
 #[test]
-#[ignore = "runway bug: create+start with a user namespace: init fails 'open exec fifo: EACCES'"]
 fn user_namespace_maps_root() {
     let Some(env) = TestEnv::new("userns") else {
         return;

@@ -225,9 +225,13 @@ fn setup(plan: &Plan, fds: &ChildFds) -> Result<Never> {
                 Err(e) => return Err(Error::errno("open exec fifo", e.raw_os_error())),
             }
         };
+        // startContainer hooks run before `start` is released, so its
+        // poststart hooks come after them.
+        run_start_hooks(plan, &hook_state)?;
         let _ = rustix::io::write(&w, b"0");
+    } else {
+        run_start_hooks(plan, &hook_state)?;
     }
-    hooks::run_all("startContainer", &plan.hooks.start_container, &hook_state)?;
     if let (Some(prog), true) = (&plan.seccomp, nnp && !notify) {
         crate::seccomp::load(prog)?;
     }
@@ -283,4 +287,17 @@ pub fn load_seccomp(prog: &crate::seccomp::Program, sock: BorrowedFd, shared: us
         }
         None => Err(Error::msg("seccomp: no listener returned")),
     }
+}
+
+fn run_start_hooks(plan: &Plan, creating_state: &[u8]) -> Result<()> {
+    if plan.hooks.start_container.is_empty() {
+        return Ok(());
+    }
+    // The container exists and start was called: "created", as runc.
+    let st = String::from_utf8_lossy(creating_state).replacen(
+        "\"status\":\"creating\"",
+        "\"status\":\"created\"",
+        1,
+    );
+    hooks::run_all("startContainer", &plan.hooks.start_container, st.as_bytes())
 }
