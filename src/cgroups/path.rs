@@ -365,9 +365,11 @@ mod tests {
             (Inner::Absolute("/runway/c1".into()), 1)
         );
         assert_eq!(
-            inner_path(Some("/a/../b/c"), "c1", false).unwrap(),
-            (Inner::Absolute("/b/c".into()), 0)
+            inner_path(Some("/a/./b//c"), "c1", false).unwrap(),
+            (Inner::Absolute("/a/b/c".into()), 0)
         );
+        // ".." anywhere is refused, not cleaned away.
+        assert!(inner_path(Some("/a/../b/c"), "c1", false).is_err());
         assert_eq!(
             inner_path(Some("x/y"), "c1", false).unwrap(),
             (Inner::Relative("/x/y".into()), 0)
