@@ -25,7 +25,9 @@ pub fn parse(bytes: &[u8]) -> Result<Spec> {
     let v: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| Error::msg(format!("invalid JSON: {e}")))?;
     check_shape(&v)?;
-    serde_json::from_value::<Spec>(v).map_err(|e| Error::msg(format!("invalid config: {e}")))
+    // Typed parse from the bytes, not the Value: it also refuses duplicate
+    // keys, which a Value silently merges.
+    serde_json::from_slice::<Spec>(bytes).map_err(|e| Error::msg(format!("invalid config: {e}")))
 }
 
 /// serde accepts a JSON array where a struct is expected (as a tuple);
