@@ -3,7 +3,8 @@ use super::Global;
 use crate::error::{Error, Result};
 use std::ffi::OsString;
 
-/// `features`: what this runtime supports, in runc's JSON shape (engines
+/// `features`: what this build supports (fixed at compile time, not probed
+/// from the host), in runc's JSON shape (engines
 /// probe it before using newer config fields).
 pub fn main(_g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let a = args::parse(argv, &[], None)?;
@@ -37,8 +38,8 @@ pub fn main(_g: &Global, argv: Vec<OsString>) -> Result<i32> {
                 "supportedFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
                     "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
             },
-            "apparmor": {"enabled": crate::linux::lsm::apparmor_enabled()},
-            "selinux": {"enabled": crate::linux::lsm::selinux_enabled()},
+            "apparmor": {"enabled": true},
+            "selinux": {"enabled": true},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": false}}
         },
