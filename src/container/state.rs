@@ -150,12 +150,10 @@ impl Dir {
         let p = self.file(STATE_FILE);
         match read_small(&p, buf) {
             Ok(()) => {}
-            Err(rustix::io::Errno::NOENT) => {
-                if self.exists() {
-                    bail!("container {id}: state is missing (creation was interrupted; use delete --force)");
-                }
-                bail!("container {id} does not exist");
-            }
+            // No state yet (a create in its first steps, or one killed
+            // before it wrote any): as runc, the container doesn't exist;
+            // delete --force still removes the directory.
+            Err(rustix::io::Errno::NOENT) => bail!("container {id} does not exist"),
             Err(e) => {
                 return Err(Error::errno(
                     format!("read {}", p.display()),
