@@ -8,7 +8,7 @@ use crate::container::init::{self, ChildFds};
 use crate::container::plan::{self, Plan};
 use crate::container::state::{self, Dir, State};
 use crate::error::{Context, Error, Result};
-use crate::linux::{clone::clone3, sync};
+use crate::linux::{clone::clone3_into, sync};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -181,19 +181,8 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
     cgroup.apply(linux.resources.as_ref().unwrap_or(&Default::default()))?;
     crate::container::fault::point("after-cgroup");
 
-    let console = if !plan.process.terminal {
-        None
-    } else if let Some(fd) = o.console_fd {
-        // SAFETY: `run` owns this socket end for the duration of create.
-        Some(
-            rustix::io::fcntl_dupfd_cloexec(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, 3)
-                .ctx(|| "dup console socket")?,
-        )
-    } else if let Some(p) = o.console_socket {
-        Some(crate::linux::pty::connect(p)?)
-    } else {
-        None
-    };
+    let console =
+        crate::linux::pty::console_for(plan.process.terminal, o.console_fd, o.console_socket)?;
     let (parent_sock, child_sock) = sync::pair()?;
     let close = vec![lock.as_raw_fd(), parent_sock.as_raw_fd()];
     let shared = if plan.seccomp.as_ref().is_some_and(|p| p.notify) {
@@ -315,14 +304,7 @@ fn spawn(plan: &Plan, cgroup: &Cgroup, fds: ChildFds) -> Result<(i32, bool)> {
         }
         flags &= !(libc::CLONE_NEWTIME as u64);
     }
-    let cg_fd = cgroup.v2_dir_fd();
-    let mut in_cgroup = cg_fd.is_some();
-    let mut r = clone3(flags, cg_fd.as_ref().map(|f| f.as_raw_fd()));
-    if r.is_err() && in_cgroup {
-        in_cgroup = false;
-        r = clone3(flags, None);
-    }
-    let pid = r?;
+    let (pid, in_cgroup) = clone3_into(flags, cgroup.v2_dir_fd().as_ref())?;
     if pid == 0 {
         init::run(plan, fds);
     }

@@ -8,7 +8,7 @@ use crate::container::plan::{self, JoinNs, ProcessPlan};
 use crate::container::process::{exec, find_exe, setup_terminal, Never};
 use crate::container::state::{self, Status};
 use crate::error::{Context, Error, Result};
-use crate::linux::{clone::clone3, sync};
+use crate::linux::{clone::clone3_into, sync};
 use crate::spec::{Process, Spec};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::MetadataExt;
@@ -121,19 +121,8 @@ pub fn exec_process(o: &ExecOpts) -> Result<Spawned> {
         seccomp,
         preserve_fds: o.preserve_fds,
     };
-    let console = if !ep.process.terminal {
-        None
-    } else if let Some(fd) = o.console_fd {
-        // SAFETY: the caller owns this socket end for the duration.
-        Some(
-            rustix::io::fcntl_dupfd_cloexec(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, 3)
-                .ctx(|| "dup console socket")?,
-        )
-    } else if let Some(p) = o.console_socket {
-        Some(crate::linux::pty::connect(p)?)
-    } else {
-        None
-    };
+    let console =
+        crate::linux::pty::console_for(ep.process.terminal, o.console_fd, o.console_socket)?;
 
     for j in &ep.join {
         if j.typ == "pid" || j.typ == "time" {
@@ -147,14 +136,7 @@ pub fn exec_process(o: &ExecOpts) -> Result<Spawned> {
         }
     }
     let (parent_sock, child_sock) = sync::pair()?;
-    let cg_fd = st.cgroup.v2_dir_fd();
-    let mut in_cgroup = cg_fd.is_some();
-    let mut r = clone3(0, cg_fd.as_ref().map(|f| f.as_raw_fd()));
-    if r.is_err() && in_cgroup {
-        in_cgroup = false;
-        r = clone3(0, None);
-    }
-    let pid = r?;
+    let (pid, in_cgroup) = clone3_into(0, st.cgroup.v2_dir_fd().as_ref())?;
     if pid == 0 {
         // SAFETY: our copies of the parent's fds.
         unsafe {

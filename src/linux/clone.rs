@@ -74,3 +74,16 @@ pub fn clone3(flags: u64, cgroup_fd: Option<i32>) -> Result<i32> {
     }
     Err(Error::errno("clone3", e))
 }
+
+/// clone3 into `cgroup_fd` when there is one (pure v2), falling back to a
+/// plain clone when the kernel refuses it. Returns (pid, landed in cgroup):
+/// when false the caller must write cgroup.procs itself.
+pub fn clone3_into(flags: u64, cgroup_fd: Option<&std::os::fd::OwnedFd>) -> Result<(i32, bool)> {
+    use std::os::fd::AsRawFd;
+    if let Some(fd) = cgroup_fd {
+        if let Ok(pid) = clone3(flags, Some(fd.as_raw_fd())) {
+            return Ok((pid, true));
+        }
+    }
+    clone3(flags, None).map(|pid| (pid, false))
+}

@@ -125,3 +125,24 @@ pub fn recv_master(sock: BorrowedFd) -> Result<OwnedFd> {
     }
     Err(Error::msg("console socket: no pty master received"))
 }
+
+/// The console socket for a process that wants a terminal: our own end
+/// (`run`/`exec` proxying, duplicated so the child keeps it) or the
+/// engine's socket path. None when no terminal is asked for.
+pub fn console_for(
+    terminal: bool,
+    own_fd: Option<std::os::fd::RawFd>,
+    path: Option<&std::path::Path>,
+) -> Result<Option<OwnedFd>> {
+    if !terminal {
+        return Ok(None);
+    }
+    if let Some(fd) = own_fd {
+        // SAFETY: the caller keeps its socket end open for the duration.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        return rustix::io::fcntl_dupfd_cloexec(fd, 3)
+            .map(Some)
+            .map_err(|e| Error::errno("dup console socket", e.raw_os_error()));
+    }
+    path.map(connect).transpose()
+}
