@@ -763,44 +763,15 @@ fn v2_dir_fd_places_a_clone3_child() {
     cg.create().unwrap();
     let _guard = Guard(cg.clone());
     let fd = cg.v2_dir_fd().unwrap();
-    #[repr(C)]
-    #[derive(Default)]
-    struct CloneArgs {
-        flags: u64,
-        pidfd: u64,
-        child_tid: u64,
-        parent_tid: u64,
-        exit_signal: u64,
-        stack: u64,
-        stack_size: u64,
-        tls: u64,
-        set_tid: u64,
-        set_tid_size: u64,
-        cgroup: u64,
-    }
     use std::os::fd::AsRawFd;
-    let mut args = CloneArgs {
-        flags: 0x2_0000_0000, // CLONE_INTO_CGROUP
-        exit_signal: libc::SIGCHLD as u64,
-        cgroup: fd.as_raw_fd() as u64,
-        ..Default::default()
-    };
-    // SAFETY: the child only calls async-signal-safe functions and exits.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut args as *mut CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
+    // The runtime's own clone3 wrapper, asked for CLONE_INTO_CGROUP.
+    let pid = crate::linux::clone::clone3(0, Some(fd.as_raw_fd())).unwrap();
     if pid == 0 {
         unsafe {
             libc::pause();
             libc::_exit(0);
         }
     }
-    assert!(pid > 0, "clone3: {}", std::io::Error::last_os_error());
-    let pid = pid as i32;
     let inside = cg.pids().unwrap();
     unsafe {
         libc::kill(pid, libc::SIGKILL);

@@ -160,7 +160,6 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
         root: &g.root,
         id: &id,
         process,
-        detach,
         pid_file: a.get("pid-file").map(Path::new),
         console_socket: a.get("console-socket").map(Path::new),
         console_fd: own_console.as_ref().map(|(_, t)| t.as_raw_fd()),

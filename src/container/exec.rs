@@ -18,7 +18,6 @@ pub struct ExecOpts<'a> {
     pub root: &'a Path,
     pub id: &'a str,
     pub process: Process,
-    pub detach: bool,
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
     pub console_fd: Option<std::os::fd::RawFd>,

@@ -9,7 +9,7 @@ use rustix::net::{
 };
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 pub const GO: u8 = 1;
 pub const READY: u8 = 2;
@@ -104,8 +104,4 @@ pub fn decode_error(p: &[u8]) -> Error {
     } else {
         Error::errno(ctx, errno)
     }
-}
-
-pub fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
-    fd.as_fd()
 }
