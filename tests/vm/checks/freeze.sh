@@ -1,5 +1,7 @@
 # pause/resume through cgroup.freeze: state says paused, cgroup.events says
-# frozen, and the container's ticker really stops and restarts.
+# frozen, and the container's ticker really stops and restarts. The ticker
+# appends (a truncate-then-write ticker frozen in between reads as empty), so
+# progress is the file's size.
 id=frz
 rm -f tick
 runway run -d --bundle ./b "$id" </dev/null >/tmp/frz.out 2>&1
@@ -18,10 +20,10 @@ while [ "$(cgfile "${pid:-0}" cgroup.events | grep -o 'frozen [01]')" != "frozen
 done
 ev=$(cgfile "${pid:-0}" cgroup.events | grep -o 'frozen [01]')
 expect_eq freeze-events-frozen "frozen 1" "$ev"
-t1=$(cat tick 2>/dev/null)
+t1=$(wc -c <tick 2>/dev/null)
 sleep 1
-t2=$(cat tick 2>/dev/null)
-if [ -n "$t1" ] && [ "$t1" = "$t2" ]; then
+t2=$(wc -c <tick 2>/dev/null)
+if [ -n "$t1" ] && [ "$t1" != 0 ] && [ "$t1" = "$t2" ]; then
     pass freeze-processes-stopped "tick stayed at $t1"
 else
     fail freeze-processes-stopped "tick moved '$t1' -> '$t2'"
@@ -33,7 +35,7 @@ expect_eq freeze-resume-state "0 running" "$rc $(state_field $id status)"
 ev=$(cgfile "${pid:-0}" cgroup.events | grep -o 'frozen [01]')
 expect_eq freeze-events-thawed "frozen 0" "$ev"
 sleep 1
-t3=$(cat tick 2>/dev/null)
+t3=$(wc -c <tick 2>/dev/null)
 if [ -n "$t3" ] && [ "$t3" != "$t2" ]; then
     pass freeze-processes-resumed "tick $t2 -> $t3"
 else
