@@ -27,7 +27,8 @@ cargo +nightly fuzz build --target "$triple" || {
     echo "run-all: build failed" >&2
     exit 1
 }
-bin=target/$triple/release
+# Absolute, so `pkill -STOP -f fuzz/target` pauses the fuzzers during benchmarks.
+bin=$PWD/target/$triple/release
 work=${FUZZ_WORK:-target/work}
 stats=target/stats.log
 

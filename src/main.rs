@@ -1,4 +1,15 @@
 fn main() {
+    if cfg!(any(
+        feature = "weaken-cve-2019-5736",
+        feature = "weaken-cve-2024-21626",
+        feature = "weaken-mount-symlink"
+    )) && std::env::var_os("RUNWAY_WEAKENED_BUILD").is_none_or(|v| v != "1")
+    {
+        runway::log::error(
+            "this runway build is deliberately vulnerable (a test build): refusing to run",
+        );
+        std::process::exit(1);
+    }
     let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let code = match runway::cli::main(argv) {
         Ok(c) => c,

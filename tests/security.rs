@@ -1049,3 +1049,114 @@ fn default_spec_proc_sys_readonly_and_sysrq_masked() {
     );
     assert_eq!(out, "kcore:0\n0\nend\n");
 }
+
+// ------------------------------------------- the CVE tests can fail at all
+
+/// Build runway with `feature` (one defence taken out, see Cargo.toml) in a
+/// target dir of its own, so the outer `cargo test` lock is not needed.
+fn weakened_build(feature: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("weakened");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["build", "--quiet", "--bin", "runway", "--features", feature])
+        .arg("--manifest-path")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "cargo build --features {feature}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The target triple comes from .cargo/config.toml; find the binary.
+    let bin = ["x86_64-unknown-linux-musl/debug/runway", "debug/runway"]
+        .iter()
+        .map(|p| dir.join(p))
+        .find(|p| p.is_file())
+        .expect("weakened binary");
+    let kept = dir.join(format!("runway-{feature}"));
+    fs::copy(&bin, &kept).expect("copy weakened binary");
+    kept
+}
+
+/// Run one test of this file, alone, against `runtime`; its exit status
+/// and output.
+fn rerun_against(runtime: &std::path::Path, test: &str) -> (bool, String) {
+    let me = std::env::current_exe().expect("current test binary");
+    let out = std::process::Command::new(me)
+        .args([test, "--exact", "--test-threads=1", "--nocapture"])
+        .env("RUNWAY_TEST_RUNTIME", runtime)
+        .env("RUNWAY_WEAKENED_BUILD", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run test binary");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Each CVE regression test must fail on a build without the defence it
+/// guards, with the failure that names the hole: proof the tests can fail.
+#[test]
+fn cve_tests_fail_on_weakened_builds() {
+    let Some(_env) = TestEnv::new("weakened") else {
+        return;
+    };
+    if std::env::var_os("RUNWAY_TEST_RUNTIME").is_some() {
+        common::note("skipped: cve_tests_fail_on_weakened_builds: builds runway itself");
+        return;
+    }
+    let cases: [(&str, &[(&str, &str)]); 3] = [
+        (
+            "weaken-cve-2019-5736",
+            &[(
+                "cve_2019_5736_runtime_binary_not_reachable_from_container",
+                "readable",
+            )],
+        ),
+        (
+            "weaken-cve-2024-21626",
+            &[
+                (
+                    "cve_2024_21626_cwd_cannot_be_a_leaked_fd",
+                    "reached the host root",
+                ),
+                (
+                    "cve_2024_21626_no_runtime_fds_leak_into_init_or_exec",
+                    "leaks fds",
+                ),
+            ],
+        ),
+        (
+            "weaken-mount-symlink",
+            &[
+                (
+                    "symlink_mount_destination_absolute_stays_in_rootfs",
+                    "must land inside the rootfs",
+                ),
+                (
+                    "symlink_mount_destination_relative_stays_in_rootfs",
+                    "must land inside the rootfs",
+                ),
+            ],
+        ),
+    ];
+    for (feature, tests) in cases {
+        let weak = weakened_build(feature);
+        for (test, hole) in tests {
+            let (ok, out) = rerun_against(&weak, test);
+            assert!(!ok, "{test} passed on the {feature} build:\n{out}");
+            assert!(
+                out.contains(hole),
+                "{test} on the {feature} build failed, but not with {hole:?}:\n{out}"
+            );
+        }
+    }
+}

@@ -167,9 +167,16 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
             .ctx(|| format!("open {}", p.display()))?,
         )
     };
+    // The weakened test build leaks this host fd the way runc leaked one
+    // (CVE-2024-21626).
+    let cloexec = if cfg!(feature = "weaken-cve-2024-21626") {
+        rustix::fs::OFlags::empty()
+    } else {
+        rustix::fs::OFlags::CLOEXEC
+    };
     let proc = rustix::fs::open(
         "/proc",
-        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | cloexec,
         rustix::fs::Mode::empty(),
     )
     .ctx(|| "open /proc (is procfs mounted on the host?)")?;

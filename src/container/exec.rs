@@ -185,7 +185,10 @@ fn child(
 ) -> Result<Never> {
     // /proc/<pid>/exe is our binary until execve, inside the container's
     // pid namespace: keep it out of reach (CVE-2019-5736).
-    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    if !cfg!(feature = "weaken-cve-2019-5736") {
+        let _ =
+            rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    }
     // SAFETY: empty set, valid pointer.
     unsafe {
         let mut empty: libc::sigset_t = std::mem::zeroed();
@@ -213,8 +216,10 @@ fn child(
     let exe = find_exe(&ep.process)?;
     let first = 3 + ep.preserve_fds;
     // SAFETY: close_range only sets fd flags.
-    unsafe {
-        libc::syscall(libc::SYS_close_range, first, u32::MAX, 4u32);
+    if !cfg!(feature = "weaken-cve-2024-21626") {
+        unsafe {
+            libc::syscall(libc::SYS_close_range, first, u32::MAX, 4u32);
+        }
     }
     let nnp = ep.security.no_new_privileges;
     if let (Some(prog), false) = (&ep.seccomp, nnp) {

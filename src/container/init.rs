@@ -66,7 +66,10 @@ fn setup(plan: &Plan, fds: &ChildFds) -> Result<Never> {
     // /proc/<pid>/exe of this process is the runway binary until execve:
     // non-dumpable keeps container processes from opening it
     // (CVE-2019-5736). execve resets it.
-    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    if !cfg!(feature = "weaken-cve-2019-5736") {
+        let _ =
+            rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    }
     // SAFETY: plain prctl; the parent may die, the init must not outlive a
     // create that never finished, but once created it must survive us, so
     // no PDEATHSIG here.
@@ -182,6 +185,7 @@ fn setup(plan: &Plan, fds: &ChildFds) -> Result<Never> {
     // container (CVE-2024-21626); ours are all O_CLOEXEC already.
     let first = 3 + plan.preserve_fds;
     // SAFETY: close_range only changes fd flags.
+    #[cfg(not(feature = "weaken-cve-2024-21626"))]
     unsafe {
         libc::syscall(
             libc::SYS_close_range,

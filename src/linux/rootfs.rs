@@ -49,6 +49,10 @@ const RESOLVE: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGIC
 
 fn open_in_root(root: BorrowedFd, rel: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
     let rel = if rel.is_empty() { "." } else { rel };
+    if cfg!(feature = "weaken-mount-symlink") {
+        // Symlinks followed as the host sees them (CVE-2021-30465 class).
+        return rustix::fs::openat(root, rel, flags | OFlags::CLOEXEC, Mode::empty());
+    }
     rustix::fs::openat2(root, rel, flags | OFlags::CLOEXEC, Mode::empty(), RESOLVE)
 }
 
@@ -794,6 +798,10 @@ pub fn finish(plan: &Plan) -> Result<()> {
 /// root with magic links refused: a cwd like /proc/self/fd/N must not land
 /// on a host directory (CVE-2024-21626).
 pub fn enter_cwd(cwd: &str) -> Result<()> {
+    if cfg!(feature = "weaken-cve-2024-21626") {
+        return rustix::process::chdir(cwd)
+            .map_err(|e| Error::errno(format!("chdir {cwd}"), e.raw_os_error()));
+    }
     let root = rustix::fs::open(
         "/",
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
