@@ -6,7 +6,7 @@
 #
 #   fuzz/run-all.sh SECONDS [TARGET...]
 #
-# Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
+# Needs cargo-fuzz (`cargo install cargo-fuzz`); uses nightly if installed.
 set -u
 
 usage() {
@@ -23,7 +23,16 @@ targets=${*:-config argv seccomp_diff state parsers}
 
 # The repository's .cargo/config.toml says musl; libFuzzer needs gnu.
 triple=x86_64-unknown-linux-gnu
-cargo +nightly fuzz build --target "$triple" || {
+# Nightly when installed; otherwise the pinned toolchain with its unstable
+# flags unlocked (cargo-fuzz passes -Z sanitizer options), which is what a
+# machine without nightly (CI) has.
+if rustup run nightly rustc --version >/dev/null 2>&1; then
+    set -- +nightly
+else
+    export RUSTC_BOOTSTRAP=1
+    set --
+fi
+cargo "$@" fuzz build --target "$triple" || {
     echo "run-all: build failed" >&2
     exit 1
 }

@@ -827,6 +827,102 @@ fn seccomp_notify_listener_answers_syscalls() {
     assert!(meta["pid"].as_i64().is_some_and(|p| p > 0), "{meta}");
 }
 
+/// exec with a notify profile hands its own listener to the agent too (as
+/// runc does), with the exec'd pid and the container's state.
+#[test]
+fn seccomp_notify_listener_for_exec() {
+    let Some(env) = TestEnv::new("sc_notify_exec") else {
+        return;
+    };
+    let sock = env.dir.join("agent.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    // Serves every listener it is given (init's, then exec's): mkdir is
+    // answered with a fake success.
+    let agent = std::thread::spawn(move || -> Vec<(Value, Vec<i32>)> {
+        let mut conns: Vec<(Value, std::os::fd::OwnedFd, Vec<i32>)> = Vec::new();
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Ok((conn, _)) = listener.accept() {
+                conn.set_nonblocking(false).unwrap();
+                let (data, fd) = extra::recv_with_fd(&conn).unwrap();
+                let meta: Value = serde_json::from_slice(&data).unwrap_or(Value::Null);
+                conns.push((meta, fd.expect("listener fd"), Vec::new()));
+            }
+            for (_, fd, seen) in conns.iter_mut() {
+                let raw = fd.as_raw_fd();
+                if !extra::readable(raw, 10) {
+                    continue;
+                }
+                let mut n = Notif::default();
+                // SAFETY: n is a zeroed seccomp_notif of the size the ioctl encodes.
+                if unsafe { libc::ioctl(raw, NOTIF_RECV as _, &mut n) } < 0 {
+                    continue;
+                }
+                seen.push(n.data.nr);
+                let resp = NotifResp {
+                    id: n.id,
+                    val: 0,
+                    error: 0,
+                    flags: 0,
+                };
+                // SAFETY: resp is a seccomp_notif_resp.
+                unsafe { libc::ioctl(raw, NOTIF_SEND as _, &resp) };
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        conns.into_iter().map(|(m, _, s)| (m, s)).collect()
+    });
+    let mut b = env.bundle();
+    b.readonly(false);
+    b.set(
+        "/linux/seccomp",
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock.to_string_lossy(),
+            "listenerMetadata": "meta-exec",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        }),
+    );
+    b.sh("sleep 1000").write();
+    let id = env.id("c");
+    let init = start_running(&env, &b, &id);
+    let out = exec_in(
+        &env,
+        &[],
+        &id,
+        &[
+            "sh",
+            "-c",
+            "mkdir /tmp/e1; echo mk=$?; [ -d /tmp/e1 ] && echo exists || echo absent",
+        ],
+    );
+    env.delete(&id, true).assert_ok();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let conns = agent.join().expect("agent");
+    let _ = fs::remove_file(&sock);
+    out.assert_ok();
+    assert_eq!(out.stdout, "mk=0\nabsent\n", "{out}");
+    assert_eq!(
+        conns.len(),
+        2,
+        "one listener for init, one for exec: {conns:?}"
+    );
+    let (meta, seen) = &conns[1];
+    assert!(!seen.is_empty(), "agent saw no notification from exec");
+    assert_eq!(meta["metadata"], "meta-exec", "{meta}");
+    assert_eq!(meta["state"]["status"], "running", "{meta}");
+    assert_eq!(meta["state"]["pid"], init, "{meta}");
+    assert!(
+        meta["pid"]
+            .as_i64()
+            .is_some_and(|p| p > 0 && p != i64::from(init)),
+        "{meta}"
+    );
+    env.assert_nothing_left(&id, &b);
+}
+
 // -------------------------------------------------------------------- CVEs
 
 #[test]

@@ -244,7 +244,14 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
                     .get(..4)
                     .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                     .unwrap_or(-1);
-                let r = send_seccomp_listener(pid, n, &plan, &st);
+                let r = send_seccomp_listener(
+                    pid,
+                    n,
+                    plan.seccomp_listener.as_deref(),
+                    plan.seccomp_metadata.as_deref(),
+                    &st,
+                    "creating",
+                );
                 if let Some(p) = &shared {
                     p.set(if r.is_ok() { 1 } else { 2 });
                 }
@@ -368,9 +375,17 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 }
 
 /// Fetch the child's seccomp listener (fd `n`, announced before it loaded
-/// the filter) and give it to the agent at listenerPath.
-fn send_seccomp_listener(pid: i32, n: i32, plan: &Plan, st: &State) -> Result<()> {
-    let Some(path) = plan.seccomp_listener.as_deref() else {
+/// the filter) and give it to the agent at listenerPath, with the
+/// container's state as `status` says.
+pub(crate) fn send_seccomp_listener(
+    pid: i32,
+    n: i32,
+    listener: Option<&str>,
+    metadata: Option<&str>,
+    st: &State,
+    status: &str,
+) -> Result<()> {
+    let Some(path) = listener else {
         bail!("seccomp notify without listenerPath");
     };
     let pidfd = rustix::process::pidfd_open(
@@ -399,27 +414,23 @@ fn send_seccomp_listener(pid: i32, n: i32, plan: &Plan, st: &State) -> Result<()
     let cstate = serde_json::json!({
         "ociVersion": crate::spec::OCI_VERSION,
         "id": st.id,
-        "status": "creating",
-        "pid": pid,
+        "status": status,
+        "pid": st.pid,
         "bundle": st.bundle,
         "annotations": st.annotations,
     });
-    let doc = crate::seccomp::build_process_state(
-        pid,
-        plan.seccomp_metadata.as_deref().unwrap_or(""),
-        &cstate,
-    )?;
+    let doc = crate::seccomp::build_process_state(pid, metadata.unwrap_or(""), &cstate)?;
     crate::seccomp::send_listener(path, fd.as_fd(), &doc)
 }
 
 /// One anonymous MAP_SHARED page: a flag the child can wait on without
 /// making syscalls.
-struct SharedPage {
-    ptr: *mut std::sync::atomic::AtomicU32,
+pub(crate) struct SharedPage {
+    pub(crate) ptr: *mut std::sync::atomic::AtomicU32,
 }
 
 impl SharedPage {
-    fn new() -> Result<Self> {
+    pub(crate) fn new() -> Result<Self> {
         // SAFETY: fresh anonymous mapping, not aliased by any Rust object.
         let p = unsafe {
             rustix::mm::mmap_anonymous(
@@ -433,7 +444,7 @@ impl SharedPage {
         Ok(SharedPage { ptr: p.cast() })
     }
 
-    fn set(&self, v: u32) {
+    pub(crate) fn set(&self, v: u32) {
         // SAFETY: the mapping lives until drop; AtomicU32 fits in it.
         unsafe { &*self.ptr }.store(v, std::sync::atomic::Ordering::Release);
     }

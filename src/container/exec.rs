@@ -34,6 +34,8 @@ struct ExecPlan {
     join: Vec<JoinNs>,
     security: crate::linux::security::Plan,
     seccomp: Option<crate::seccomp::Program>,
+    seccomp_listener: Option<String>,
+    seccomp_metadata: Option<String>,
     preserve_fds: u32,
 }
 
@@ -118,6 +120,11 @@ pub fn exec_process(o: &ExecOpts) -> Result<Spawned> {
         join: open_namespaces(&st)?,
         security,
         seccomp,
+        seccomp_listener: linux.seccomp.as_ref().and_then(|s| s.listener_path.clone()),
+        seccomp_metadata: linux
+            .seccomp
+            .as_ref()
+            .and_then(|s| s.listener_metadata.clone()),
         preserve_fds: o.preserve_fds,
     };
     let console =
@@ -135,6 +142,13 @@ pub fn exec_process(o: &ExecOpts) -> Result<Spawned> {
         }
     }
     let (parent_sock, child_sock) = sync::pair()?;
+    // A notify filter's listener goes to the agent as for the init.
+    let shared = if ep.seccomp.as_ref().is_some_and(|p| p.notify) {
+        Some(crate::container::create::SharedPage::new()?)
+    } else {
+        None
+    };
+    let shared_ptr = shared.as_ref().map_or(0, |p| p.ptr as usize);
     let (pid, in_cgroup) = clone3_into(0, st.cgroup.v2_dir_fd().as_ref())?;
     if pid == 0 {
         // SAFETY: our copies of the parent's fds.
@@ -142,7 +156,8 @@ pub fn exec_process(o: &ExecOpts) -> Result<Spawned> {
             libc::close(lock.as_raw_fd());
             libc::close(parent_sock.as_raw_fd());
         }
-        let err = match child(&ep, child_sock.as_fd(), console.as_ref().map(|c| c.as_fd())) {
+        let console = console.as_ref().map(|c| c.as_fd());
+        let err = match child(&ep, child_sock.as_fd(), console, shared_ptr) {
             Ok(never) => match never {},
             Err(e) => e,
         };
@@ -166,10 +181,30 @@ pub fn exec_process(o: &ExecOpts) -> Result<Spawned> {
     }
     ep.security.apply_from_parent(pid).map_err(fail)?;
     sync::send(parent_sock.as_fd(), sync::GO, &[]).map_err(fail)?;
-    match sync::recv(parent_sock.as_fd()).map_err(fail)? {
-        (sync::READY, _, _) => {}
-        (sync::ERROR, p, _) => return Err(fail(sync::decode_error(&p))),
-        _ => return Err(fail(Error::msg("exec: process exited during setup"))),
+    loop {
+        match sync::recv(parent_sock.as_fd()).map_err(fail)? {
+            (sync::READY, _, _) => break,
+            (sync::FD, p, _) => {
+                let n = p
+                    .get(..4)
+                    .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .unwrap_or(-1);
+                let r = crate::container::create::send_seccomp_listener(
+                    pid,
+                    n,
+                    ep.seccomp_listener.as_deref(),
+                    ep.seccomp_metadata.as_deref(),
+                    &st,
+                    "running",
+                );
+                if let Some(p) = &shared {
+                    p.set(if r.is_ok() { 1 } else { 2 });
+                }
+                r.map_err(fail)?;
+            }
+            (sync::ERROR, p, _) => return Err(fail(sync::decode_error(&p))),
+            _ => return Err(fail(Error::msg("exec: process exited during setup"))),
+        }
     }
     drop(lock);
     if let Some(pf) = o.pid_file {
@@ -182,6 +217,7 @@ fn child(
     ep: &ExecPlan,
     sock: std::os::fd::BorrowedFd,
     console: Option<std::os::fd::BorrowedFd>,
+    shared: usize,
 ) -> Result<Never> {
     // /proc/<pid>/exe is our binary until execve, inside the container's
     // pid namespace: keep it out of reach (CVE-2019-5736).
@@ -221,13 +257,16 @@ fn child(
             libc::syscall(libc::SYS_close_range, first, u32::MAX, 4u32);
         }
     }
+    // As in the init: a notify filter goes in before READY, so the
+    // parent can fetch its listener.
     let nnp = ep.security.no_new_privileges;
-    if let (Some(prog), false) = (&ep.seccomp, nnp) {
-        crate::seccomp::load(prog)?;
+    let notify = ep.seccomp.as_ref().is_some_and(|p| p.notify);
+    if let (Some(prog), true) = (&ep.seccomp, !nnp || notify) {
+        crate::container::init::load_seccomp(prog, sock, shared)?;
     }
     ep.security.apply_identity()?;
     sync::send(sock, sync::READY, &[])?;
-    if let (Some(prog), true) = (&ep.seccomp, nnp) {
+    if let (Some(prog), true) = (&ep.seccomp, nnp && !notify) {
         crate::seccomp::load(prog)?;
     }
     exec(&exe, &ep.process)
