@@ -7,10 +7,9 @@
 //! 8-bit offset cannot reach gets a `ja` (32-bit offset) trampoline next to it.
 
 use super::model::{
-    Abi, Action, Cond, Op, Profile, ENOSYS, RET_BAD_ARCH, RET_ERRNO, X32_SYSCALL_BIT,
+    Abi, Action, Cond, Op, Profile, Rule, ENOSYS, RET_BAD_ARCH, RET_ERRNO, X32_SYSCALL_BIT,
 };
 use libc::sock_filter;
-use std::collections::{BTreeMap, HashMap};
 
 const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
 const ALU_AND_K: u16 = (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16;
@@ -39,7 +38,9 @@ const RET_REUSE: usize = 200;
 #[derive(Default)]
 struct Asm {
     rev: Vec<sock_filter>,
-    rets: HashMap<u32, Label>,
+    /// Last `ret` emitted per value; a profile has a handful of distinct
+    /// verdicts, so a list beats hashing.
+    rets: Vec<(u32, Label)>,
 }
 
 fn insn(code: u16, jt: u8, jf: u8, k: u32) -> sock_filter {
@@ -58,13 +59,17 @@ impl Asm {
     }
 
     fn ret(&mut self, k: u32) -> Label {
-        if let Some(&l) = self.rets.get(&k) {
-            if self.dist(l) < RET_REUSE {
-                return l;
+        let slot = self.rets.iter().position(|r| r.0 == k);
+        if let Some(i) = slot {
+            if self.dist(self.rets[i].1) < RET_REUSE {
+                return self.rets[i].1;
             }
         }
         let l = self.push(insn(RET_K, 0, 0, k));
-        self.rets.insert(k, l);
+        match slot {
+            Some(i) => self.rets[i].1 = l,
+            None => self.rets.push((k, l)),
+        }
         l
     }
 
@@ -193,34 +198,37 @@ enum Handler {
 /// unconditional rule wins outright (the first one, as libseccomp keeps);
 /// otherwise the matching conditional rule with the strongest action wins,
 /// earlier rules breaking ties.
-fn handlers(p: &Profile, abi: Abi) -> BTreeMap<u32, Handler> {
-    // Per syscall number: (profile position, action, argument tests).
-    type Candidates<'a> = Vec<(usize, Action, &'a Vec<Cond>)>;
-    let mut per_nr: BTreeMap<u32, Candidates> = BTreeMap::new();
+fn handlers(p: &Profile, abi: Abi) -> Vec<(u32, Handler)> {
+    // syscall number << 32 | profile position, sorted: one flat vector of
+    // integers instead of a map of vectors (this runs on every create).
+    let mut all: Vec<u64> = Vec::new();
     for (i, r) in p.rules.iter().enumerate() {
-        if r.dropped {
-            continue;
-        }
-        for n in &r.names {
-            if let Some(nr) = abi.lookup(n) {
-                per_nr.entry(nr).or_default().push((i, r.action, &r.conds));
-            }
+        if !r.dropped {
+            all.extend(
+                r.nrs_for(p, abi)
+                    .iter()
+                    .map(|&nr| u64::from(nr) << 32 | i as u64),
+            );
         }
     }
-    per_nr
-        .into_iter()
-        .map(|(nr, mut rules)| {
-            if let Some((_, act, _)) = rules.iter().find(|(_, _, c)| c.is_empty()) {
-                return (nr, Handler::Ret(act.ret()));
-            }
-            rules.sort_by_key(|(i, act, _)| (act.rank(), *i));
-            let list = rules
-                .into_iter()
-                .map(|(_, act, c)| (act, c.clone()))
-                .collect();
-            (nr, Handler::Rules(list))
-        })
-        .collect()
+    all.sort_unstable();
+    let mut out = Vec::new();
+    for group in all.chunk_by(|a, b| a >> 32 == b >> 32) {
+        let nr = (group[0] >> 32) as u32;
+        let rule = |g: &u64| &p.rules[(*g & 0xffff_ffff) as usize];
+        if let Some(r) = group.iter().map(rule).find(|r| r.conds.is_empty()) {
+            out.push((nr, Handler::Ret(r.action.ret())));
+            continue;
+        }
+        let mut rules: Vec<(u64, &Rule)> = group.iter().map(|g| (*g, rule(g))).collect();
+        rules.sort_by_key(|(i, r)| (r.action.rank(), *i));
+        let list = rules
+            .into_iter()
+            .map(|(_, r)| (r.action, r.conds.clone()))
+            .collect();
+        out.push((nr, Handler::Rules(list)));
+    }
+    out
 }
 
 /// The search tree and handlers for one ABI; expects `nr` in A.

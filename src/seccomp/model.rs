@@ -254,6 +254,9 @@ impl Cond {
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub names: Vec<String>,
+    /// The names' syscall numbers, per filtered ABI (same order as
+    /// `Profile::abis`): looked up once, here.
+    pub nrs: Vec<Vec<u32>>,
     pub action: Action,
     pub conds: Vec<Cond>,
     /// runc drops rules whose action equals the default one (libseccomp
@@ -305,13 +308,22 @@ impl Profile {
                 .collect::<Result<Vec<_>>>()
                 .map_err(|e| e.wrap(format!("syscalls[{i}]")))?;
             notify |= action == Action::Notify;
+            let mut nrs = vec![Vec::with_capacity(sc.names.len()); abis.len()];
             for n in &sc.names {
-                if !abis.iter().any(|abi| abi.lookup(n).is_some()) && !ignored.contains(n) {
+                let mut known = false;
+                for (abi, v) in abis.iter().zip(nrs.iter_mut()) {
+                    if let Some(nr) = abi.lookup(n) {
+                        v.push(nr);
+                        known = true;
+                    }
+                }
+                if !known && !ignored.contains(n) {
                     ignored.push(n.clone());
                 }
             }
             rules.push(Rule {
                 names: sc.names.clone(),
+                nrs,
                 action,
                 conds,
                 dropped: action == default,
@@ -359,8 +371,19 @@ impl Profile {
     pub fn max_nr(&self, abi: Abi) -> Option<u32> {
         self.rules
             .iter()
-            .flat_map(|r| r.names.iter())
-            .filter_map(|n| abi.lookup(n))
+            .flat_map(|r| r.nrs_for(self, abi))
+            .copied()
             .max()
+    }
+}
+
+impl Rule {
+    /// This rule's syscall numbers on `abi` (none if `abi` is not filtered).
+    pub fn nrs_for<'a>(&'a self, p: &Profile, abi: Abi) -> &'a [u32] {
+        p.abis
+            .iter()
+            .position(|a| *a == abi)
+            .and_then(|i| self.nrs.get(i))
+            .map_or(&[], |v| v.as_slice())
     }
 }
