@@ -134,11 +134,24 @@ fn child_error(data: &[u8]) {
     }
 }
 
+/// Go durations (`events --interval`): never a panic (from_secs_f64 panics
+/// on negative or huge values), and what parses is within Go's range and
+/// stays the same with an explicit '+'.
+fn durations(s: &str) {
+    if let Ok(d) = runway::cli::duration::parse(s) {
+        assert!(d.as_secs() <= 9_200_000_000, "{s:?} -> {d:?}");
+        if !s.starts_with('+') && s != "0" {
+            let plus = runway::cli::duration::parse(&format!("+{s}"));
+            assert_eq!(plus.ok(), Some(d), "{s:?}");
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else {
         return;
     };
-    match which % 11 {
+    match which % 12 {
         0 => mount_options(&text(rest)),
         1 => signal(&text(rest)),
         2 => capabilities(&text(rest)),
@@ -151,6 +164,7 @@ fuzz_target!(|data: &[u8]| {
         9 => {
             let _ = validate_id(&text(rest));
         }
-        _ => child_error(rest),
+        10 => child_error(rest),
+        _ => durations(&text(rest)),
     }
 });
