@@ -59,10 +59,9 @@ fn podman_runway() {
 fn podman_runway_named_runc() {
     let test = "podman_runway_named_runc";
     if engines::ready(test, PODMAN_TOOLS) {
-        let dir = engines::test_dir(&format!("{test}-bin"));
-        let runtime = engines::runway_named_runc(&dir);
+        let dir = engines::RemoveOnDrop(engines::test_dir(&format!("{test}-bin")));
+        let runtime = engines::runway_named_runc(&dir.0);
         engines::podman::tier(test, &runtime);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 

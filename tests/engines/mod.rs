@@ -108,6 +108,15 @@ pub fn runway_named_runc(dir: &Path) -> PathBuf {
     dst
 }
 
+/// Removes a directory when dropped, also when the test panics.
+pub struct RemoveOnDrop(pub PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A fresh directory for one test. Under /tmp, not cargo's tmp dir: podman
 /// refuses a runroot longer than 50 characters and unix socket paths (the
 /// containerd socket) must stay under 108.
@@ -167,17 +176,37 @@ fn add_blob(layout: &Path, path: &Path) -> Result<(String, u64), String> {
     Ok((format!("sha256:{hex}"), size))
 }
 
+/// Kept next to the rootfs template it is made from and reused, like it.
 fn build_image() -> Result<Image, String> {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("engines")
-        .join(format!("image-{}", std::process::id()));
+    let template = common::rootfs_template();
+    let name = template
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let final_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("image-{name}"));
+    let image = |dir: &Path| Image {
+        layer: dir.join("layer.tar"),
+        oci_archive: dir.join("busybox-oci.tar"),
+    };
+    if image(&final_dir).oci_archive.is_file() {
+        return Ok(image(&final_dir));
+    }
+    let dir = final_dir.with_extension(format!("tmp{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
+    build_image_in(&dir, template)?;
+    if fs::rename(&dir, &final_dir).is_err() {
+        let _ = fs::remove_dir_all(&dir);
+    }
+    Ok(image(&final_dir))
+}
+
+fn build_image_in(dir: &Path, template: &Path) -> Result<(), String> {
     let layout = dir.join("oci");
     fs::create_dir_all(layout.join("blobs/sha256")).map_err(|e| format!("{e}"))?;
     let layer = dir.join("layer.tar");
     sh(Command::new("tar")
         .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
-        .arg(common::rootfs_template())
+        .arg(template)
         .arg("-cf")
         .arg(&layer)
         .arg("."))?;
@@ -239,7 +268,7 @@ fn build_image() -> Result<Image, String> {
         .arg("-cf")
         .arg(&oci_archive)
         .args(["oci-layout", "index.json", "blobs"]))?;
-    Ok(Image { layer, oci_archive })
+    Ok(())
 }
 
 // ---------------------------------------------------------------- running

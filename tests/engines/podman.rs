@@ -271,6 +271,10 @@ pub const SCENARIOS: &[(&str, fn(&Podman) -> Check)] = &[
     ("run --memory --pids-limit --cpus", limits),
     ("kill", kill),
     ("rm -f", rm_force),
+    ("exec -d + restart", exec_detached_restart),
+    ("run --preserve-fds", preserve_fds),
+    ("run --uidmap/--gidmap (user namespace)", uidmap),
+    ("run --read-only + --tmpfs + -v", mounts),
     ("--network none", network_none),
     ("default network (netavark)", network_default),
 ];
@@ -431,6 +435,112 @@ fn rm_force(p: &Podman) -> Check {
     expect_ok(&p.run(&["rm", "-f", &name]))?;
     expect_code(&p.run(&["container", "exists", &name]), 1)?;
     Ok(())
+}
+
+fn exec_detached_restart(p: &Podman) -> Check {
+    let name = p.name("execd");
+    p.start_sleeper(&name, &[])?;
+    expect_ok(&p.run(&["exec", "-d", &name, "sh", "-c", "echo detached > /tmp/d"]))?;
+    let mut out = p.run(&["exec", &name, "cat", "/tmp/d"]);
+    poll(Duration::from_secs(5), || {
+        out = p.run(&["exec", &name, "cat", "/tmp/d"]);
+        out.stdout == "detached\n"
+    });
+    ensure(out.stdout == "detached\n", || {
+        format!("exec -d did not run:\n{out}")
+    })?;
+    expect_ok(&p.run(&["restart", &name]))?;
+    let out = p.run(&["exec", &name, "sh", "-c", "cat /tmp/d 2>&1; echo restarted"]);
+    expect_ok(&out)?;
+    ensure(out.stdout.ends_with("restarted\n"), || {
+        format!("exec after restart:\n{out}")
+    })?;
+    expect_ok(&p.run(&["rm", "-f", &name]))?;
+    Ok(())
+}
+
+fn preserve_fds(p: &Podman) -> Check {
+    let file = p.dir.join("fd3");
+    fs::write(&file, "through-fd-3\n").map_err(|e| format!("{e}"))?;
+    let f = fs::File::open(&file).map_err(|e| format!("{e}"))?;
+    let mut cmd = p.command(&[
+        "run",
+        "--rm",
+        "--preserve-fds",
+        "1",
+        IMAGE,
+        "sh",
+        "-c",
+        "cat <&3",
+    ]);
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
+    // SAFETY: dup2 is async-signal-safe; fd stays open in the parent until
+    // the child has exec'd.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            // dup2 onto itself would keep close-on-exec.
+            let rc = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if rc < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = run(cmd, &p.scratch, ENGINE_TIMEOUT);
+    drop(f);
+    expect_ok(&out)?;
+    ensure(out.stdout == "through-fd-3\n", || {
+        format!("fd 3 not passed on:\n{out}")
+    })
+}
+
+fn uidmap(p: &Podman) -> Check {
+    let out = p.run(&[
+        "run",
+        "--rm",
+        "--uidmap",
+        "0:100000:65536",
+        "--gidmap",
+        "0:100000:65536",
+        IMAGE,
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map",
+    ]);
+    expect_ok(&out)?;
+    let words: Vec<&str> = out.stdout.split_whitespace().collect();
+    ensure(words == ["0", "0", "100000", "65536"], || {
+        format!("user namespace:\n{out}")
+    })
+}
+
+fn mounts(p: &Podman) -> Check {
+    let vol = p.dir.join("vol");
+    fs::create_dir_all(&vol).map_err(|e| format!("{e}"))?;
+    fs::write(vol.join("f"), "from-host\n").map_err(|e| format!("{e}"))?;
+    let bind = format!("{}:/v:ro", vol.display());
+    let out = p.run(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "--tmpfs",
+        "/scratch:size=1m",
+        "-v",
+        &bind,
+        IMAGE,
+        "sh",
+        "-c",
+        "cat /v/f; touch /scratch/x && echo tmpfs-rw; touch /x /v/g 2>/dev/null || echo ro",
+    ]);
+    expect_ok(&out)?;
+    ensure(
+        out.stdout == "from-host\ntmpfs-rw\nro\n" && !vol.join("g").exists(),
+        || format!("mounts:\n{out}"),
+    )
 }
 
 fn network_none(p: &Podman) -> Check {
