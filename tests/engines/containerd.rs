@@ -6,7 +6,7 @@
 
 use super::{
     ensure, expect_code, expect_ok, next_seq, on_pty, poll, processes_in_cgroups,
-    processes_mentioning, remove_cgroup_tree, remove_test_dir, run, unmount_under, Check,
+    processes_mentioning, remove_cgroup_tree, remove_test_dir, run, unmount_under, Check, Scenario,
     ENGINE_TIMEOUT,
 };
 use crate::common::{cgroup_dirs_named, mount_points_under, Out};
@@ -289,7 +289,7 @@ impl Drop for Containerd {
 
 // --------------------------------------------------------------- scenarios
 
-pub const SCENARIOS: &[(&str, fn(&Containerd) -> Check)] = &[
+pub const SCENARIOS: &[Scenario<Containerd>] = &[
     ("run --rm with output", run_rm_output),
     ("exit status", exit_status),
     (

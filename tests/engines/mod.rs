@@ -345,6 +345,9 @@ fn wait_child(child: &mut std::process::Child, timeout: Duration) -> Option<i32>
 /// What a scenario returns: Err says what went wrong, with the command.
 pub type Check = Result<(), String>;
 
+/// A named scenario run against engine `E`.
+pub type Scenario<E> = (&'static str, fn(&E) -> Check);
+
 /// Ok when the command exited with `code`.
 pub fn expect_code(out: &Out, code: i32) -> Result<&Out, String> {
     if out.code == code {
@@ -524,11 +527,7 @@ pub fn remove_test_dir(dir: &Path) {
 }
 
 /// Run every scenario and report each; returns the failures.
-pub fn run_scenarios<E>(
-    label: &str,
-    engine: &E,
-    scenarios: &[(&str, fn(&E) -> Check)],
-) -> Vec<String> {
+pub fn run_scenarios<E>(label: &str, engine: &E, scenarios: &[Scenario<E>]) -> Vec<String> {
     let started = Instant::now();
     let mut failed = Vec::new();
     for (name, f) in scenarios {

@@ -13,7 +13,7 @@
 
 use super::{
     ensure, expect_code, expect_ok, next_seq, on_pty, poll, processes_in_cgroups,
-    processes_mentioning, remove_cgroup_tree, remove_test_dir, run, unmount_under, Check,
+    processes_mentioning, remove_cgroup_tree, remove_test_dir, run, unmount_under, Check, Scenario,
     ENGINE_TIMEOUT,
 };
 use crate::common::{cgroup_dirs_named, mount_points_under, Out};
@@ -260,7 +260,7 @@ impl Drop for Podman {
 
 // --------------------------------------------------------------- scenarios
 
-pub const SCENARIOS: &[(&str, fn(&Podman) -> Check)] = &[
+pub const SCENARIOS: &[Scenario<Podman>] = &[
     ("run --rm with output", run_rm_output),
     ("exit codes", exit_codes),
     (
