@@ -716,3 +716,39 @@ fn readme_example_bundle_runs() {
     );
     env.assert_nothing_left(&id, &b);
 }
+
+#[test]
+fn failed_exec_says_what_engines_match() {
+    // podman and Docker turn a failed exec into exit 127 or 126 by matching
+    // the C library's words in the runtime's error ("no such file or
+    // directory", "permission denied"); an errno name alone made podman
+    // report 126 for a missing binary.
+    let Some(env) = TestEnv::new("exec_words") else {
+        return;
+    };
+    for (arg0, words) in [
+        ("/no/such/binary", "no such file or directory"),
+        ("/etc/passwd", "permission denied"),
+    ] {
+        let mut b = env.bundle();
+        b.args(&[arg0]).write();
+        let id = env.id("c");
+        let line = env.create(&b, &id).assert_one_error_line();
+        assert!(
+            line.contains(arg0) && line.to_lowercase().contains(words),
+            "create of {arg0}: {line:?} lacks {words:?}"
+        );
+        env.assert_nothing_left(&id, &b);
+    }
+    let b = sleeper(&env);
+    let id = env.id("c");
+    env.create_ok(&b, &id);
+    env.start(&id).assert_ok();
+    let line = env
+        .rt(&["exec", &id, "/no/such/binary"])
+        .assert_one_error_line();
+    assert!(line.contains("no such file or directory"), "exec: {line:?}");
+    env.delete(&id, true).assert_ok();
+    env.assert_nothing_left(&id, &b);
+    env.assert_root_empty();
+}

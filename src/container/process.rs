@@ -30,7 +30,7 @@ pub fn find_exe(plan: &ProcessPlan) -> Result<CString> {
             .err()
             .map(|e| e.raw_os_error())
             .unwrap_or(libc::EACCES);
-        return Err(Error::errno(format!("exec {a}"), e));
+        return Err(exec_error(&a, e));
     }
     for dir in &plan.path {
         let cand = format!("{}/{}", dir.trim_end_matches('/'), a);
@@ -51,7 +51,26 @@ pub fn exec(exe: &CString, plan: &ProcessPlan) -> Result<Never> {
     // SAFETY: NULL-terminated arrays of NUL-terminated strings that live
     // until execve, which only returns on failure.
     unsafe { libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-    Err(Error::last_os(format!("exec {}", exe.to_string_lossy())))
+    Err(exec_error(
+        &exe.to_string_lossy(),
+        crate::error::last_errno(),
+    ))
+}
+
+/// "exec PATH: no such file or directory: ENOENT". Engines turn a failed
+/// exec into the shell's exit codes by matching the C library's words
+/// (podman and Docker: "no such file or directory" 127, "permission denied"
+/// 126), so those words must be in the line next to the errno name.
+fn exec_error(path: &str, errno: i32) -> Error {
+    let words = match errno {
+        libc::ENOENT => "no such file or directory",
+        libc::EACCES => "permission denied",
+        libc::EPERM => "operation not permitted",
+        libc::ENOTDIR => "not a directory",
+        libc::ENOEXEC => "exec format error",
+        _ => return Error::errno(format!("exec {path}"), errno),
+    };
+    Error::errno(format!("exec {path}: {words}"), errno)
 }
 
 /// Make a pty in the container, show its slave as /dev/console (init

@@ -314,7 +314,7 @@ pub fn elf_is_static(path: &Path) -> bool {
 }
 
 /// A static busybox: `$RUNWAY_TEST_BUSYBOX` or Debian's busybox-static.
-fn busybox() -> Option<PathBuf> {
+pub fn busybox() -> Option<PathBuf> {
     let mut cands: Vec<PathBuf> = Vec::new();
     if let Some(p) = std::env::var_os("RUNWAY_TEST_BUSYBOX") {
         cands.push(PathBuf::from(p));
@@ -341,7 +341,7 @@ fn unready_reason() -> Option<String> {
 
 /// The busybox rootfs, built once and shared (read-only by convention) as
 /// the source every bundle's rootfs is hard-linked from.
-fn rootfs_template() -> &'static Path {
+pub fn rootfs_template() -> &'static Path {
     static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
     TEMPLATE
         .get_or_init(|| build_template().unwrap_or_else(|e| panic!("building busybox rootfs: {e}")))

@@ -1,0 +1,94 @@
+//! The engine tier: podman and containerd, unmodified, drive runway through
+//! full container lifecycles (see tests/engines/). Every scenario also runs
+//! with runc, to show the harness itself is right.
+//!
+//! Nothing is installed here: without root, a static busybox, the engines
+//! or runc a test prints "skipped: <test>: <why>" and passes, unless
+//! RUNWAY_ENGINES_REQUIRE=1 (CI), which turns the skip into a failure.
+//!
+//! Each test runs its scenarios in order, reports each ("  <test>:
+//! <scenario>: ok"), then checks that nothing is left: no container the
+//! engine still lists, no runtime state directory, cgroup, mount or process
+//! (conmon, shims), and for containerd that the daemon stopped.
+
+mod common;
+#[path = "engines/mod.rs"]
+mod engines;
+
+use std::path::PathBuf;
+
+const PODMAN_TOOLS: &[&str] = &[
+    "podman",
+    "conmon",
+    "/usr/lib/podman/netavark",
+    "tar",
+    "sha256sum",
+];
+const CONTAINERD_TOOLS: &[&str] = &[
+    "containerd",
+    "ctr",
+    "containerd-shim-runc-v2",
+    "tar",
+    "sha256sum",
+];
+
+fn runc(test: &str) -> Option<PathBuf> {
+    match common::runc() {
+        Some(r) => Some(r),
+        None => {
+            engines::skip(
+                test,
+                "no runc to check the harness with (apt-get install runc)",
+            );
+            None
+        }
+    }
+}
+
+#[test]
+fn podman_runway() {
+    let test = "podman_runway";
+    if engines::ready(test, PODMAN_TOOLS) {
+        engines::podman::tier(test, &engines::runway());
+    }
+}
+
+/// podman adds `--log FILE --log-format=json` (and reads errors from that
+/// file) only for runtimes whose file name it knows, such as runc.
+#[test]
+fn podman_runway_named_runc() {
+    let test = "podman_runway_named_runc";
+    if engines::ready(test, PODMAN_TOOLS) {
+        let dir = engines::RemoveOnDrop(engines::test_dir(&format!("{test}-bin")));
+        let runtime = engines::runway_named_runc(&dir.0);
+        engines::podman::tier(test, &runtime);
+    }
+}
+
+#[test]
+fn podman_runc() {
+    let test = "podman_runc";
+    if engines::ready(test, PODMAN_TOOLS) {
+        if let Some(runc) = runc(test) {
+            engines::podman::tier(test, &runc);
+        }
+    }
+}
+
+#[test]
+fn containerd_runway() {
+    let test = "containerd_runway";
+    if engines::ready(test, CONTAINERD_TOOLS) {
+        engines::containerd::tier(test, &engines::runway());
+    }
+}
+
+#[test]
+fn containerd_runc() {
+    let test = "containerd_runc";
+    if engines::ready(test, CONTAINERD_TOOLS) {
+        if let Some(runc) = runc(test) {
+            engines::containerd::tier(test, &runc);
+        }
+    }
+}

@@ -1,0 +1,553 @@
+//! Support for the engine tier (tests/engines.rs): finding the tools,
+//! skipping or failing when they are missing, the busybox image both engines
+//! import, running engine commands with a timeout, terminals, and the
+//! leftover checks.
+//!
+//! Nothing is installed at test time. The image is built offline from the
+//! harness's busybox rootfs: one uncompressed tar layer that podman imports
+//! as is, and for containerd an OCI image layout written by hand (layer,
+//! config, manifest, index, oci-layout) and packed with tar, so no image tool
+//! quirks are in the way.
+
+pub mod containerd;
+pub mod podman;
+
+use crate::common::{self, note, Out};
+use serde_json::json;
+use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Upper bound for one engine command; a hang fails the scenario.
+pub const ENGINE_TIMEOUT: Duration = Duration::from_secs(60);
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+pub fn next_seq() -> usize {
+    SEQ.fetch_add(1, Ordering::Relaxed)
+}
+
+/// True when RUNWAY_ENGINES_REQUIRE is set: a missing tool fails the test
+/// instead of skipping it (CI installs the engines on purpose).
+pub fn required() -> bool {
+    std::env::var_os("RUNWAY_ENGINES_REQUIRE").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Skip (print "skipped: TEST: WHY" and return false) or, when required,
+/// fail.
+pub fn skip(test: &str, why: &str) -> bool {
+    if required() {
+        panic!("{test}: required by RUNWAY_ENGINES_REQUIRE but cannot run: {why}");
+    }
+    note(&format!("skipped: {test}: {why}"));
+    false
+}
+
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether `test` can run: root, a static busybox, and every tool in
+/// `tools` (names looked up on PATH, or absolute paths). Prints the skip.
+pub fn ready(test: &str, tools: &[&str]) -> bool {
+    if !is_root() {
+        return skip(test, "engines need root; run the tests as root");
+    }
+    if common::busybox().is_none() {
+        return skip(test, "no static busybox (apt-get install busybox-static)");
+    }
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| {
+            if t.starts_with('/') {
+                !Path::new(t).is_file()
+            } else {
+                which(t).is_none()
+            }
+        })
+        .collect();
+    if !missing.is_empty() {
+        return skip(
+            test,
+            &format!(
+                "missing {} (apt-get install podman conmon netavark aardvark-dns containerd runc)",
+                missing.join(", ")
+            ),
+        );
+    }
+    true
+}
+
+/// The runway binary cargo built.
+pub fn runway() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_runway"))
+}
+
+/// runway copied to a file named `runc` in `dir`: podman passes `--log
+/// --log-format=json` only to runtimes whose file name it knows.
+pub fn runway_named_runc(dir: &Path) -> PathBuf {
+    let rt = dir.join("runtime-as-runc");
+    fs::create_dir_all(&rt).unwrap_or_else(|e| panic!("{}: {e}", rt.display()));
+    let dst = rt.join("runc");
+    fs::copy(runway(), &dst).unwrap_or_else(|e| panic!("{}: {e}", dst.display()));
+    dst
+}
+
+/// Removes a directory when dropped, also when the test panics.
+pub struct RemoveOnDrop(pub PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh directory for one test. Under /tmp, not cargo's tmp dir: podman
+/// refuses a runroot longer than 50 characters and unix socket paths (the
+/// containerd socket) must stay under 108.
+pub fn test_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from("/tmp").join(format!("rwe-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    dir
+}
+
+// ------------------------------------------------------------------ image
+
+/// The busybox image, built once per test process.
+pub struct Image {
+    /// One uncompressed tar of the rootfs (podman import).
+    pub layer: PathBuf,
+    /// An OCI image layout as a tar archive (ctr image import).
+    pub oci_archive: PathBuf,
+}
+
+/// Name under which containerd knows the image (from the index annotation).
+pub const CTR_IMAGE: &str = "docker.io/library/runway-test-busybox:latest";
+
+pub fn image() -> &'static Image {
+    static IMAGE: OnceLock<Image> = OnceLock::new();
+    IMAGE.get_or_init(|| build_image().unwrap_or_else(|e| panic!("building the image: {e}")))
+}
+
+fn sh(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?}: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Store `path` in the layout's blob store; returns (digest, size).
+fn add_blob(layout: &Path, path: &Path) -> Result<(String, u64), String> {
+    let sum = sh(Command::new("sha256sum").arg(path))?;
+    let hex = sum
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if hex.len() != 64 {
+        return Err(format!("sha256sum {}: {sum:?}", path.display()));
+    }
+    let size = fs::metadata(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .len();
+    let dst = layout.join("blobs/sha256").join(&hex);
+    fs::copy(path, &dst).map_err(|e| format!("{}: {e}", dst.display()))?;
+    Ok((format!("sha256:{hex}"), size))
+}
+
+/// Kept next to the rootfs template it is made from and reused, like it.
+fn build_image() -> Result<Image, String> {
+    let template = common::rootfs_template();
+    let name = template
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let final_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("image-{name}"));
+    let image = |dir: &Path| Image {
+        layer: dir.join("layer.tar"),
+        oci_archive: dir.join("busybox-oci.tar"),
+    };
+    if image(&final_dir).oci_archive.is_file() {
+        return Ok(image(&final_dir));
+    }
+    let dir = final_dir.with_extension(format!("tmp{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    build_image_in(&dir, template)?;
+    if fs::rename(&dir, &final_dir).is_err() {
+        let _ = fs::remove_dir_all(&dir);
+    }
+    Ok(image(&final_dir))
+}
+
+fn build_image_in(dir: &Path, template: &Path) -> Result<(), String> {
+    let layout = dir.join("oci");
+    fs::create_dir_all(layout.join("blobs/sha256")).map_err(|e| format!("{e}"))?;
+    let layer = dir.join("layer.tar");
+    sh(Command::new("tar")
+        .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
+        .arg(template)
+        .arg("-cf")
+        .arg(&layer)
+        .arg("."))?;
+    let (layer_digest, layer_size) = add_blob(&layout, &layer)?;
+    let write = |name: &str, v: serde_json::Value| -> Result<PathBuf, String> {
+        let p = dir.join(name);
+        fs::write(&p, v.to_string()).map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok(p)
+    };
+    // An uncompressed layer's diff id is its own digest.
+    let config = write(
+        "config.json",
+        json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"], "WorkingDir": "/"},
+            "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        }),
+    )?;
+    let (config_digest, config_size) = add_blob(&layout, &config)?;
+    let manifest = write(
+        "manifest.json",
+        json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest, "size": config_size,
+            },
+            "layers": [{
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": layer_digest, "size": layer_size,
+            }],
+        }),
+    )?;
+    let (manifest_digest, manifest_size) = add_blob(&layout, &manifest)?;
+    let index = json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest, "size": manifest_size,
+            "platform": {"architecture": "amd64", "os": "linux"},
+            "annotations": {
+                "io.containerd.image.name": CTR_IMAGE,
+                "org.opencontainers.image.ref.name": "latest",
+            },
+        }],
+    });
+    fs::write(layout.join("index.json"), index.to_string()).map_err(|e| format!("{e}"))?;
+    fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .map_err(|e| format!("{e}"))?;
+    let oci_archive = dir.join("busybox-oci.tar");
+    sh(Command::new("tar")
+        .arg("-C")
+        .arg(&layout)
+        .arg("-cf")
+        .arg(&oci_archive)
+        .args(["oci-layout", "index.json", "blobs"]))?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- running
+
+/// Run `cmd` with stdin from /dev/null and output in files (a daemonized
+/// conmon or shim may inherit them; a pipe would then never close). On
+/// timeout the command is killed and the result has code -1.
+pub fn run(mut cmd: Command, scratch: &Path, timeout: Duration) -> Out {
+    let n = next_seq();
+    let (out_path, err_path) = (
+        scratch.join(format!(".out.{n}")),
+        scratch.join(format!(".err.{n}")),
+    );
+    let args: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let failed = |why: String| Out {
+        args: args.clone(),
+        code: -1,
+        stdout: String::new(),
+        stderr: why,
+    };
+    let (Ok(out_f), Ok(err_f)) = (fs::File::create(&out_path), fs::File::create(&err_path)) else {
+        return failed(format!(
+            "cannot create output files in {}",
+            scratch.display()
+        ));
+    };
+    cmd.stdin(Stdio::null()).stdout(out_f).stderr(err_f);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return failed(format!("spawn: {e}")),
+    };
+    let code = wait_child(&mut child, timeout);
+    let read = |p: &Path| {
+        let s = fs::read(p)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let _ = fs::remove_file(p);
+        s
+    };
+    let (stdout, mut stderr) = (read(&out_path), read(&err_path));
+    if code.is_none() {
+        stderr.push_str(&format!("\n[timed out after {timeout:?}; killed]"));
+    }
+    Out {
+        args,
+        code: code.unwrap_or(-1),
+        stdout,
+        stderr,
+    }
+}
+
+/// Wait up to `timeout` (then kill); Some(code, 128+N on signal N).
+fn wait_child(child: &mut std::process::Child, timeout: Duration) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => {
+                return Some(st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)))
+            }
+            Ok(None) if start.elapsed() < timeout => std::thread::sleep(Duration::from_millis(5)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
+
+/// What a scenario returns: Err says what went wrong, with the command.
+pub type Check = Result<(), String>;
+
+/// A named scenario run against engine `E`.
+pub type Scenario<E> = (&'static str, fn(&E) -> Check);
+
+/// Ok when the command exited with `code`.
+pub fn expect_code(out: &Out, code: i32) -> Result<&Out, String> {
+    if out.code == code {
+        Ok(out)
+    } else {
+        Err(format!("expected exit {code}:\n{out}"))
+    }
+}
+
+pub fn expect_ok(out: &Out) -> Result<&Out, String> {
+    expect_code(out, 0)
+}
+
+pub fn ensure(cond: bool, what: impl FnOnce() -> String) -> Check {
+    if cond {
+        Ok(())
+    } else {
+        Err(what())
+    }
+}
+
+/// Poll `f` every 50 ms until it holds or `timeout` passes.
+pub fn poll(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if f() {
+            return true;
+        }
+        if start.elapsed() > timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// -------------------------------------------------------------- terminals
+
+/// Run `cmd` on a new pseudo-terminal as its controlling tty (what a user
+/// typing `podman run -it` has). Waits for `ready` in the output, types
+/// `input`, reads until `until`, then waits for the exit. Returns the exit
+/// code (-1 on timeout) and everything the terminal showed.
+pub fn on_pty(mut cmd: Command, ready: &str, input: &str, until: &str) -> (i32, String) {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    let master: OwnedFd = match openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY) {
+        Ok(m) => m,
+        Err(e) => return (-1, format!("openpt: {e}")),
+    };
+    let name = match grantpt(&master)
+        .and_then(|_| unlockpt(&master))
+        .and_then(|_| ptsname(&master, Vec::new()))
+    {
+        Ok(n) => PathBuf::from(n.to_string_lossy().into_owned()),
+        Err(e) => return (-1, format!("pty slave: {e}")),
+    };
+    let open_slave = || fs::OpenOptions::new().read(true).write(true).open(&name);
+    let (Ok(s0), Ok(s1), Ok(s2)) = (open_slave(), open_slave(), open_slave()) else {
+        return (-1, format!("open {}", name.display()));
+    };
+    cmd.stdin(s0).stdout(s1).stderr(s2);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return (-1, format!("spawn {cmd:?}: {e}")),
+    };
+    // Our copies of the slave must go, or the master never sees EOF.
+    drop(cmd);
+    let fd = master.as_raw_fd();
+    let mut seen = crate::common::extra::read_until(fd, ready, Duration::from_secs(20));
+    if seen.contains(ready) {
+        crate::common::extra::write_fd(fd, input);
+        seen.push_str(&crate::common::extra::read_until(
+            fd,
+            until,
+            Duration::from_secs(20),
+        ));
+    }
+    let code = wait_child(&mut child, Duration::from_secs(20)).unwrap_or(-1);
+    (code, seen)
+}
+
+// --------------------------------------------------------------- leftovers
+
+/// Live processes whose command line contains any of `needles`.
+pub fn processes_mentioning(needles: &[&str]) -> Vec<String> {
+    common::live_pids()
+        .into_iter()
+        .filter_map(|p| {
+            let cmd = fs::read(format!("/proc/{p}/cmdline"))
+                .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+                .unwrap_or_default();
+            needles
+                .iter()
+                .any(|n| !n.is_empty() && cmd.contains(n))
+                .then(|| format!("pid {p}: {}", cmd.trim()))
+        })
+        .collect()
+}
+
+/// Live processes in a cgroup with a path component in `names`.
+pub fn processes_in_cgroups(names: &[&str]) -> Vec<String> {
+    common::live_pids()
+        .into_iter()
+        .filter(|p| {
+            fs::read_to_string(format!("/proc/{p}/cgroup")).is_ok_and(|t| {
+                t.lines().any(|l| {
+                    l.splitn(3, ':')
+                        .nth(2)
+                        .is_some_and(|path| path.split('/').any(|c| names.contains(&c)))
+                })
+            })
+        })
+        .map(|p| format!("pid {p} in a cgroup named one of {names:?}"))
+        .collect()
+}
+
+/// Detach every mount under `dir`, deepest first (a failed test's engine
+/// may have left its overlay and shm mounts).
+pub fn unmount_under(dir: &Path) {
+    let mut mounts = common::mount_points_under(dir);
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in mounts {
+        if let Ok(c) = std::ffi::CString::new(m) {
+            // SAFETY: c is a valid NUL-terminated path.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+}
+
+/// Remove the directory `name` (and, first, its subdirectories) from every
+/// cgroup hierarchy, where it is empty of processes; for the parents the
+/// engines create and never remove.
+pub fn remove_cgroup_tree(rel: &str) {
+    fn rm(dir: &Path) {
+        if let Ok(entries) = fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    rm(&e.path());
+                }
+            }
+        }
+        let _ = fs::remove_dir(dir);
+    }
+    if let Ok(hier) = fs::read_dir("/sys/fs/cgroup") {
+        for h in hier.flatten() {
+            let d = h.path().join(rel);
+            if d.is_dir() {
+                rm(&d);
+            }
+        }
+    }
+}
+
+/// Remove `dir` unless something is still mounted under it (never recurse
+/// into a mount: it may be a bind of a host directory).
+pub fn remove_test_dir(dir: &Path) {
+    if std::env::var_os("RUNWAY_TEST_KEEP").is_some() {
+        note(&format!("kept {}", dir.display()));
+        return;
+    }
+    unmount_under(dir);
+    if common::mount_points_under(dir).is_empty() {
+        let _ = fs::remove_dir_all(dir);
+    } else {
+        note(&format!(
+            "warning: mounts remain under {}; not removing it",
+            dir.display()
+        ));
+    }
+}
+
+/// Run every scenario and report each; returns the failures.
+pub fn run_scenarios<E>(label: &str, engine: &E, scenarios: &[Scenario<E>]) -> Vec<String> {
+    let started = Instant::now();
+    let mut failed = Vec::new();
+    for (name, f) in scenarios {
+        let t = Instant::now();
+        match f(engine) {
+            Ok(()) => note(&format!(
+                "  {label}: {name}: ok ({:.1}s)",
+                t.elapsed().as_secs_f64()
+            )),
+            Err(e) => {
+                note(&format!("  {label}: {name}: FAILED\n{e}"));
+                failed.push(format!("{name}: {e}"));
+            }
+        }
+    }
+    note(&format!(
+        "{label}: {}/{} scenarios passed in {:.1}s",
+        scenarios.len() - failed.len(),
+        scenarios.len(),
+        started.elapsed().as_secs_f64()
+    ));
+    failed
+}
