@@ -609,6 +609,20 @@ impl Cgroup {
     /// Remove every directory; waits for processes to leave (kill them when
     /// `force`). Safe on a half-created or already removed cgroup.
     pub fn destroy(&self, force: bool) -> Result<()> {
+        // Usually the container is gone and its cgroups are empty: rmdir
+        // alone removes them (the kernel refuses one that holds processes
+        // or children), sparing a freeze and three scans of every
+        // hierarchy. Anything refused takes the full path below.
+        let empty = self.hierarchies.iter().all(|h| {
+            matches!(
+                rustix::fs::rmdir(h.dir.as_str()),
+                Ok(()) | Err(rustix::io::Errno::NOENT)
+            )
+        });
+        if empty {
+            self.remove_owned_parents();
+            return Ok(());
+        }
         if force {
             self.kill_all()?;
         }
@@ -636,6 +650,13 @@ impl Cgroup {
         for h in &self.hierarchies {
             remove_tree(&h.dir)?;
         }
+        self.remove_owned_parents();
+        Ok(())
+    }
+
+    /// The parents create made (runway/ of runway/<id>) while no other
+    /// container uses them.
+    fn remove_owned_parents(&self) {
         for h in &self.hierarchies {
             let mut d = h.dir.clone();
             for _ in 0..self.owned_parents {
@@ -651,7 +672,6 @@ impl Cgroup {
                 }
             }
         }
-        Ok(())
     }
 
     pub fn freeze(&self) -> Result<()> {
