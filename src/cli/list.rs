@@ -11,79 +11,66 @@ pub const FLAGS: &[Flag] = &[val("format", Some('f')), flag("quiet", Some('q'))]
 const HEADER: [&str; 6] = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"];
 
 /// Go's text/tabwriter as runc configures it (minwidth 12, padding 3):
-/// every column but the last is padded to max(12, widest + 3). Built in
-/// one buffer so the whole table is one write.
-pub fn table(items: &[Listed]) -> Vec<u8> {
-    let mut pid = [0u8; 11];
-    let cells = |e: &Listed, pid: &mut [u8; 11]| -> [usize; 5] {
-        [
-            width(&e.id),
-            decimal(e.pid, pid).len(),
-            e.status.as_str().len(),
-            width(&e.bundle),
-            width(&e.created),
-        ]
-    };
-    let mut widths = [2, 3, 6, 6, 7];
-    let mut total = 0;
-    for e in items {
-        for (w, c) in widths.iter_mut().zip(cells(e, &mut pid)) {
-            *w = (*w).max(c);
+/// every column but the last is padded to max(12, widest + 3).
+pub fn table(rows: &[Vec<String>]) -> String {
+    String::from_utf8(tabwrite(rows)).unwrap_or_default()
+}
+
+/// `table` over borrowed cells, into one buffer: no String per cell, and
+/// the whole table goes out in one write.
+fn tabwrite<R: AsRef<[S]>, S: AsRef<str>>(rows: &[R]) -> Vec<u8> {
+    let width = |s: &str| s.chars().count();
+    let cols = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
+    let mut widths = vec![0usize; cols];
+    let mut bytes = 0;
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r.as_ref()) {
+            *w = (*w).max(width(c.as_ref()));
+            bytes += c.as_ref().len();
         }
-        total += e.id.len() + e.bundle.len() + e.created.len() + e.owner.len();
     }
-    let pad = widths.map(|w| (w + 3).max(12));
-    let mut out = Vec::with_capacity(total + (items.len() + 1) * (pad.iter().sum::<usize>() + 6));
-    let mut row = |cs: [&[u8]; 6], ws: [usize; 5]| {
-        for ((c, w), p) in cs.iter().zip(ws).zip(pad) {
-            out.extend_from_slice(c);
-            out.resize(out.len() + p - w, b' ');
+    let pad: Vec<usize> = widths.iter().map(|w| (w + 3).max(12)).collect();
+    let mut out = Vec::with_capacity(bytes + rows.len() * (pad.iter().sum::<usize>() + 1));
+    for r in rows {
+        let r = r.as_ref();
+        for (i, (c, p)) in r.iter().zip(&pad).enumerate() {
+            let c = c.as_ref();
+            out.extend_from_slice(c.as_bytes());
+            if i + 1 < r.len() {
+                out.resize(out.len() + p - width(c), b' ');
+            }
         }
-        out.extend_from_slice(cs[5]);
         out.push(b'\n');
-    };
-    row(HEADER.map(str::as_bytes), [2, 3, 6, 6, 7]);
-    for e in items {
-        let ws = cells(e, &mut pid);
-        let mut buf = [0u8; 11];
-        let p = decimal(e.pid, &mut buf);
-        row(
-            [
-                e.id.as_bytes(),
-                p,
-                e.status.as_str().as_bytes(),
-                e.bundle.as_bytes(),
-                e.created.as_bytes(),
-                e.owner.as_bytes(),
-            ],
-            ws,
-        );
     }
     out
 }
 
-/// Display width as tabwriter counts it: in characters.
-fn width(s: &str) -> usize {
-    s.chars().count()
-}
-
-/// A pid in decimal without a heap String per row.
-fn decimal(n: i32, buf: &mut [u8; 11]) -> &[u8] {
-    let mut i = buf.len();
-    let mut v = n.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+/// The `list` table: runc's columns; a stopped container's pid is 0.
+fn list_table(items: &[Listed]) -> Vec<u8> {
+    // Every pid in one String, sliced per row, instead of one String each.
+    let mut pids = String::with_capacity(items.len() * 8);
+    let mut ends = Vec::with_capacity(items.len());
+    for e in items {
+        use std::fmt::Write as _;
+        let _ = write!(pids, "{}", e.pid);
+        ends.push(pids.len());
     }
-    if n < 0 {
-        i -= 1;
-        buf[i] = b'-';
+    let mut rows = Vec::with_capacity(items.len() + 1);
+    rows.push(HEADER);
+    let mut start = 0;
+    for (e, &end) in items.iter().zip(&ends) {
+        let pid = pids.get(start..end).unwrap_or("0");
+        start = end;
+        rows.push([
+            &e.id,
+            pid,
+            e.status.as_str(),
+            &e.bundle,
+            &e.created,
+            &e.owner,
+        ]);
     }
-    &buf[i..]
+    tabwrite(&rows)
 }
 
 pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
@@ -107,7 +94,7 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
         }
         out
     } else if format == "table" {
-        table(&items)
+        list_table(&items)
     } else if items.is_empty() {
         b"null\n".to_vec()
     } else {
@@ -141,11 +128,26 @@ mod tests {
             annotations: Default::default(),
             owner: "root".into(),
         };
-        let t = String::from_utf8(table(&[e])).unwrap();
+        let t = String::from_utf8(list_table(&[e])).unwrap();
         assert_eq!(
             t,
             "ID                    PID         STATUS      BUNDLE      CREATED                OWNER\n\
              a-long-container-id   42          running     /b          2024-01-01T00:00:00Z   root\n"
+        );
+    }
+
+    #[test]
+    fn table_of_strings_matches() {
+        let rows: Vec<Vec<String>> = vec![
+            HEADER.iter().map(|c| c.to_string()).collect(),
+            vec!["x".into(), "7".into()],
+            vec!["é-long-cell-here".into(), "1".into(), "running".into()],
+        ];
+        assert_eq!(
+            table(&rows),
+            "ID                 PID         STATUS      BUNDLE      CREATED     OWNER\n\
+             x                  7\n\
+             é-long-cell-here   1           running\n"
         );
     }
 }
