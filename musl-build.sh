@@ -1,10 +1,18 @@
 #!/bin/sh
-# Build the static release binary we ship and refuse to call it done unless it
+# Build the static binary we ship and refuse to call it done unless it
 # really is static: a runtime that needs the host's libc cannot run in the
 # minimal environments (initrds, distroless hosts) runway is meant for.
+#
+# It is the `ship` profile (opt-level s) with std rebuilt alongside runway
+# (-Z build-std, enabled on the pinned stable toolchain by RUSTC_BOOTSTRAP):
+# std compiled for size and with panics that abort at once, which drops
+# std's panic printing and backtrace symbolizer (runway aborts on panic
+# anyway and has none by design). That is about half the size of a plain
+# `cargo build --release`, which the tests use and which stays on stable.
 set -eu
 
 target=x86_64-unknown-linux-musl
+profile=ship
 cd "$(dirname "$0")"
 
 fail() {
@@ -17,14 +25,20 @@ if command -v rustup >/dev/null 2>&1; then
     # Installs what rust-toolchain.toml pins (rustup >= 1.28; older ones
     # install it on `rustup show`).
     rustup toolchain install >&2 || rustup show >&2 || fail "cannot install the pinned toolchain"
-    # rust-toolchain.toml lists the target, but older rustups ignore that list.
+    # rust-toolchain.toml lists the target and rust-src, but older rustups
+    # ignore those lists.
     rustup target list --installed | grep -qx "$target" || rustup target add "$target" ||
         fail "rustup target add $target failed"
+    rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src ||
+        fail "rustup component add rust-src failed"
 fi
 
-cargo build --release --target "$target" || fail "cargo build failed"
+RUSTC_BOOTSTRAP=1 RUSTFLAGS="${RUSTFLAGS:-} -Zunstable-options -Cpanic=immediate-abort" \
+    cargo build --profile "$profile" --target "$target" \
+    -Z build-std=std,panic_abort -Z build-std-features=optimize_for_size ||
+    fail "cargo build failed"
 
-bin="${CARGO_TARGET_DIR:-target}/$target/release/runway"
+bin="${CARGO_TARGET_DIR:-target}/$target/$profile/runway"
 [ -x "$bin" ] || fail "$bin: not built"
 
 # `file` is not on minimal Debian; ldd (libc-bin) always is. Either must say static.

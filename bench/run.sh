@@ -19,17 +19,14 @@ fi
 
 if [ -z "${RUNWAY_BENCH_INNER:-}" ]; then
     if [ -z "${RUNWAY_BIN:-}" ]; then
-        echo "bench: building runway (cargo build --release)" >&2
-        if ! (cd "$repo" && cargo build --release >&2); then
-            if [ -x "$repo/musl-build.sh" ]; then
-                (cd "$repo" && ./musl-build.sh >&2)
-            else
-                echo "bench: build failed" >&2
-                exit 1
-            fi
+        # The binary we ship, as musl-build.sh makes it: that is what users run.
+        echo "bench: building runway (./musl-build.sh)" >&2
+        if ! (cd "$repo" && ./musl-build.sh >&2); then
+            echo "bench: build failed" >&2
+            exit 1
         fi
         tdir=${CARGO_TARGET_DIR:-$repo/target}
-        for c in "$tdir/x86_64-unknown-linux-musl/release/runway" "$tdir/release/runway"; do
+        for c in "$tdir/x86_64-unknown-linux-musl/ship/runway"; do
             if [ -x "$c" ]; then
                 RUNWAY_BIN=$c
                 break

@@ -41,7 +41,10 @@ fi
 
 runway=${RUNWAY:-}
 if [ -z "$runway" ]; then
-    for cand in "${CARGO_TARGET_DIR:-$repo/target}/x86_64-unknown-linux-musl/release/runway" \
+    # musl-build.sh's binary (ship), else a `cargo build --release` one.
+    for cand in "${CARGO_TARGET_DIR:-$repo/target}/x86_64-unknown-linux-musl/ship/runway" \
+        "${CARGO_TARGET_DIR:-$repo/target}/x86_64-unknown-linux-musl/release/runway" \
+        "$repo/target/x86_64-unknown-linux-musl/ship/runway" \
         "$repo/target/x86_64-unknown-linux-musl/release/runway"; do
         if [ -x "$cand" ]; then
             runway=$cand

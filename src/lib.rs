@@ -4,6 +4,7 @@ pub mod cgroups;
 pub mod cli;
 pub mod container;
 pub mod error;
+pub mod jsonfmt;
 pub mod linux;
 pub mod log;
 pub mod seccomp;

@@ -48,7 +48,9 @@ pub fn main(_g: &Global, argv: Vec<OsString>) -> Result<i32> {
             "io.github.runway.static": "true"
         }
     });
-    let s = serde_json::to_string_pretty(&v).map_err(|e| Error::msg(format!("encode: {e}")))?;
-    println!("{s}");
+    let mut s =
+        crate::jsonfmt::to_vec_pretty(&v).map_err(|e| Error::msg(format!("encode: {e}")))?;
+    s.push(b'\n');
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), &s);
     Ok(0)
 }

@@ -15,8 +15,9 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let st = dir.load(&id)?;
     let status = st.status(&dir);
     let owner = state::owner_of(&dir.path);
-    let out = serde_json::to_string_pretty(&st.oci(status, &owner))
+    let mut out = crate::jsonfmt::to_vec_pretty(&st.oci(status, &owner))
         .map_err(|e| Error::msg(format!("encode state: {e}")))?;
-    println!("{out}");
+    out.push(b'\n');
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), &out);
     Ok(0)
 }

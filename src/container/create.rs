@@ -220,9 +220,10 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
     dir.save(&st)?;
     crate::container::fault::point("after-clone");
 
-    // Child waits for GO: first put it where it belongs.
+    // Child waits for GO: first put it where it belongs. It joined the v1
+    // hierarchies itself; the unified one is ours unless clone3 did it.
     if !in_cgroup {
-        cgroup.add_pid(pid)?;
+        cgroup.add_pid_unified(pid)?;
     }
     if plan.ns_new & libc::CLONE_NEWUSER as u64 != 0 {
         write_id_maps(pid, &plan)?;
@@ -318,8 +319,23 @@ fn spawn(plan: &Plan, cgroup: &Cgroup, fds: ChildFds) -> Result<(i32, bool)> {
         }
         flags &= !(libc::CLONE_NEWTIME as u64);
     }
-    let (pid, in_cgroup) = clone3_into(flags, cgroup.v2_dir_fd().as_ref())?;
+    let (pid, in_cgroup) = clone3_into(flags, cgroup.unified_dir_fd().as_ref())?;
     if pid == 0 {
+        // Into the v1 hierarchies before anything else, as the thread that
+        // moves (see join_self_v1: no global lock, no RCU wait).
+        if let Err(e) = cgroup.join_self_v1() {
+            let sock = fds.sock.as_fd();
+            let _ = sync::send(sock, sync::ERROR, &sync::encode_error(&e));
+            // The parent reads the error after its GO; wait for it to end us
+            // so it finds the message, not a dead socket.
+            while let Ok((t, _, _)) = sync::recv(sock) {
+                if t == 0 {
+                    break;
+                }
+            }
+            // SAFETY: _exit skips the parent image's atexit handlers.
+            unsafe { libc::_exit(1) }
+        }
         init::run(plan, fds);
     }
     crate::log::debug(&format!(

@@ -215,34 +215,3 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     drop(lock);
     Ok(())
 }
-
-/// Every container under root, with its status, sorted by id. Dirs
-/// without a readable state are skipped (being created or debris).
-pub fn list(root: &Path) -> Result<Vec<(State, Status, String)>> {
-    let rd = match std::fs::read_dir(root) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).ctx(|| format!("read {}", root.display())),
-    };
-    let mut out = Vec::new();
-    let mut owners = state::Owners::default();
-    let mut buf = Vec::with_capacity(16384);
-    for ent in rd.flatten() {
-        let name = ent.file_name().to_string_lossy().into_owned();
-        if state::validate_id(&name).is_err() {
-            continue;
-        }
-        let dir = Dir::new(root, &name);
-        let Ok(st) = dir.load_into(&name, &mut buf) else {
-            continue;
-        };
-        if !st.created_done {
-            continue;
-        }
-        let status = st.status(&dir);
-        let owner = owners.name(&dir.path);
-        out.push((st, status, owner));
-    }
-    out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-    Ok(out)
-}

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 pub const STATE_FILE: &str = "state.json";
 pub const FIFO: &str = "exec.fifo";
@@ -142,12 +143,8 @@ impl Dir {
     }
 
     pub fn load(&self, id: &str) -> Result<State> {
-        self.load_into(id, &mut Vec::new())
-    }
-
-    /// Load with a caller's buffer (list reuses one for every container).
-    pub fn load_into(&self, id: &str, buf: &mut Vec<u8>) -> Result<State> {
         let p = self.file(STATE_FILE);
+        let buf = &mut Vec::new();
         match read_small(&p, buf) {
             Ok(()) => {}
             // No state yet (a create in its first steps, or one killed
@@ -230,19 +227,23 @@ pub fn proc_start_time(pid: i32) -> Option<u64> {
 /// Read a small file into `buf` with one open and as few reads as it
 /// takes (a short read of a regular file is its end).
 pub fn read_small(path: &Path, buf: &mut Vec<u8>) -> std::result::Result<(), rustix::io::Errno> {
-    buf.clear();
     let fd = rustix::fs::open(
         path,
         rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     )?;
+    read_fd(&fd, buf)
+}
+
+fn read_fd(fd: &OwnedFd, buf: &mut Vec<u8>) -> std::result::Result<(), rustix::io::Errno> {
+    buf.clear();
     loop {
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(16384);
         }
         let spare = buf.spare_capacity_mut();
         let asked = spare.len();
-        let (n, _) = rustix::io::read(&fd, spare)?;
+        let (n, _) = rustix::io::read(fd, spare)?;
         let filled = n.len();
         let new_len = buf.len() + filled;
         // SAFETY: the kernel initialised `filled` bytes of the spare capacity.
@@ -310,25 +311,198 @@ impl State {
     }
 }
 
+/// One row of `list`: what it prints, nothing else.
+pub struct Listed {
+    pub id: String,
+    /// 0 once stopped, as runc prints it.
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: String,
+    pub rootfs: String,
+    pub created: String,
+    pub annotations: BTreeMap<String, String>,
+    pub owner: Rc<str>,
+}
+
+impl Listed {
+    pub fn oci(&self) -> OciState<'_> {
+        OciState {
+            oci_version: crate::spec::OCI_VERSION,
+            id: &self.id,
+            pid: self.pid,
+            status: self.status.as_str(),
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            annotations: &self.annotations,
+            owner: &self.owner,
+        }
+    }
+}
+
+/// The part of state.json `list` prints or needs for the status; serde
+/// skips the rest (cgroup, namespaces, hooks) without building it.
+#[derive(Deserialize)]
+struct Brief {
+    id: String,
+    pid: i32,
+    start_time: u64,
+    bundle: String,
+    rootfs: String,
+    created: String,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    created_done: bool,
+}
+
+/// The cgroup of a state file, for the freezer check of live inits.
+#[derive(Deserialize)]
+struct CgroupOnly {
+    #[serde(default)]
+    cgroup: Cgroup,
+}
+
+/// Every finished container under root, sorted by id. Dirs without a
+/// readable state are skipped (being created, or debris).
+///
+/// This is the one command whose cost grows with the number of containers,
+/// so per entry it is one openat+read+close of state.json relative to the
+/// root fd, one fstatat for the owner and a kill(pid, 0); only live inits
+/// cost more (their start time, the fifo, the cgroup freezer).
+pub fn list(root: &Path) -> Result<Vec<Listed>> {
+    use rustix::fs::{AtFlags, Mode, OFlags};
+    let rootfd = match rustix::fs::open(
+        root,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(Error::errno(
+                format!("read {}", root.display()),
+                e.raw_os_error(),
+            ))
+        }
+    };
+    let mut out = Vec::new();
+    let mut owners = Owners::default();
+    let mut data = Vec::with_capacity(16384);
+    let mut rel = Vec::with_capacity(64);
+    let mut dents = vec![std::mem::MaybeUninit::<u8>::uninit(); 32768];
+    let mut it = rustix::fs::RawDir::new(&rootfd, &mut dents);
+    while let Some(ent) = it.next() {
+        let ent =
+            ent.map_err(|e| Error::errno(format!("read {}", root.display()), e.raw_os_error()))?;
+        if !matches!(
+            ent.file_type(),
+            rustix::fs::FileType::Directory | rustix::fs::FileType::Unknown
+        ) {
+            continue;
+        }
+        let name = ent.file_name();
+        let Ok(id) = std::str::from_utf8(name.to_bytes()) else {
+            continue;
+        };
+        if validate_id(id).is_err() {
+            continue;
+        }
+        rel.clear();
+        rel.extend_from_slice(id.as_bytes());
+        rel.extend_from_slice(b"/state.json\0");
+        let Ok(path) = std::ffi::CStr::from_bytes_with_nul(&rel) else {
+            continue;
+        };
+        if read_small_at(&rootfd, path, &mut data).is_err() {
+            continue;
+        }
+        let Ok(b) = serde_json::from_slice::<Brief>(&data) else {
+            continue;
+        };
+        if !b.created_done {
+            continue;
+        }
+        // State::status for a finished create, without re-reading the file:
+        // a live init is created while the fifo exists, paused while its
+        // cgroup is frozen, running otherwise.
+        let mut status = Status::Stopped;
+        let mut pid = 0;
+        // kill(pid, 0) answers "no such process" without the /proc lookup a
+        // failed open costs; most listed containers are usually stopped.
+        let exists = rustix::process::Pid::from_raw(b.pid)
+            .is_some_and(|p| rustix::process::test_kill_process(p) != Err(rustix::io::Errno::SRCH));
+        if exists && proc_start_time(b.pid) == Some(b.start_time) {
+            pid = b.pid;
+            rel.truncate(id.len());
+            rel.extend_from_slice(b"/exec.fifo\0");
+            let fifo = std::ffi::CStr::from_bytes_with_nul(&rel)
+                .is_ok_and(|p| rustix::fs::statat(&rootfd, p, AtFlags::empty()).is_ok());
+            status = if fifo {
+                Status::Created
+            } else if serde_json::from_slice::<CgroupOnly>(&data)
+                .is_ok_and(|c| c.cgroup.is_frozen())
+            {
+                Status::Paused
+            } else {
+                Status::Running
+            };
+        }
+        let owner = match rustix::fs::statat(&rootfd, name, AtFlags::empty()) {
+            Ok(s) => owners.of_uid(s.st_uid),
+            Err(_) => Rc::from(""),
+        };
+        out.push(Listed {
+            id: b.id,
+            pid,
+            status,
+            bundle: b.bundle,
+            rootfs: b.rootfs,
+            created: b.created,
+            annotations: b.annotations,
+            owner,
+        });
+    }
+    out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+/// `read_small` relative to a directory fd.
+fn read_small_at(
+    dir: &OwnedFd,
+    path: &std::ffi::CStr,
+    buf: &mut Vec<u8>,
+) -> std::result::Result<(), rustix::io::Errno> {
+    let fd = rustix::fs::openat(
+        dir,
+        path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    read_fd(&fd, buf)
+}
+
 /// The user owning a state dir, by name when /etc/passwd knows it (runc
-/// prints "root"). `list` asks for many dirs: /etc/passwd is read once.
+/// prints "root"). `list` asks for many dirs: /etc/passwd is read once and
+/// each uid looked up once.
 #[derive(Default)]
 pub struct Owners {
     passwd: Option<String>,
-    last: Option<(u32, String)>,
+    known: Vec<(u32, Rc<str>)>,
 }
 
 impl Owners {
     pub fn name(&mut self, path: &Path) -> String {
         use std::os::unix::fs::MetadataExt;
-        let uid = match std::fs::metadata(path) {
-            Ok(m) => m.uid(),
-            Err(_) => return String::new(),
-        };
-        if let Some((u, n)) = &self.last {
-            if *u == uid {
-                return n.clone();
-            }
+        match std::fs::metadata(path) {
+            Ok(m) => self.of_uid(m.uid()).to_string(),
+            Err(_) => String::new(),
+        }
+    }
+
+    pub fn of_uid(&mut self, uid: u32) -> Rc<str> {
+        if let Some((_, n)) = self.known.iter().find(|(u, _)| *u == uid) {
+            return n.clone();
         }
         let pw = self
             .passwd
@@ -338,19 +512,19 @@ impl Owners {
             let mut f = line.split(':');
             if let (Some(n), Some(u)) = (f.next(), f.nth(1)) {
                 if u.parse::<u32>() == Ok(uid) {
-                    name = Some(n.to_string());
+                    name = Some(Rc::from(n));
                     break;
                 }
             }
         }
-        let name = name.unwrap_or_else(|| {
+        let name: Rc<str> = name.unwrap_or_else(|| {
             if uid == 0 {
-                "root".to_string()
+                Rc::from("root")
             } else {
-                format!("#{uid}")
+                Rc::from(format!("#{uid}"))
             }
         });
-        self.last = Some((uid, name.clone()));
+        self.known.push((uid, name.clone()));
         name
     }
 }

@@ -48,8 +48,10 @@ const DEFAULT_SPEC: &str = r#"{
 
 /// The default spec; `rootless` adapts it as `runc spec --rootless` does.
 pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Spec {
-    // The literal is a compile-time constant covered by a unit test.
-    let mut spec: Spec = serde_json::from_str(DEFAULT_SPEC).unwrap_or_default();
+    // The literal is a compile-time constant covered by a unit test. Bytes,
+    // not str: config.json is parsed from bytes, and one reader type means
+    // one copy of the spec's deserializer in the binary.
+    let mut spec: Spec = serde_json::from_slice(DEFAULT_SPEC.as_bytes()).unwrap_or_default();
     spec.oci_version = OCI_VERSION.to_string();
     if rootless {
         if let Some(linux) = spec.linux.as_mut() {
@@ -98,13 +100,9 @@ pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Spec {
 /// Serialized the way runc does (tab-indented) so diffs against runc's
 /// output are about content only.
 pub fn to_json(spec: &Spec) -> String {
-    use serde::Serialize;
-    let mut out = Vec::new();
-    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
     // Serializing plain data into a Vec cannot fail.
-    let _ = spec.serialize(&mut ser);
-    String::from_utf8(out).unwrap_or_default()
+    let compact = serde_json::to_vec(spec).unwrap_or_default();
+    String::from_utf8(crate::jsonfmt::pretty(&compact, b"\t")).unwrap_or_default()
 }
 
 #[cfg(test)]
