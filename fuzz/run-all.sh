@@ -6,6 +6,9 @@
 #
 #   fuzz/run-all.sh SECONDS [TARGET...]
 #
+# FUZZ_TIMEOUT (seconds per input, default 10): raise it for long runs at
+# low priority on a busy machine, where a starved input can look hung.
+#
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); uses nightly if installed.
 set -u
 
@@ -58,7 +61,7 @@ for t in $targets; do
     # libFuzzer stops itself at -max_total_time; the outer timeout only
     # catches a harness that stops answering altogether.
     timeout -k 10 $((secs + 120)) "$bin/$t" \
-        -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+        -max_total_time="$secs" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="artifacts/$t/" \
         "$work/$t" "corpus/$t" >"$log" 2>&1
     rc=$?
