@@ -342,7 +342,7 @@ fn detached_lifecycle(c: &Containerd) -> Check {
     let (code, seen) = on_pty(
         c.command(&["task", "exec", "-t", "--exec-id", "e2", &id, "sh"]),
         "# ",
-        "tty; echo $((40+2))x; exit 3\r",
+        "tty; echo $((40+2))x; sleep 0.3; exit 3\r",
         "42x",
     );
     ensure(
@@ -416,7 +416,7 @@ fn run_tty(c: &Containerd) -> Check {
     let (code, seen) = on_pty(
         c.command(&args),
         "# ",
-        "tty; echo $((40+2))x; exit 3\r",
+        "tty; echo $((40+2))x; sleep 0.3; exit 3\r",
         "42x",
     );
     ensure(

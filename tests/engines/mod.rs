@@ -388,7 +388,10 @@ pub fn poll(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 /// Run `cmd` on a new pseudo-terminal as its controlling tty (what a user
 /// typing `podman run -it` has). Waits for `ready` in the output, types
 /// `input`, reads until `until`, then waits for the exit. Returns the exit
-/// code (-1 on timeout) and everything the terminal showed.
+/// code (-1 on timeout) and everything the terminal showed. Typed scripts
+/// sleep a moment before exiting: the engine's copy of the terminal output
+/// can lose what is still in flight when the process exits (seen with ctr
+/// and runc in CI).
 pub fn on_pty(mut cmd: Command, ready: &str, input: &str, until: &str) -> (i32, String) {
     use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
     let master: OwnedFd = match openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY) {

@@ -314,7 +314,7 @@ fn detached_lifecycle(p: &Podman) -> Check {
 
     let (code, seen) = p.run_on_pty(
         &["exec", "-it", &name, "sh"],
-        "tty; echo $((40+2))x; exit 3\r",
+        "tty; echo $((40+2))x; sleep 0.3; exit 3\r",
         "42x",
     );
     ensure(
@@ -385,7 +385,7 @@ fn detached_lifecycle(p: &Podman) -> Check {
 fn run_it(p: &Podman) -> Check {
     let (code, seen) = p.run_on_pty(
         &["run", "-it", "--rm", IMAGE, "sh"],
-        "tty; echo $((40+2))x; exit 3\r",
+        "tty; echo $((40+2))x; sleep 0.3; exit 3\r",
         "42x",
     );
     ensure(
