@@ -567,15 +567,7 @@ impl Cgroup {
         if self.layout != Layout::V2 {
             return None;
         }
-        let h = self.unified()?;
-        rustix::fs::open(
-            h.dir.as_str(),
-            rustix::fs::OFlags::RDONLY
-                | rustix::fs::OFlags::DIRECTORY
-                | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .ok()
+        self.unified_dir_fd()
     }
 
     /// SIGKILL everything in the container's cgroup. v2's cgroup.kill does

@@ -241,13 +241,9 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
             sync::READY => break,
             sync::FAULT => crate::container::fault::point("after-mounts"),
             sync::FD => {
-                let n = payload
-                    .get(..4)
-                    .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .unwrap_or(-1);
                 let r = send_seccomp_listener(
                     pid,
-                    n,
+                    fd_number(&payload),
                     plan.seccomp_listener.as_deref(),
                     plan.seccomp_metadata.as_deref(),
                     &st,
@@ -388,6 +384,14 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
         std::env::current_dir().ctx(|| "getcwd")?.join(path)
     };
     state::write_atomic(&abs, pid.to_string().as_bytes()).map_err(|e| e.wrap("pid file"))
+}
+
+/// The fd number an FD sync message announces (-1 if malformed).
+pub(crate) fn fd_number(payload: &[u8]) -> i32 {
+    payload
+        .get(..4)
+        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .unwrap_or(-1)
 }
 
 /// Fetch the child's seccomp listener (fd `n`, announced before it loaded

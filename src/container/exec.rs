@@ -185,13 +185,9 @@ pub fn exec_process(o: &ExecOpts) -> Result<Spawned> {
         match sync::recv(parent_sock.as_fd()).map_err(fail)? {
             (sync::READY, _, _) => break,
             (sync::FD, p, _) => {
-                let n = p
-                    .get(..4)
-                    .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .unwrap_or(-1);
                 let r = crate::container::create::send_seccomp_listener(
                     pid,
-                    n,
+                    crate::container::create::fd_number(&p),
                     ep.seccomp_listener.as_deref(),
                     ep.seccomp_metadata.as_deref(),
                     &st,
