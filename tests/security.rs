@@ -1020,13 +1020,31 @@ fn cve_2024_21626_no_runtime_fds_leak_into_init_or_exec() {
     b.sh("ls /proc/self/fd; sleep 1000").write();
     let id = env.id("c");
     start_running(&env, &b, &id);
-    let out = exec_in(&env, &[], &id, &["ls", "/proc/self/fd"]);
-    out.assert_ok();
-    assert_eq!(fd_list(&out.stdout), [0, 1, 2], "exec leaks fds:\n{out}");
+    // The caller hands exec two fds without CLOEXEC, as a careless engine
+    // would; without --preserve-fds none may reach the container.
+    let mut p = extra::spawn_rt(
+        &env,
+        &b.mark,
+        &["exec", &id, "--", "ls", "/proc/self/fd"],
+        None,
+        2,
+    );
+    let code = p.wait_timeout(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{}", p.describe());
+    assert_eq!(
+        fd_list(&p.stdout()),
+        [0, 1, 2],
+        "exec leaks fds:\n{}",
+        p.describe()
+    );
     let out = exec_in(&env, &[], &id, &["sh", "-c", "ls -l /proc/1/fd"]);
     out.assert_ok();
     let init_fds: Vec<&str> = out.stdout.lines().filter(|l| l.contains("->")).collect();
-    assert_eq!(init_fds.len(), 3, "init holds only 0,1,2:\n{out}");
+    assert_eq!(
+        init_fds.len(),
+        3,
+        "init leaks fds, holds more than 0,1,2:\n{out}"
+    );
     env.delete(&id, true).assert_ok();
     env.assert_nothing_left(&id, &b);
 }
