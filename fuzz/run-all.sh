@@ -8,6 +8,9 @@
 #
 # FUZZ_TIMEOUT (seconds per input, default 10): raise it for long runs at
 # low priority on a busy machine, where a starved input can look hung.
+# FUZZ_SANITIZER (default address): `none` for long runs. The targets run
+# safe code only (the few unsafe blocks are syscalls the harnesses never
+# reach), and ASan's memcmp/memcpy interceptors cost seccomp_diff 2-3x.
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); uses nightly if installed.
 set -u
@@ -35,7 +38,7 @@ else
     export RUSTC_BOOTSTRAP=1
     set --
 fi
-cargo "$@" fuzz build --target "$triple" || {
+cargo "$@" fuzz build --target "$triple" --sanitizer "${FUZZ_SANITIZER:-address}" || {
     echo "run-all: build failed" >&2
     exit 1
 }

@@ -13,7 +13,7 @@ use runway::seccomp::interp::{self, SeccompData};
 use runway::seccomp::model::{
     Abi, Cond, Op, Profile, AUDIT_ARCH_AARCH64, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT,
 };
-use runway::seccomp::{compile, reference_verdict, reference_verdict_parsed, Program};
+use runway::seccomp::{compile, reference_verdict, Reference};
 use runway::spec::{Seccomp, Syscall, SyscallArg};
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -367,17 +367,17 @@ fn satisfying(c: &Cond) -> u64 {
 }
 
 struct Checker<'a> {
-    prog: &'a Program,
-    parsed: &'a Profile,
+    prog: interp::Checked<'a>,
+    oracle: Reference<'a>,
 }
 
 impl Checker<'_> {
     fn check(&self, arch: u32, nr: u32, args: [u64; 6]) {
-        let got = match interp::try_run(&self.prog.insns, &SeccompData::new(arch, nr, args)) {
+        let got = match self.prog.run(&SeccompData::new(arch, nr, args)) {
             Ok(v) => v,
             Err(e) => panic!("filter faults on arch {arch:#x} nr {nr:#x}: {e}"),
         };
-        let want = reference_verdict_parsed(self.parsed, arch, nr, &args);
+        let want = self.oracle.verdict(arch, nr, &args);
         assert_eq!(
             got, want,
             "arch {arch:#x} nr {nr:#x} args {args:#x?}: bpf {got:#x} != reference {want:#x}"
@@ -412,21 +412,16 @@ fuzz_target!(|inp: Input| {
         }
         (Ok(_), Err(e)) => panic!("compile accepted a profile the model refuses: {e}"),
     };
-    if let Err(e) = interp::validate(&prog.insns) {
-        panic!("compiled program fails the kernel's checks: {e}");
-    }
     let c = Checker {
-        prog: &prog,
-        parsed: &parsed,
+        prog: match interp::Checked::new(&prog.insns) {
+            Ok(c) => c,
+            Err(e) => panic!("compiled program fails the kernel's checks: {e}"),
+        },
+        oracle: Reference::new(&parsed),
     };
     assert_eq!(
         reference_verdict(&p, AUDIT_ARCH_X86_64, 0, &[0; 6]).ok(),
-        Some(reference_verdict_parsed(
-            &parsed,
-            AUDIT_ARCH_X86_64,
-            0,
-            &[0; 6]
-        ))
+        Some(c.oracle.verdict(AUDIT_ARCH_X86_64, 0, &[0; 6]))
     );
 
     for probe in inp.probes.iter().take(64) {

@@ -130,7 +130,27 @@ pub fn run(prog: &[sock_filter], data: &SeccompData) -> u32 {
 }
 
 pub fn try_run(prog: &[sock_filter], data: &SeccompData) -> Result<u32, String> {
-    validate(prog)?;
+    Checked::new(prog)?.run(data)
+}
+
+/// A program that passed `validate`: run it many times without checking
+/// it again (the differential fuzzer runs thousands of syscalls per program).
+pub struct Checked<'a>(&'a [sock_filter]);
+
+impl<'a> Checked<'a> {
+    pub fn new(prog: &'a [sock_filter]) -> Result<Self, String> {
+        validate(prog)?;
+        Ok(Checked(prog))
+    }
+
+    pub fn run(&self, data: &SeccompData) -> Result<u32, String> {
+        exec(self.0, data)
+    }
+}
+
+/// Only for programs `validate` accepted: scratch slot indexes are not
+/// checked again here.
+fn exec(prog: &[sock_filter], data: &SeccompData) -> Result<u32, String> {
     let (mut a, mut x) = (0u32, 0u32);
     let mut mem: [Option<u32>; MEMWORDS] = [None; MEMWORDS];
     let mut pc = 0usize;

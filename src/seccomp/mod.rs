@@ -68,7 +68,7 @@ mod tables;
 mod tests;
 
 pub use notify::{build_process_state, send_listener};
-pub use reference::{reference_verdict, reference_verdict_parsed};
+pub use reference::{reference_verdict, reference_verdict_parsed, Reference};
 
 use crate::error::{Error, Result};
 use crate::spec::Seccomp;
