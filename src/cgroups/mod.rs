@@ -70,10 +70,6 @@ pub struct Cgroup {
     pub layout: Layout,
     #[serde(default)]
     pub hierarchies: Vec<Hierarchy>,
-    /// How many parents of each directory are ours (created for the default
-    /// "/runway/<id>" path) and so removed on destroy when empty.
-    #[serde(default)]
-    pub owned_parents: u32,
 }
 
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
@@ -219,7 +215,7 @@ pub fn plan(
     systemd: bool,
     resources: Option<&Resources>,
 ) -> Result<Cgroup> {
-    let (inner, owned_parents) = path::inner_path(cgroups_path, id, systemd)?;
+    let inner = path::inner_path(cgroups_path, id, systemd)?;
     let mounts = path::read_mounts()?;
     let own = path::read_own()?;
     let layout = layout_of(&mounts, sys_fs_cgroup_is_v2());
@@ -228,15 +224,7 @@ pub fn plan(
             .map(|s| s.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default()
     };
-    plan_with(
-        layout,
-        &mounts,
-        &own,
-        &inner,
-        owned_parents,
-        resources,
-        &unified_available,
-    )
+    plan_with(layout, &mounts, &own, &inner, resources, &unified_available)
 }
 
 fn plan_with(
@@ -244,7 +232,6 @@ fn plan_with(
     mounts: &[path::Mount],
     own: &[path::Membership],
     inner: &path::Inner,
-    owned_parents: u32,
     resources: Option<&Resources>,
     unified_available: &dyn Fn(&path::Mount) -> Vec<String>,
 ) -> Result<Cgroup> {
@@ -334,7 +321,6 @@ fn plan_with(
         dirs: hs.iter().map(|h| h.dir.clone()).collect(),
         layout,
         hierarchies: hs,
-        owned_parents,
     })
 }
 
@@ -612,7 +598,6 @@ impl Cgroup {
             )
         });
         if empty {
-            self.remove_owned_parents();
             return Ok(());
         }
         if force {
@@ -642,28 +627,7 @@ impl Cgroup {
         for h in &self.hierarchies {
             remove_tree(&h.dir)?;
         }
-        self.remove_owned_parents();
         Ok(())
-    }
-
-    /// The parents create made (runway/ of runway/<id>) while no other
-    /// container uses them.
-    fn remove_owned_parents(&self) {
-        for h in &self.hierarchies {
-            let mut d = h.dir.clone();
-            for _ in 0..self.owned_parents {
-                let Some(pos) = d.rfind('/') else { break };
-                d.truncate(pos);
-                if d.len() <= h.mount.trim_end_matches('/').len() {
-                    break;
-                }
-                // Another container may be using it, or be about to.
-                match rustix::fs::rmdir(d.as_str()) {
-                    Ok(()) => {}
-                    Err(_) => break,
-                }
-            }
-        }
     }
 
     pub fn freeze(&self) -> Result<()> {

@@ -192,9 +192,11 @@ pub enum Inner {
     Relative(String),
 }
 
-/// Resolve `linux.cgroupsPath`. Returns the inner path and how many parent
-/// levels of it are ours to remove when they become empty.
-pub fn inner_path(cgroups_path: Option<&str>, id: &str, systemd: bool) -> Result<(Inner, u32)> {
+/// Resolve `linux.cgroupsPath`. The default is /runway/<id>; like runc's and
+/// crun's parents, /runway stays when its last container goes: removing it
+/// cost every `run` a mkdir and an rmdir per hierarchy, and raced with the
+/// containers being created beside it.
+pub fn inner_path(cgroups_path: Option<&str>, id: &str, systemd: bool) -> Result<Inner> {
     if id.is_empty() || id.contains('/') || id == "." || id == ".." {
         bail!("cgroup path: invalid container id {id:?}");
     }
@@ -211,17 +213,17 @@ pub fn inner_path(cgroups_path: Option<&str>, id: &str, systemd: bool) -> Result
         if !std::path::Path::new("/run/systemd/system").exists() {
             bail!("systemd cgroup driver: systemd is not running");
         }
-        return Ok((Inner::Absolute(p), 0));
+        return Ok(Inner::Absolute(p));
     }
     match cgroups_path {
-        None | Some("") => Ok((Inner::Absolute(format!("/runway/{id}")), 1)),
-        Some(p) if p.starts_with('/') => Ok((Inner::Absolute(clean(p)), 0)),
+        None | Some("") => Ok(Inner::Absolute(format!("/runway/{id}"))),
+        Some(p) if p.starts_with('/') => Ok(Inner::Absolute(clean(p))),
         Some(p) => {
             let c = clean(p);
             if c == "/" {
                 bail!("cgroupsPath {p:?}: resolves to the runtime's own cgroup");
             }
-            Ok((Inner::Relative(c), 0))
+            Ok(Inner::Relative(c))
         }
     }
 }
@@ -308,12 +310,12 @@ pub fn leaf_dir(m: &Mount, inner: &Inner, own: &[Membership]) -> Result<String> 
 
 pub fn read_mounts() -> Result<Vec<Mount>> {
     let text =
-        std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "read /proc/self/mountinfo")?;
+        crate::linux::file::read("/proc/self/mountinfo").ctx(|| "read /proc/self/mountinfo")?;
     Ok(parse_mountinfo(&text))
 }
 
 pub fn read_own() -> Result<Vec<Membership>> {
-    let text = std::fs::read_to_string("/proc/self/cgroup").ctx(|| "read /proc/self/cgroup")?;
+    let text = crate::linux::file::read("/proc/self/cgroup").ctx(|| "read /proc/self/cgroup")?;
     Ok(parse_proc_cgroup(&text))
 }
 
@@ -362,17 +364,17 @@ mod tests {
     fn inner_paths() {
         assert_eq!(
             inner_path(None, "c1", false).unwrap(),
-            (Inner::Absolute("/runway/c1".into()), 1)
+            Inner::Absolute("/runway/c1".into())
         );
         assert_eq!(
             inner_path(Some("/a/./b//c"), "c1", false).unwrap(),
-            (Inner::Absolute("/a/b/c".into()), 0)
+            Inner::Absolute("/a/b/c".into())
         );
         // ".." anywhere is refused, not cleaned away.
         assert!(inner_path(Some("/a/../b/c"), "c1", false).is_err());
         assert_eq!(
             inner_path(Some("x/y"), "c1", false).unwrap(),
-            (Inner::Relative("/x/y".into()), 0)
+            Inner::Relative("/x/y".into())
         );
         assert!(inner_path(Some(".."), "c1", false).is_err());
         assert!(inner_path(None, "a/b", false).is_err());

@@ -80,7 +80,7 @@ fn plan_pure_v2_and_missing_controllers() {
     let avail = |_: &path::Mount| vec!["cpu".to_string(), "memory".to_string(), "pids".to_string()];
     let inner = path::Inner::Relative("/c1".into());
     let res = limits();
-    let cg = plan_with(Layout::V2, &mounts, &own, &inner, 0, Some(&res), &avail).unwrap();
+    let cg = plan_with(Layout::V2, &mounts, &own, &inner, Some(&res), &avail).unwrap();
     assert_eq!(cg.dirs, vec!["/sys/fs/cgroup/user.slice/x/c1"]);
     assert!(cg.hierarchies[0].unified);
     let mut res2 = limits();
@@ -88,7 +88,7 @@ fn plan_pure_v2_and_missing_controllers() {
         page_size: "2MB".into(),
         limit: 1 << 21,
     });
-    let e = plan_with(Layout::V2, &mounts, &own, &inner, 0, Some(&res2), &avail).unwrap_err();
+    let e = plan_with(Layout::V2, &mounts, &own, &inner, Some(&res2), &avail).unwrap_err();
     assert!(e.to_string().contains("hugetlb"), "{e}");
     // A serialized plan round-trips (it lives in state.json).
     let j = serde_json::to_string(&cg).unwrap();
@@ -108,7 +108,7 @@ fn plan_hybrid_gives_unified_the_leftovers() {
     let own = path::parse_proc_cgroup("1:cpu:/\n2:blkio:/\n0::/\n");
     let avail = |_: &path::Mount| vec!["io".to_string(), "hugetlb".to_string()];
     let inner = path::Inner::Absolute("/runway/x".into());
-    let cg = plan_with(Layout::Hybrid, &mounts, &own, &inner, 1, None, &avail).unwrap();
+    let cg = plan_with(Layout::Hybrid, &mounts, &own, &inner, None, &avail).unwrap();
     assert_eq!(cg.hierarchies.len(), 3);
     // Joined, but no controller switched on that the config does not use.
     assert!(cg.hierarchies[2].controllers.is_empty());
@@ -119,7 +119,7 @@ fn plan_hybrid_gives_unified_the_leftovers() {
         }],
         ..Default::default()
     };
-    let cg = plan_with(Layout::Hybrid, &mounts, &own, &inner, 1, Some(&res), &avail).unwrap();
+    let cg = plan_with(Layout::Hybrid, &mounts, &own, &inner, Some(&res), &avail).unwrap();
     assert_eq!(cg.hierarchies[2].controllers, vec!["hugetlb"]);
     assert_eq!(cg.dirs[2], "/c/unified/runway/x");
 }
@@ -247,7 +247,6 @@ fn destroy_without_force_refuses_live_processes() {
         return;
     }
     let cg = plan(Some(&format!("/{}", name("busy"))), "x", false, None).unwrap();
-    assert_eq!(cg.owned_parents, 0);
     cg.create().unwrap();
     let _guard = Guard(cg.clone());
     let mut child = sleeper();
@@ -618,7 +617,6 @@ fn v2_freeze_and_kill_on_unified_dir() {
         layout: Layout::V2,
         hierarchies: vec![h.clone()],
         dirs: vec![h.dir.clone()],
-        owned_parents: 0,
     };
     if files::exists(&h.dir, "cgroup.kill") {
         as_v2.kill_all().unwrap();
@@ -700,9 +698,9 @@ fn pure_v2_flow_on_the_unified_hierarchy() {
         return;
     }
     let own = path::read_own().unwrap();
-    let (inner, owned) = path::inner_path(None, &name("purev2"), false).unwrap();
+    let inner = path::inner_path(None, &name("purev2"), false).unwrap();
     let none = |_: &path::Mount| Vec::new();
-    let cg = plan_with(Layout::V2, &mounts, &own, &inner, owned, None, &none).unwrap();
+    let cg = plan_with(Layout::V2, &mounts, &own, &inner, None, &none).unwrap();
     cg.create().unwrap();
     let _guard = Guard(cg.clone());
     let res = Resources {
@@ -759,7 +757,7 @@ fn v2_dir_fd_places_a_clone3_child() {
     let own = path::read_own().unwrap();
     let inner = path::Inner::Absolute(format!("/{}", name("clone3")));
     let none = |_: &path::Mount| Vec::new();
-    let cg = plan_with(Layout::V2, &mounts, &own, &inner, 0, None, &none).unwrap();
+    let cg = plan_with(Layout::V2, &mounts, &own, &inner, None, &none).unwrap();
     cg.create().unwrap();
     let _guard = Guard(cg.clone());
     let fd = cg.v2_dir_fd().unwrap();
