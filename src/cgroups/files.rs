@@ -1,24 +1,19 @@
 //! Reading and writing cgroup control files, with errors that name the file.
 
 use crate::error::{Context, Error, Result};
-use std::io::Write;
+use crate::linux::file;
 use std::path::Path;
 
 /// Write `value` to `dir/name` in one write(2), as the kernel parses each
 /// write on its own.
 pub fn write(dir: &str, name: &str, value: &str) -> Result<()> {
     let p = format!("{dir}/{name}");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&p)
-        .ctx(|| format!("open {p}"))?;
-    f.write_all(value.as_bytes())
-        .ctx(|| format!("write {value:?} to {p}"))
+    file::write(&p, value.as_bytes()).ctx(|| format!("write {value:?} to {p}"))
 }
 
 pub fn read(dir: &str, name: &str) -> Result<String> {
     let p = format!("{dir}/{name}");
-    std::fs::read_to_string(&p).ctx(|| format!("read {p}"))
+    file::read(&p).ctx(|| format!("read {p}"))
 }
 
 pub fn read_trim(dir: &str, name: &str) -> Result<String> {

@@ -285,19 +285,25 @@ fn blkio(d: &str, b: &BlockIo) -> Result<()> {
 }
 
 /// A new cpuset cgroup starts with no cpus or mems, and a task cannot
-/// join it (ENOSPC); give every level we may have created its parent's.
+/// join it (ENOSPC); give every empty level its parent's, from the leaf up
+/// only as far as needed (usually: read the leaf, read /runway, write).
 pub fn fill_cpusets(mount: &str, dir: &str) -> Result<()> {
-    let mut parent = mount.trim_end_matches('/').to_string();
-    for d in super::chain(mount, dir) {
-        for f in ["cpuset.cpus", "cpuset.mems"] {
-            if files::read_trim(&d, f)?.is_empty() {
-                let v = files::read_trim(&parent, f)?;
-                files::write(&d, f, &v)?;
-            }
-        }
-        parent = d;
+    for f in ["cpuset.cpus", "cpuset.mems"] {
+        fill_cpuset(mount.trim_end_matches('/'), dir, f)?;
     }
     Ok(())
+}
+
+/// The value `dir/f` has once filled.
+fn fill_cpuset(mount: &str, dir: &str, f: &str) -> Result<String> {
+    let v = files::read_trim(dir, f)?;
+    if !v.is_empty() || dir.len() <= mount.len() {
+        return Ok(v);
+    }
+    let parent = dir.rsplit_once('/').map_or(mount, |(p, _)| p);
+    let v = fill_cpuset(mount, parent, f)?;
+    files::write(dir, f, &v)?;
+    Ok(v)
 }
 
 /// Freeze and wait until every task is stopped. FREEZING can stick while a

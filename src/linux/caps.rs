@@ -115,7 +115,7 @@ pub fn parse_set(set: &str, names: &[String]) -> Result<CapMask> {
 /// The host kernel's highest capability, /proc/sys/kernel/cap_last_cap.
 /// Falls back to probing the bounding set when /proc is unusual.
 pub fn host_last_cap() -> u32 {
-    if let Ok(s) = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap") {
+    if let Ok(s) = crate::linux::file::read("/proc/sys/kernel/cap_last_cap") {
         if let Ok(n) = s.trim().parse::<u32>() {
             return n.min(63);
         }

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use std::ffi::CStr;
 
 pub fn apparmor_enabled() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+    crate::linux::file::read("/sys/module/apparmor/parameters/enabled")
         .map(|s| s.trim() == "Y")
         .unwrap_or(false)
 }

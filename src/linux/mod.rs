@@ -2,6 +2,7 @@
 
 pub mod caps;
 pub mod clone;
+pub mod file;
 pub mod lsm;
 pub mod mountopt;
 pub mod pty;

@@ -101,7 +101,7 @@ pub fn current(resource: u32) -> Option<(u64, u64)> {
 }
 
 fn nr_open() -> Option<u64> {
-    std::fs::read_to_string("/proc/sys/fs/nr_open")
+    crate::linux::file::read("/proc/sys/fs/nr_open")
         .ok()?
         .trim()
         .parse()

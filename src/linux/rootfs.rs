@@ -448,8 +448,8 @@ fn mount_cgroup(root: BorrowedFd, m: &MountPlan, cgroupns: bool) -> Result<()> {
     )
     .map_err(|e| merr("mount tmpfs at", &m.dest, e))?;
     drop(target);
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let own = crate::linux::file::read("/proc/self/cgroup").unwrap_or_default();
+    let mountinfo = crate::linux::file::read("/proc/self/mountinfo").unwrap_or_default();
     for line in mountinfo.lines() {
         let Some((pre, post)) = line.split_once(" - ") else {
             continue;
