@@ -522,6 +522,16 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Move the calling, single-threaded process into every hierarchy: v1
+    /// as `join_self_v1`, the unified one by writing "0" to cgroup.procs.
+    pub fn join_self(&self) -> Result<()> {
+        self.join_self_v1()?;
+        if let Some(h) = self.unified() {
+            files::write(&h.dir, "cgroup.procs", "0").ctx(|| format!("join cgroup {}", h.dir))?;
+        }
+        Ok(())
+    }
+
     /// Write `pid` to the unified hierarchy's cgroup.procs only (the v1
     /// part done by `join_self_v1`).
     pub fn add_pid_unified(&self, pid: i32) -> Result<()> {

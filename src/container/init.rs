@@ -2,6 +2,7 @@
 //! parent made, reports any failure over the sync socket (errno + what),
 //! and never returns.
 
+use crate::cgroups::Cgroup;
 use crate::container::hooks;
 use crate::container::plan::Plan;
 use crate::error::{Error, Result};
@@ -26,8 +27,10 @@ pub struct ChildFds {
     pub close: Vec<i32>,
 }
 
-pub fn run(plan: &Plan, fds: ChildFds) -> ! {
-    let err = match setup(plan, &fds) {
+/// `join`: the cgroups to join once the parent says GO (it made them while
+/// we made our namespaces).
+pub fn run(plan: &Plan, fds: ChildFds, join: Option<&Cgroup>) -> ! {
+    let err = match setup(plan, &fds, join) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -58,7 +61,7 @@ fn wait_go(sock: BorrowedFd) -> Result<Vec<u8>> {
     }
 }
 
-fn setup(plan: &Plan, fds: &ChildFds) -> Result<Never> {
+fn setup(plan: &Plan, fds: &ChildFds, join: Option<&Cgroup>) -> Result<Never> {
     for fd in &fds.close {
         // SAFETY: these fds are the parent's; we own our copies.
         unsafe { libc::close(*fd) };
@@ -85,6 +88,9 @@ fn setup(plan: &Plan, fds: &ChildFds) -> Result<Never> {
     let sock = fds.sock.as_fd();
     // Parent puts us in the cgroup and writes id maps, then says go.
     let hook_state = wait_go(sock)?;
+    if let Some(cg) = join {
+        cg.join_self()?;
+    }
 
     let userns_new = plan.ns_new & libc::CLONE_NEWUSER as u64 != 0;
     if userns_new {

@@ -57,66 +57,50 @@ fn open_in_root(root: BorrowedFd, rel: &str, flags: OFlags) -> rustix::io::Resul
 }
 
 /// Open (creating directories, or an empty file when `file`) `dest` inside
-/// the rootfs, as an O_PATH fd.
+/// the rootfs, as an O_PATH fd. Only the missing tail is walked: usually
+/// just the leaf, made in its parent and opened one step beneath it.
 pub fn resolve_create(root: BorrowedFd, dest: &str, file: bool) -> Result<OwnedFd> {
     let rel = dest.trim_start_matches('/');
+    let resolve_err =
+        |e: rustix::io::Errno| Error::errno(format!("resolve {dest} in rootfs"), e.raw_os_error());
     match open_in_root(root, rel, OFlags::PATH) {
         Ok(fd) => return Ok(fd),
         Err(rustix::io::Errno::NOENT) => {}
-        Err(e) => {
-            return Err(Error::errno(
-                format!("resolve {dest} in rootfs"),
-                e.raw_os_error(),
-            ))
-        }
+        Err(e) => return Err(resolve_err(e)),
     }
     let comps: Vec<&str> = rel
         .split('/')
         .filter(|s| !s.is_empty() && *s != ".")
         .collect();
-    let mut prefix = String::new();
+    if comps.is_empty() {
+        bail!("mount destination {dest:?} is the rootfs itself");
+    }
+    // The deepest ancestor that exists.
+    let mut have = comps.len() - 1;
     let mut parent: Option<OwnedFd> = None;
-    for (i, comp) in comps.iter().enumerate() {
-        if !prefix.is_empty() {
-            prefix.push('/');
-        }
-        prefix.push_str(comp);
-        match open_in_root(root, &prefix, OFlags::PATH) {
+    while have > 0 {
+        match open_in_root(root, &comps[..have].join("/"), OFlags::PATH) {
             Ok(fd) => {
                 parent = Some(fd);
-                continue;
+                break;
             }
-            Err(rustix::io::Errno::NOENT) => {}
-            Err(e) => {
-                return Err(Error::errno(
-                    format!("resolve {dest} in rootfs"),
-                    e.raw_os_error(),
-                ))
-            }
+            Err(rustix::io::Errno::NOENT) => have -= 1,
+            Err(e) => return Err(resolve_err(e)),
         }
-        let pfd = match &parent {
-            Some(p) => p.as_fd(),
-            None => root,
-        };
-        // mkdirat/openat need a real directory fd, not O_PATH, for creation.
-        let dir = rustix::fs::openat(
-            pfd,
-            ".",
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| Error::errno(format!("create {dest} in rootfs"), e.raw_os_error()))?;
-        let last = i + 1 == comps.len();
-        let r = if last && file {
+    }
+    for (i, comp) in comps.iter().enumerate().skip(have) {
+        let pfd = parent.as_ref().map_or(root, |p| p.as_fd());
+        // O_PATH directory fds serve as dirfd for creation too.
+        let r = if i + 1 == comps.len() && file {
             rustix::fs::openat(
-                &dir,
+                pfd,
                 *comp,
                 OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
                 Mode::from_raw_mode(0o644),
             )
             .map(drop)
         } else {
-            rustix::fs::mkdirat(&dir, *comp, Mode::from_raw_mode(0o755))
+            rustix::fs::mkdirat(pfd, *comp, Mode::from_raw_mode(0o755))
         };
         match r {
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
@@ -127,15 +111,24 @@ pub fn resolve_create(root: BorrowedFd, dest: &str, file: bool) -> Result<OwnedF
                 ))
             }
         }
-        parent =
-            Some(open_in_root(root, &prefix, OFlags::PATH).map_err(|e| {
-                Error::errno(format!("resolve {dest} in rootfs"), e.raw_os_error())
-            })?);
+        let next = match rustix::fs::openat2(
+            pfd,
+            *comp,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+        ) {
+            Ok(fd) => fd,
+            // A symlink (or "..") that was there already, or appeared:
+            // resolve it inside the rootfs like any path.
+            Err(rustix::io::Errno::LOOP) | Err(rustix::io::Errno::XDEV) => {
+                open_in_root(root, &comps[..=i].join("/"), OFlags::PATH).map_err(resolve_err)?
+            }
+            Err(e) => return Err(resolve_err(e)),
+        };
+        parent = Some(next);
     }
-    match parent {
-        Some(fd) => Ok(fd),
-        None => bail!("mount destination {dest:?} is the rootfs itself"),
-    }
+    parent.ok_or_else(|| Error::msg(format!("mount destination {dest:?} is the rootfs itself")))
 }
 
 /// Flags a bind remount must keep from the underlying mount (the kernel
@@ -586,15 +579,8 @@ fn make_device(root: BorrowedFd, d: &DevicePlan, userns: bool) -> Result<()> {
         Some((p, n)) if !n.is_empty() => (if p.is_empty() { "/" } else { p }, n),
         _ => bail!("device path {:?}", d.path),
     };
-    let pfd = resolve_create(root, parent, false)?;
-    let dir = rustix::fs::openat(
-        &pfd,
-        ".",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::errno(format!("open {parent}"), e.raw_os_error()))?;
     if !userns {
+        let dir = resolve_create(root, parent, false)?;
         let dev = rustix::fs::makedev(d.major, d.minor);
         let ft = rustix::fs::FileType::from_raw_mode(d.kind);
         match rustix::fs::mknodat(&dir, name, ft, Mode::from_raw_mode(d.mode), dev) {
