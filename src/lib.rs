@@ -1,5 +1,6 @@
 //! runway: an OCI container runtime with runc's command line.
 
+pub mod arena;
 pub mod cgroups;
 pub mod cli;
 pub mod container;

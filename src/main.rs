@@ -1,3 +1,6 @@
+#[global_allocator]
+static ALLOC: runway::arena::Arena = runway::arena::Arena::new();
+
 fn main() {
     if cfg!(any(
         feature = "weaken-cve-2019-5736",
