@@ -64,8 +64,6 @@ pub struct Hierarchy {
 /// so later commands (delete, pause, ps, events, update) find it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Cgroup {
-    /// Absolute directories, one per mounted hierarchy we use.
-    pub dirs: Vec<String>,
     #[serde(default)]
     pub layout: Layout,
     #[serde(default)]
@@ -318,7 +316,6 @@ fn plan_with(
         }
     }
     Ok(Cgroup {
-        dirs: hs.iter().map(|h| h.dir.clone()).collect(),
         layout,
         hierarchies: hs,
     })
@@ -623,7 +620,7 @@ impl Cgroup {
             if Instant::now() >= deadline {
                 bail!(
                     "remove cgroup {}: {} process(es) still inside",
-                    self.dirs.first().map(String::as_str).unwrap_or("?"),
+                    self.hierarchies.first().map_or("?", |h| h.dir.as_str()),
                     left.len()
                 );
             }

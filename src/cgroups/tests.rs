@@ -81,7 +81,7 @@ fn plan_pure_v2_and_missing_controllers() {
     let inner = path::Inner::Relative("/c1".into());
     let res = limits();
     let cg = plan_with(Layout::V2, &mounts, &own, &inner, Some(&res), &avail).unwrap();
-    assert_eq!(cg.dirs, vec!["/sys/fs/cgroup/user.slice/x/c1"]);
+    assert_eq!(cg.hierarchies[0].dir, "/sys/fs/cgroup/user.slice/x/c1");
     assert!(cg.hierarchies[0].unified);
     let mut res2 = limits();
     res2.hugepage_limits.push(HugepageLimit {
@@ -93,9 +93,9 @@ fn plan_pure_v2_and_missing_controllers() {
     // A serialized plan round-trips (it lives in state.json).
     let j = serde_json::to_string(&cg).unwrap();
     assert_eq!(serde_json::from_str::<Cgroup>(&j).unwrap(), cg);
-    // An old state without the newer fields still loads.
+    // A state from before hierarchies still parses (its plan is empty).
     let old: Cgroup = serde_json::from_str(r#"{"dirs":["/x"]}"#).unwrap();
-    assert_eq!(old.dirs, vec!["/x"]);
+    assert!(old.hierarchies.is_empty());
 }
 
 #[test]
@@ -121,7 +121,7 @@ fn plan_hybrid_gives_unified_the_leftovers() {
     };
     let cg = plan_with(Layout::Hybrid, &mounts, &own, &inner, Some(&res), &avail).unwrap();
     assert_eq!(cg.hierarchies[2].controllers, vec!["hugetlb"]);
-    assert_eq!(cg.dirs[2], "/c/unified/runway/x");
+    assert_eq!(cg.hierarchies[2].dir, "/c/unified/runway/x");
 }
 
 #[test]
@@ -175,9 +175,9 @@ fn lifecycle_on_this_host() {
     let res = limits();
     let cg = plan(None, &id, false, Some(&res)).unwrap();
     assert!(cg
-        .dirs
+        .hierarchies
         .iter()
-        .all(|d| d.ends_with(&format!("/runway/{id}"))));
+        .all(|h| h.dir.ends_with(&format!("/runway/{id}"))));
     cg.create().unwrap();
     let _guard = Guard(cg.clone());
     cg.apply(&res).unwrap();
@@ -235,7 +235,7 @@ fn lifecycle_on_this_host() {
     cg.destroy(true).unwrap();
     let status = child.wait().unwrap();
     assert!(!status.success());
-    for d in &cg.dirs {
+    for d in cg.hierarchies.iter().map(|h| &h.dir) {
         assert!(!std::path::Path::new(d).exists(), "{d} left behind");
     }
     cg.destroy(true).unwrap();
@@ -258,7 +258,7 @@ fn destroy_without_force_refuses_live_processes() {
     let r = cg.destroy(false);
     child.wait().unwrap();
     r.unwrap();
-    for d in &cg.dirs {
+    for d in cg.hierarchies.iter().map(|h| &h.dir) {
         assert!(!std::path::Path::new(d).exists(), "{d} left behind");
     }
 }
@@ -284,7 +284,7 @@ fn relative_path_lands_under_own_cgroup() {
     cg.add_pid(child.id() as i32).unwrap();
     cg.destroy(true).unwrap();
     child.wait().unwrap();
-    for d in &cg.dirs {
+    for d in cg.hierarchies.iter().map(|h| &h.dir) {
         assert!(!std::path::Path::new(d).exists(), "{d} left behind");
     }
 }
@@ -616,7 +616,6 @@ fn v2_freeze_and_kill_on_unified_dir() {
     let as_v2 = Cgroup {
         layout: Layout::V2,
         hierarchies: vec![h.clone()],
-        dirs: vec![h.dir.clone()],
     };
     if files::exists(&h.dir, "cgroup.kill") {
         as_v2.kill_all().unwrap();
@@ -737,7 +736,7 @@ fn pure_v2_flow_on_the_unified_hierarchy() {
     cg.destroy(true).unwrap();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
-    assert!(!std::path::Path::new(&cg.dirs[0]).exists());
+    assert!(!std::path::Path::new(&cg.hierarchies[0].dir).exists());
 }
 
 /// The fd from v2_dir_fd works for clone3(CLONE_INTO_CGROUP).

@@ -368,7 +368,7 @@ struct CgroupOnly {
 ///
 /// This is the one command whose cost grows with the number of containers,
 /// so per entry it is one openat+read+close of state.json relative to the
-/// root fd, one fstatat for the owner and a kill(pid, 0); only live inits
+/// root fd, an fstat of it for the owner and a kill(pid, 0); only live inits
 /// cost more (their start time, the fifo, the cgroup freezer).
 pub fn list(root: &Path) -> Result<Vec<Listed>> {
     use rustix::fs::{AtFlags, Mode, OFlags};
@@ -414,9 +414,12 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
         let Ok(path) = std::ffi::CStr::from_bytes_with_nul(&rel) else {
             continue;
         };
-        if read_small_at(&rootfd, path, &mut data).is_err() {
+        // The owner is the state dir's (runc's OWNER column); state.json
+        // is written by the same user, and fstat of the open file spares
+        // a second path lookup.
+        let Ok(owner_uid) = read_small_owned_at(&rootfd, path, &mut data) else {
             continue;
-        }
+        };
         let Ok(b) = serde_json::from_slice::<Brief>(&data) else {
             continue;
         };
@@ -448,9 +451,9 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
                 Status::Running
             };
         }
-        let owner = match rustix::fs::statat(&rootfd, name, AtFlags::empty()) {
-            Ok(s) => owners.of_uid(s.st_uid),
-            Err(_) => Rc::from(""),
+        let owner = match owner_uid {
+            Some(uid) => owners.of_uid(uid),
+            None => Rc::from(""),
         };
         out.push(Listed {
             id: b.id,
@@ -467,19 +470,20 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
     Ok(out)
 }
 
-/// `read_small` relative to a directory fd.
-fn read_small_at(
+/// `read_small_at`, also giving the file owner's uid when fstat answers.
+fn read_small_owned_at(
     dir: &OwnedFd,
     path: &std::ffi::CStr,
     buf: &mut Vec<u8>,
-) -> std::result::Result<(), rustix::io::Errno> {
+) -> std::result::Result<Option<u32>, rustix::io::Errno> {
     let fd = rustix::fs::openat(
         dir,
         path,
         rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     )?;
-    read_fd(&fd, buf)
+    read_fd(&fd, buf)?;
+    Ok(rustix::fs::fstat(&fd).ok().map(|s| s.st_uid))
 }
 
 /// The user owning a state dir, by name when /etc/passwd knows it (runc
