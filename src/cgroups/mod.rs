@@ -369,6 +369,17 @@ fn remove_tree(dir: &str) -> Result<()> {
 /// shared parent (e.g. /runway) can race us, so ENOENT restarts the walk.
 fn mkdir_all(mount: &str, dir: &str) -> Result<()> {
     let mode = rustix::fs::Mode::from_raw_mode(0o755);
+    // The parent (/runway) is usually there already: one mkdir.
+    match rustix::fs::mkdir(dir, mode) {
+        Ok(()) | Err(rustix::io::Errno::EXIST) => return Ok(()),
+        Err(rustix::io::Errno::NOENT) => {}
+        Err(e) => {
+            return Err(Error::errno(
+                format!("create cgroup {dir}"),
+                e.raw_os_error(),
+            ))
+        }
+    }
     for _ in 0..5 {
         let mut raced = false;
         for d in chain(mount, dir) {

@@ -303,6 +303,11 @@ fn fill_cpuset(mount: &str, dir: &str, f: &str) -> Result<String> {
     let parent = dir.rsplit_once('/').map_or(mount, |(p, _)| p);
     let v = fill_cpuset(mount, parent, f)?;
     files::write(dir, f, &v)?;
+    // Our own default parent copies its cpus and mems into each new child
+    // from now on (cgroup.clone_children), sparing the next create this.
+    if parent.strip_prefix(mount) == Some("/runway") {
+        let _ = files::write(parent, "cgroup.clone_children", "1");
+    }
     Ok(v)
 }
 
