@@ -206,10 +206,8 @@ pub fn apply_v1(dir: &str, rules: &DeviceRules) -> Result<()> {
         return Ok(());
     }
     files::write(dir, reset, "a")?;
-    for e in &rules.exceptions {
-        files::write(dir, except, &e.v1_string())?;
-    }
-    Ok(())
+    let lines: Vec<String> = rules.exceptions.iter().map(|e| e.v1_string()).collect();
+    files::write_each(dir, except, &lines)
 }
 
 fn v1_list_matches(list: &str, rules: &DeviceRules) -> bool {

@@ -11,6 +11,29 @@ pub fn write(dir: &str, name: &str, value: &str) -> Result<()> {
     file::write(&p, value.as_bytes()).ctx(|| format!("write {value:?} to {p}"))
 }
 
+/// Several values to one control file: one open, then one write(2) per
+/// value (devices.allow takes one rule per write).
+pub fn write_each<S: AsRef<str>>(dir: &str, name: &str, values: &[S]) -> Result<()> {
+    if values.is_empty() {
+        return Ok(());
+    }
+    let p = format!("{dir}/{name}");
+    let fd = rustix::fs::open(
+        p.as_str(),
+        rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ctx(|| format!("open {p}"))?;
+    for v in values {
+        let v = v.as_ref();
+        let n = rustix::io::write(&fd, v.as_bytes()).ctx(|| format!("write {v:?} to {p}"))?;
+        if n != v.len() {
+            return Err(Error::msg(format!("write {v:?} to {p}: short write")));
+        }
+    }
+    Ok(())
+}
+
 pub fn read(dir: &str, name: &str) -> Result<String> {
     let p = format!("{dir}/{name}");
     file::read(&p).ctx(|| format!("read {p}"))
