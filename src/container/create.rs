@@ -119,6 +119,7 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
         systemd_cgroup: o.systemd_cgroup,
         rootless: o.rootless,
         created_done: false,
+        owner: Some(rustix::process::geteuid().as_raw()),
         creator: {
             let me = rustix::process::getpid().as_raw_nonzero().get();
             state::proc_start_time(me).map(|t| (me, t))

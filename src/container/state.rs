@@ -45,6 +45,15 @@ pub struct State {
     pub bundle: String,
     pub rootfs: String,
     pub created: String,
+    /// True once create has finished handing over to the init. Before
+    /// the annotations and the cgroup: `list` parses only the part of the
+    /// file before "cgroup".
+    #[serde(default)]
+    pub created_done: bool,
+    /// The creating user (the state dir's owner, runc's OWNER column),
+    /// so `list` needs no stat per container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<u32>,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
     #[serde(default)]
@@ -56,9 +65,6 @@ pub struct State {
     pub systemd_cgroup: bool,
     #[serde(default)]
     pub rootless: bool,
-    /// True once create has finished handing over to the init.
-    #[serde(default)]
-    pub created_done: bool,
     /// The `create` process (pid, start time) while it runs: a state
     /// without an init yet is "creating" only while its creator lives.
     #[serde(default)]
@@ -352,8 +358,31 @@ struct Brief {
     created: String,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
+    /// None when absent: a cut-short parse (see `brief`) then falls back
+    /// to the whole file.
+    created_done: Option<bool>,
     #[serde(default)]
-    created_done: bool,
+    owner: Option<u32>,
+}
+
+/// The `Brief` of a state file. Most of a state.json is the cgroup plan,
+/// which `list` does not print; runway writes it after everything `list`
+/// reads, so the text before `,"cgroup":` closed with `}` is parsed
+/// first. A cut that lands elsewhere (an annotation named "cgroup", a
+/// file from an older runway) fails to parse or lacks created_done, and
+/// the whole file is parsed instead.
+fn brief(data: &[u8], head: &mut Vec<u8>) -> Option<Brief> {
+    if let Some(pos) = memchr::memmem::find(data, b",\"cgroup\":") {
+        head.clear();
+        head.extend_from_slice(data.get(..pos)?);
+        head.push(b'}');
+        if let Ok(b) = serde_json::from_slice::<Brief>(head) {
+            if b.created_done.is_some() {
+                return Some(b);
+            }
+        }
+    }
+    serde_json::from_slice(data).ok()
 }
 
 /// The cgroup of a state file, for the freezer check of live inits.
@@ -368,8 +397,8 @@ struct CgroupOnly {
 ///
 /// This is the one command whose cost grows with the number of containers,
 /// so per entry it is one openat+read+close of state.json relative to the
-/// root fd, an fstat of it for the owner and a kill(pid, 0); only live inits
-/// cost more (their start time, the fifo, the cgroup freezer).
+/// root fd, a parse of its head (see `brief`) and a kill(pid, 0); only live
+/// inits cost more (their start time, the fifo, the cgroup freezer).
 pub fn list(root: &Path) -> Result<Vec<Listed>> {
     use rustix::fs::{AtFlags, Mode, OFlags};
     let rootfd = match rustix::fs::open(
@@ -390,6 +419,7 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
     let mut owners = Owners::default();
     let mut data = Vec::with_capacity(16384);
     let mut rel = Vec::with_capacity(64);
+    let mut head = Vec::with_capacity(4096);
     let mut dents = vec![std::mem::MaybeUninit::<u8>::uninit(); 32768];
     let mut it = rustix::fs::RawDir::new(&rootfd, &mut dents);
     while let Some(ent) = it.next() {
@@ -414,16 +444,28 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
         let Ok(path) = std::ffi::CStr::from_bytes_with_nul(&rel) else {
             continue;
         };
-        // The owner is the state dir's (runc's OWNER column); state.json
-        // is written by the same user, and fstat of the open file spares
-        // a second path lookup.
-        let Ok(owner_uid) = read_small_owned_at(&rootfd, path, &mut data) else {
+        let Ok(fd) = rustix::fs::openat(
+            &rootfd,
+            path,
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
             continue;
         };
-        let Ok(b) = serde_json::from_slice::<Brief>(&data) else {
+        if read_fd(&fd, &mut data).is_err() {
+            continue;
+        }
+        let Some(b) = brief(&data, &mut head) else {
             continue;
         };
-        if !b.created_done {
+        // The owner is the state dir's (runc's OWNER column): recorded by
+        // create, or (older states) that of state.json, written by the
+        // same user.
+        let owner_uid = b
+            .owner
+            .or_else(|| rustix::fs::fstat(&fd).ok().map(|s| s.st_uid));
+        drop(fd);
+        if b.created_done != Some(true) {
             continue;
         }
         // State::status for a finished create, without re-reading the file:
@@ -468,22 +510,6 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
     }
     out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
-}
-
-/// `read_small_at`, also giving the file owner's uid when fstat answers.
-fn read_small_owned_at(
-    dir: &OwnedFd,
-    path: &std::ffi::CStr,
-    buf: &mut Vec<u8>,
-) -> std::result::Result<Option<u32>, rustix::io::Errno> {
-    let fd = rustix::fs::openat(
-        dir,
-        path,
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )?;
-    read_fd(&fd, buf)?;
-    Ok(rustix::fs::fstat(&fd).ok().map(|s| s.st_uid))
 }
 
 /// The user owning a state dir, by name when /etc/passwd knows it (runc
@@ -540,6 +566,33 @@ pub fn owner_of(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn brief_reads_the_head_or_the_whole_file() {
+        let mut head = Vec::new();
+        let base = r#"{"id":"a","pid":7,"start_time":1,"bundle":"/b","rootfs":"/r","created":"t","#;
+        // As runway writes it: only the head is parsed (the tail here is
+        // not even JSON).
+        let cut = format!(r#"{base}"created_done":true,"annotations":{{}},"cgroup":<bulk>"#);
+        let b = brief(cut.as_bytes(), &mut head).unwrap();
+        assert_eq!((b.id.as_str(), b.pid, b.created_done), ("a", 7, Some(true)));
+        // An annotation named "cgroup": the cut lands inside it, the whole
+        // file is parsed.
+        let ann = format!(
+            r#"{base}"created_done":true,"annotations":{{"x":"1","cgroup":"y"}},"cgroup":{{}}}}"#
+        );
+        let b = brief(ann.as_bytes(), &mut head).unwrap();
+        assert_eq!(b.annotations.get("cgroup").map(String::as_str), Some("y"));
+        // An older layout with created_done at the end.
+        let old = format!(r#"{base}"annotations":{{}},"cgroup":{{}},"created_done":true}}"#);
+        assert_eq!(
+            brief(old.as_bytes(), &mut head).unwrap().created_done,
+            Some(true)
+        );
+        // Still being created.
+        let new = format!(r#"{base}"annotations":{{}},"cgroup":{{}}}}"#);
+        assert_eq!(brief(new.as_bytes(), &mut head).unwrap().created_done, None);
+    }
 
     #[test]
     fn ids() {
