@@ -752,3 +752,66 @@ fn failed_exec_says_what_engines_match() {
     env.assert_nothing_left(&id, &b);
     env.assert_root_empty();
 }
+
+/// Past 16 containers `list` learns which inits live from one read of
+/// /proc (see state::list): statuses and pids must be what they were.
+#[test]
+fn list_statuses_with_many_containers() {
+    let Some(env) = TestEnv::new("listmany") else {
+        return;
+    };
+    let mut done = env.bundle();
+    done.args(&["true"]).write();
+    let stopped: Vec<String> = (0..17).map(|i| env.id(&format!("s{i}"))).collect();
+    // create+start of /bin/true leaves a stopped container behind.
+    for id in &stopped {
+        env.create_ok(&done, id);
+        env.start(id).assert_ok();
+        env.wait_for_status(id, "stopped", STATE_TIMEOUT);
+    }
+    let b = sleeper(&env);
+    let (created, running, paused) = (env.id("created"), env.id("running"), env.id("paused"));
+    env.create_ok(&b, &created);
+    for id in [&running, &paused] {
+        env.create_ok(&b, id);
+        env.start(id).assert_ok();
+        env.wait_for_status(id, "running", STATE_TIMEOUT);
+    }
+    env.rt(&["pause", &paused]).assert_ok();
+
+    let json = env.list(&["--format", "json"]);
+    json.assert_ok();
+    let v: Value =
+        serde_json::from_str(&json.stdout).unwrap_or_else(|e| panic!("list json ({e}):\n{json}"));
+    let items = v
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array:\n{json}"));
+    assert_eq!(items.len(), 20, "{json}");
+    let find = |id: &str| {
+        items
+            .iter()
+            .find(|i| i["id"] == id)
+            .unwrap_or_else(|| panic!("{id} missing:\n{json}"))
+    };
+    for id in &stopped {
+        assert_eq!(find(id)["status"], "stopped", "{json}");
+        assert_eq!(find(id)["pid"], 0, "{json}");
+    }
+    for (id, status) in [
+        (&created, "created"),
+        (&running, "running"),
+        (&paused, "paused"),
+    ] {
+        assert_eq!(find(id)["status"], status, "{json}");
+        assert_eq!(
+            find(id)["pid"].as_i64(),
+            Some(env.read_pid_file(id) as i64),
+            "{json}"
+        );
+    }
+    env.rt(&["resume", &paused]).assert_ok();
+    for id in stopped.iter().chain([&created, &running, &paused]) {
+        env.delete(id, true).assert_ok();
+    }
+    env.assert_root_empty();
+}

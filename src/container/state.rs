@@ -397,8 +397,9 @@ struct CgroupOnly {
 ///
 /// This is the one command whose cost grows with the number of containers,
 /// so per entry it is one openat+read+close of state.json relative to the
-/// root fd, a parse of its head (see `brief`) and a kill(pid, 0); only live
-/// inits cost more (their start time, the fifo, the cgroup freezer).
+/// root fd and a parse of its head (see `brief`); one read of /proc then
+/// says which inits live, and only those cost more (their start time, the
+/// fifo, the cgroup freezer).
 pub fn list(root: &Path) -> Result<Vec<Listed>> {
     use rustix::fs::{AtFlags, Mode, OFlags};
     let rootfd = match rustix::fs::open(
@@ -420,6 +421,7 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
     let mut data = Vec::with_capacity(16384);
     let mut rel = Vec::with_capacity(64);
     let mut head = Vec::with_capacity(4096);
+    let mut starts = Vec::new();
     let mut dents = vec![std::mem::MaybeUninit::<u8>::uninit(); 32768];
     let mut it = rustix::fs::RawDir::new(&rootfd, &mut dents);
     while let Some(ent) = it.next() {
@@ -468,39 +470,16 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
         if b.created_done != Some(true) {
             continue;
         }
-        // State::status for a finished create, without re-reading the file:
-        // a live init is created while the fifo exists, paused while its
-        // cgroup is frozen, running otherwise.
-        let mut status = Status::Stopped;
-        let mut pid = 0;
-        // kill(pid, 0) answers "no such process" without the /proc lookup a
-        // failed open costs; most listed containers are usually stopped.
-        let exists = rustix::process::Pid::from_raw(b.pid)
-            .is_some_and(|p| rustix::process::test_kill_process(p) != Err(rustix::io::Errno::SRCH));
-        if exists && proc_start_time(b.pid) == Some(b.start_time) {
-            pid = b.pid;
-            rel.truncate(id.len());
-            rel.extend_from_slice(b"/exec.fifo\0");
-            let fifo = std::ffi::CStr::from_bytes_with_nul(&rel)
-                .is_ok_and(|p| rustix::fs::statat(&rootfd, p, AtFlags::empty()).is_ok());
-            status = if fifo {
-                Status::Created
-            } else if serde_json::from_slice::<CgroupOnly>(&data)
-                .is_ok_and(|c| c.cgroup.is_frozen())
-            {
-                Status::Paused
-            } else {
-                Status::Running
-            };
-        }
         let owner = match owner_uid {
             Some(uid) => owners.of_uid(uid),
             None => Rc::from(""),
         };
+        // Stopped until the second pass finds the init alive.
+        starts.push(b.start_time);
         out.push(Listed {
             id: b.id,
-            pid,
-            status,
+            pid: b.pid,
+            status: Status::Stopped,
             bundle: b.bundle,
             rootfs: b.rootfs,
             created: b.created,
@@ -508,8 +487,86 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
             owner,
         });
     }
+    // Second pass, after every state was read (so an init that was alive
+    // then and is gone now is rightly stopped): which inits live. Past a
+    // few containers one read of /proc answers for all of them, instead of
+    // a kill(pid, 0) each.
+    let live = if out.len() > 16 { live_pids() } else { None };
+    for (e, &start) in out.iter_mut().zip(&starts) {
+        let exists = match &live {
+            Some(set) => set.binary_search(&e.pid).is_ok(),
+            None => rustix::process::Pid::from_raw(e.pid).is_some_and(|p| {
+                rustix::process::test_kill_process(p) != Err(rustix::io::Errno::SRCH)
+            }),
+        };
+        if !(exists && proc_start_time(e.pid) == Some(start)) {
+            e.pid = 0;
+            continue;
+        }
+        // State::status for a finished create: a live init is created while
+        // the fifo exists, paused while its cgroup is frozen, running
+        // otherwise.
+        rel.clear();
+        rel.extend_from_slice(e.id.as_bytes());
+        rel.extend_from_slice(b"/exec.fifo\0");
+        let fifo = std::ffi::CStr::from_bytes_with_nul(&rel)
+            .is_ok_and(|p| rustix::fs::statat(&rootfd, p, AtFlags::empty()).is_ok());
+        e.status = if fifo {
+            Status::Created
+        } else if state_bytes_at(&rootfd, &e.id, &mut rel, &mut data).is_ok_and(|()| {
+            serde_json::from_slice::<CgroupOnly>(&data).is_ok_and(|c| c.cgroup.is_frozen())
+        }) {
+            Status::Paused
+        } else {
+            Status::Running
+        };
+    }
     out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
+}
+
+/// `<root>/<id>/state.json` into `data`.
+fn state_bytes_at(
+    rootfd: &OwnedFd,
+    id: &str,
+    rel: &mut Vec<u8>,
+    data: &mut Vec<u8>,
+) -> std::result::Result<(), rustix::io::Errno> {
+    rel.clear();
+    rel.extend_from_slice(id.as_bytes());
+    rel.extend_from_slice(b"/state.json\0");
+    let path = std::ffi::CStr::from_bytes_with_nul(rel).map_err(|_| rustix::io::Errno::INVAL)?;
+    let fd = rustix::fs::openat(
+        rootfd,
+        path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    read_fd(&fd, data)
+}
+
+/// Every process id in /proc, sorted; None when /proc can't be read.
+fn live_pids() -> Option<Vec<i32>> {
+    let proc = rustix::fs::open(
+        "/proc",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()?;
+    let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 32768];
+    let mut it = rustix::fs::RawDir::new(&proc, &mut buf);
+    let mut pids = Vec::new();
+    while let Some(ent) = it.next() {
+        let ent = ent.ok()?;
+        if let Some(pid) = std::str::from_utf8(ent.file_name().to_bytes())
+            .ok()
+            .and_then(|n| n.parse::<i32>().ok())
+        {
+            pids.push(pid);
+        }
+    }
+    pids.sort_unstable();
+    Some(pids)
 }
 
 /// The user owning a state dir, by name when /etc/passwd knows it (runc
