@@ -753,8 +753,9 @@ fn failed_exec_says_what_engines_match() {
     env.assert_root_empty();
 }
 
-/// Past 16 containers `list` learns which inits live from one read of
-/// /proc (see state::list): statuses and pids must be what they were.
+/// Stopped, created, running and paused containers side by side: each
+/// status and pid right (state::list has its own test for the /proc path
+/// it takes past 64 containers).
 #[test]
 fn list_statuses_with_many_containers() {
     let Some(env) = TestEnv::new("listmany") else {

@@ -397,11 +397,11 @@ struct CgroupOnly {
 ///
 /// This is the one command whose cost grows with the number of containers,
 /// so per entry it is one openat+read+close of state.json relative to the
-/// root fd and a parse of its head (see `brief`); one read of /proc then
-/// says which inits live, and only those cost more (their start time, the
-/// fifo, the cgroup freezer).
+/// root fd, a parse of its head (see `brief`) and a kill(pid, 0) (past
+/// INLINE containers, one read of /proc for all); only live inits cost more
+/// (their start time, the fifo, the cgroup freezer).
 pub fn list(root: &Path) -> Result<Vec<Listed>> {
-    use rustix::fs::{AtFlags, Mode, OFlags};
+    use rustix::fs::{Mode, OFlags};
     let rootfd = match rustix::fs::open(
         root,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -421,7 +421,9 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
     let mut data = Vec::with_capacity(16384);
     let mut rel = Vec::with_capacity(64);
     let mut head = Vec::with_capacity(4096);
-    let mut starts = Vec::new();
+    let mut scratch = Vec::new();
+    // Containers past the first INLINE: (index in out, init start time).
+    let mut deferred: Vec<(usize, u64)> = Vec::new();
     let mut dents = vec![std::mem::MaybeUninit::<u8>::uninit(); 32768];
     let mut it = rustix::fs::RawDir::new(&rootfd, &mut dents);
     while let Some(ent) = it.next() {
@@ -474,55 +476,101 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
             Some(uid) => owners.of_uid(uid),
             None => Rc::from(""),
         };
-        // Stopped until the second pass finds the init alive.
-        starts.push(b.start_time);
-        out.push(Listed {
+        let (pid, start) = (b.pid, b.start_time);
+        let mut entry = Listed {
             id: b.id,
-            pid: b.pid,
+            pid,
             status: Status::Stopped,
             bundle: b.bundle,
             rootfs: b.rootfs,
             created: b.created,
             annotations: b.annotations,
             owner,
-        });
-    }
-    // Second pass, after every state was read (so an init that was alive
-    // then and is gone now is rightly stopped): which inits live. Past a
-    // few containers one read of /proc answers for all of them, instead of
-    // a kill(pid, 0) each.
-    let live = if out.len() > 16 { live_pids() } else { None };
-    for (e, &start) in out.iter_mut().zip(&starts) {
-        let exists = match &live {
-            Some(set) => set.binary_search(&e.pid).is_ok(),
-            None => rustix::process::Pid::from_raw(e.pid).is_some_and(|p| {
-                rustix::process::test_kill_process(p) != Err(rustix::io::Errno::SRCH)
-            }),
         };
-        if !(exists && proc_start_time(e.pid) == Some(start)) {
-            e.pid = 0;
-            continue;
-        }
-        // State::status for a finished create: a live init is created while
-        // the fifo exists, paused while its cgroup is frozen, running
-        // otherwise.
-        rel.clear();
-        rel.extend_from_slice(e.id.as_bytes());
-        rel.extend_from_slice(b"/exec.fifo\0");
-        let fifo = std::ffi::CStr::from_bytes_with_nul(&rel)
-            .is_ok_and(|p| rustix::fs::statat(&rootfd, p, AtFlags::empty()).is_ok());
-        e.status = if fifo {
-            Status::Created
-        } else if state_bytes_at(&rootfd, &e.id, &mut rel, &mut data).is_ok_and(|()| {
-            serde_json::from_slice::<CgroupOnly>(&data).is_ok_and(|c| c.cgroup.is_frozen())
-        }) {
-            Status::Paused
+        if out.len() < INLINE {
+            settle(
+                &rootfd,
+                &mut entry,
+                start,
+                pid_exists(pid),
+                Some(&data),
+                &mut rel,
+                &mut scratch,
+            );
         } else {
-            Status::Running
-        };
+            deferred.push((out.len(), start));
+        }
+        out.push(entry);
+    }
+    // The rest, after every state was read (an init alive then and gone
+    // now is rightly stopped; one started meanwhile is seen): one read of
+    // /proc says which inits live, instead of a kill(pid, 0) each. Live
+    // ones are few; their state is read again for the freezer.
+    if !deferred.is_empty() {
+        let live = live_pids();
+        for (i, start) in deferred {
+            let Some(e) = out.get_mut(i) else { continue };
+            let exists = match &live {
+                Some(set) => set.binary_search(&e.pid).is_ok(),
+                None => pid_exists(e.pid),
+            };
+            settle(&rootfd, e, start, exists, None, &mut rel, &mut scratch);
+        }
     }
     out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
+}
+
+/// Containers whose status `list` settles as it reads them; past these one
+/// read of /proc is cheaper than a kill(pid, 0) each.
+const INLINE: usize = 64;
+
+/// kill(pid, 0) answers "no such process" without the /proc lookup a
+/// failed open costs.
+fn pid_exists(pid: i32) -> bool {
+    rustix::process::Pid::from_raw(pid)
+        .is_some_and(|p| rustix::process::test_kill_process(p) != Err(rustix::io::Errno::SRCH))
+}
+
+/// State::status for a finished create, given whether its init's pid
+/// exists: stopped (pid 0) unless that is still our init; then created
+/// while the fifo exists, paused while its cgroup is frozen, running
+/// otherwise. `state` is its state file if at hand, else it is read.
+fn settle(
+    rootfd: &OwnedFd,
+    e: &mut Listed,
+    start: u64,
+    exists: bool,
+    state: Option<&[u8]>,
+    rel: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) {
+    if !(exists && proc_start_time(e.pid) == Some(start)) {
+        e.pid = 0;
+        e.status = Status::Stopped;
+        return;
+    }
+    rel.clear();
+    rel.extend_from_slice(e.id.as_bytes());
+    rel.extend_from_slice(b"/exec.fifo\0");
+    let fifo = std::ffi::CStr::from_bytes_with_nul(rel)
+        .is_ok_and(|p| rustix::fs::statat(rootfd, p, rustix::fs::AtFlags::empty()).is_ok());
+    let mut paused = || match state {
+        Some(bytes) => frozen(bytes),
+        None => state_bytes_at(rootfd, &e.id, rel, scratch).is_ok_and(|()| frozen(scratch)),
+    };
+    e.status = if fifo {
+        Status::Created
+    } else if paused() {
+        Status::Paused
+    } else {
+        Status::Running
+    };
+}
+
+/// Whether the cgroup a state file names is frozen.
+fn frozen(state: &[u8]) -> bool {
+    serde_json::from_slice::<CgroupOnly>(state).is_ok_and(|c| c.cgroup.is_frozen())
 }
 
 /// `<root>/<id>/state.json` into `data`.
@@ -623,6 +671,44 @@ pub fn owner_of(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Statuses on both sides of INLINE: the first containers are settled
+    /// as read, the rest after one read of /proc.
+    #[test]
+    fn list_settles_inline_and_deferred_alike() {
+        let root = std::env::temp_dir().join(format!("runway-list-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let me = rustix::process::getpid().as_raw_nonzero().get();
+        let start = proc_start_time(me).unwrap();
+        let n = INLINE + 10;
+        for i in 0..n {
+            let d = root.join(format!("c{i:03}"));
+            std::fs::create_dir_all(&d).unwrap();
+            // Even: "our" init is this live test process; odd: a pid past
+            // any pid_max, gone.
+            let pid = if i % 2 == 0 { me } else { 4_194_399 };
+            let st = serde_json::json!({
+                "id": format!("c{i:03}"), "pid": pid, "start_time": start,
+                "bundle": "/b", "rootfs": "/r", "created": "t", "created_done": true,
+                "annotations": {}, "cgroup": {}
+            });
+            std::fs::write(d.join("state.json"), st.to_string()).unwrap();
+            if i % 4 == 0 {
+                std::fs::write(d.join(FIFO), "").unwrap();
+            }
+        }
+        let got = list(&root).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(got.len(), n);
+        for (i, e) in got.iter().enumerate() {
+            let want = match i % 4 {
+                0 => (me, Status::Created),
+                2 => (me, Status::Running),
+                _ => (0, Status::Stopped),
+            };
+            assert_eq!((e.pid, e.status), want, "{}", e.id);
+        }
+    }
 
     #[test]
     fn brief_reads_the_head_or_the_whole_file() {
