@@ -18,18 +18,10 @@ pub fn write_each<S: AsRef<str>>(dir: &str, name: &str, values: &[S]) -> Result<
         return Ok(());
     }
     let p = format!("{dir}/{name}");
-    let fd = rustix::fs::open(
-        p.as_str(),
-        rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .ctx(|| format!("open {p}"))?;
+    let fd = file::open_write_at(rustix::fs::CWD, &p).ctx(|| format!("open {p}"))?;
     for v in values {
         let v = v.as_ref();
-        let n = rustix::io::write(&fd, v.as_bytes()).ctx(|| format!("write {v:?} to {p}"))?;
-        if n != v.len() {
-            return Err(Error::msg(format!("write {v:?} to {p}: short write")));
-        }
+        file::write_once(&fd, v.as_bytes()).ctx(|| format!("write {v:?} to {p}"))?;
     }
     Ok(())
 }

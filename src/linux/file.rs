@@ -5,7 +5,7 @@
 
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 /// The whole file as text (lossy: kernel files are ASCII).
 pub fn read_at<Fd: AsFd>(dir: Fd, path: &str) -> Result<String, Errno> {
@@ -39,7 +39,17 @@ pub fn read(path: &str) -> Result<String, Errno> {
 /// `value` in one write(2): the kernel parses each write of a control file
 /// on its own.
 pub fn write_at<Fd: AsFd>(dir: Fd, path: &str, value: &[u8]) -> Result<(), Errno> {
-    let fd = rustix::fs::openat(dir, path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+    write_once(&open_write_at(dir, path)?, value)
+}
+
+/// A control file opened for writing, for several `write_once` calls
+/// (devices.allow takes one rule per write).
+pub fn open_write_at<Fd: AsFd>(dir: Fd, path: &str) -> Result<OwnedFd, Errno> {
+    rustix::fs::openat(dir, path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
+}
+
+/// One write(2) of all of `value`; a short write is EIO.
+pub fn write_once<Fd: AsFd>(fd: Fd, value: &[u8]) -> Result<(), Errno> {
     let n = rustix::io::retry_on_intr(|| rustix::io::write(&fd, value))?;
     if n != value.len() {
         return Err(Errno::IO);
