@@ -442,23 +442,9 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
         if validate_id(id).is_err() {
             continue;
         }
-        rel.clear();
-        rel.extend_from_slice(id.as_bytes());
-        rel.extend_from_slice(b"/state.json\0");
-        let Ok(path) = std::ffi::CStr::from_bytes_with_nul(&rel) else {
+        let Ok(fd) = read_state_at(&rootfd, id, &mut rel, &mut data) else {
             continue;
         };
-        let Ok(fd) = rustix::fs::openat(
-            &rootfd,
-            path,
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) else {
-            continue;
-        };
-        if read_fd(&fd, &mut data).is_err() {
-            continue;
-        }
         let Some(b) = brief(&data, &mut head) else {
             continue;
         };
@@ -557,7 +543,7 @@ fn settle(
         .is_ok_and(|p| rustix::fs::statat(rootfd, p, rustix::fs::AtFlags::empty()).is_ok());
     let mut paused = || match state {
         Some(bytes) => frozen(bytes),
-        None => state_bytes_at(rootfd, &e.id, rel, scratch).is_ok_and(|()| frozen(scratch)),
+        None => read_state_at(rootfd, &e.id, rel, scratch).is_ok_and(|_| frozen(scratch)),
     };
     e.status = if fifo {
         Status::Created
@@ -573,13 +559,13 @@ fn frozen(state: &[u8]) -> bool {
     serde_json::from_slice::<CgroupOnly>(state).is_ok_and(|c| c.cgroup.is_frozen())
 }
 
-/// `<root>/<id>/state.json` into `data`.
-fn state_bytes_at(
+/// `<root>/<id>/state.json` into `data`; the open file, for its owner.
+fn read_state_at(
     rootfd: &OwnedFd,
     id: &str,
     rel: &mut Vec<u8>,
     data: &mut Vec<u8>,
-) -> std::result::Result<(), rustix::io::Errno> {
+) -> std::result::Result<OwnedFd, rustix::io::Errno> {
     rel.clear();
     rel.extend_from_slice(id.as_bytes());
     rel.extend_from_slice(b"/state.json\0");
@@ -590,7 +576,8 @@ fn state_bytes_at(
         rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     )?;
-    read_fd(&fd, data)
+    read_fd(&fd, data)?;
+    Ok(fd)
 }
 
 /// Every process id in /proc, sorted; None when /proc can't be read.
