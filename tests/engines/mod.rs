@@ -369,19 +369,7 @@ pub fn ensure(cond: bool, what: impl FnOnce() -> String) -> Check {
     }
 }
 
-/// Poll `f` every 50 ms until it holds or `timeout` passes.
-pub fn poll(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    loop {
-        if f() {
-            return true;
-        }
-        if start.elapsed() > timeout {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+pub use crate::common::extra::poll;
 
 // -------------------------------------------------------------- terminals
 
