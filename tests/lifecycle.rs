@@ -331,6 +331,19 @@ fn run_keep_leaves_a_stopped_container() {
     env.assert_nothing_left(&id, &b);
 }
 
+/// `list --format json`: the output, and its array.
+fn list_json(env: &TestEnv) -> (common::Out, Vec<Value>) {
+    let json = env.list(&["--format", "json"]);
+    json.assert_ok();
+    let v: Value =
+        serde_json::from_str(&json.stdout).unwrap_or_else(|e| panic!("list json ({e}):\n{json}"));
+    let items = v
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("list --format json is an array:\n{json}"));
+    (json, items)
+}
+
 #[test]
 fn list_quiet_json_and_table() {
     let Some(env) = TestEnv::new("list") else {
@@ -352,13 +365,7 @@ fn list_quiet_json_and_table() {
     want.sort();
     assert_eq!(ids, want, "list -q prints one id a line:\n{quiet}");
 
-    let json = env.list(&["--format", "json"]);
-    json.assert_ok();
-    let v: Value =
-        serde_json::from_str(&json.stdout).unwrap_or_else(|e| panic!("list json ({e}):\n{json}"));
-    let items = v
-        .as_array()
-        .unwrap_or_else(|| panic!("list --format json is an array:\n{json}"));
+    let (json, items) = list_json(&env);
     assert_eq!(items.len(), 2, "{json}");
     for (id, status, bundle) in [(&created, "created", &b1), (&running, "running", &b2)] {
         let item = items
@@ -774,19 +781,11 @@ fn list_statuses_with_many_containers() {
     let (created, running, paused) = (env.id("created"), env.id("running"), env.id("paused"));
     env.create_ok(&b, &created);
     for id in [&running, &paused] {
-        env.create_ok(&b, id);
-        env.start(id).assert_ok();
-        env.wait_for_status(id, "running", STATE_TIMEOUT);
+        common::extra::start_running(&env, &b, id);
     }
     env.rt(&["pause", &paused]).assert_ok();
 
-    let json = env.list(&["--format", "json"]);
-    json.assert_ok();
-    let v: Value =
-        serde_json::from_str(&json.stdout).unwrap_or_else(|e| panic!("list json ({e}):\n{json}"));
-    let items = v
-        .as_array()
-        .unwrap_or_else(|| panic!("not an array:\n{json}"));
+    let (json, items) = list_json(&env);
     assert_eq!(items.len(), 20, "{json}");
     let find = |id: &str| {
         items
