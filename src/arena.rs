@@ -123,10 +123,8 @@ mod tests {
 
     #[test]
     fn bumps_frees_newest_and_grows_in_place() {
-        // A private arena over the same space would race other tests:
-        // exercise the offsets logic through a local instance that only
-        // falls back when the global space is taken by nobody (tests use
-        // the system allocator, so SPACE is free here).
+        // The test binary allocates with the system allocator, so SPACE is
+        // this test's alone; a fresh Arena hands it out from offset 0.
         let a = Arena::new();
         unsafe {
             let l8 = Layout::from_size_align(8, 8).unwrap();
