@@ -213,6 +213,16 @@ pub fn plan(
     systemd: bool,
     resources: Option<&Resources>,
 ) -> Result<Cgroup> {
+    plan_and_view(cgroups_path, id, systemd, resources).map(|(cg, _)| cg)
+}
+
+/// `plan`, and what the container's /sys/fs/cgroup is to show.
+pub fn plan_and_view(
+    cgroups_path: Option<&str>,
+    id: &str,
+    systemd: bool,
+    resources: Option<&Resources>,
+) -> Result<(Cgroup, View)> {
     let inner = path::inner_path(cgroups_path, id, systemd)?;
     let mounts = path::read_mounts()?;
     let own = path::read_own()?;
@@ -222,7 +232,68 @@ pub fn plan(
             .map(|s| s.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default()
     };
-    plan_with(layout, &mounts, &own, &inner, resources, &unified_available)
+    let cg = plan_with(layout, &mounts, &own, &inner, resources, &unified_available)?;
+    let view = view_of(&cg, &mounts, &own);
+    Ok((cg, view))
+}
+
+/// What a `type: cgroup` mount shows the container, worked out in the
+/// parent so the child mounts it without reading /proc.
+#[derive(Debug, Clone, PartialEq)]
+pub enum View {
+    /// /sys/fs/cgroup is cgroup2: mount that.
+    Unified,
+    /// A tmpfs with one directory per hierarchy.
+    Hierarchies(Vec<HierarchyView>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HierarchyView {
+    /// Its directory under /sys/fs/cgroup ("memory", "cpu,cpuacct", "unified").
+    pub name: String,
+    pub unified: bool,
+    /// Data for a fresh mount inside a cgroup namespace: the controllers.
+    pub data: std::ffi::CString,
+    /// Bind-mounted without a cgroup namespace: the container's cgroup, or
+    /// ours in a hierarchy the container has no directory in.
+    pub host: std::ffi::CString,
+}
+
+/// Every hierarchy mounted right under /sys/fs/cgroup, as the container
+/// sees it once it lives in its cgroups.
+fn view_of(cg: &Cgroup, mounts: &[path::Mount], own: &[path::Membership]) -> View {
+    if cg.layout == Layout::V2 {
+        return View::Unified;
+    }
+    let mut out = Vec::new();
+    for m in mounts {
+        let Some(name) = m.point.strip_prefix("/sys/fs/cgroup/") else {
+            continue;
+        };
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            continue;
+        }
+        let host = match cg.hierarchies.iter().find(|h| h.mount == m.point) {
+            Some(h) => h.dir.clone(),
+            None => match path::own_path(m, own) {
+                Some(rel) => format!("{}/{}", m.point, rel.trim_start_matches('/')),
+                None => continue,
+            },
+        };
+        let (Ok(data), Ok(host)) = (
+            std::ffi::CString::new(m.controllers.join(",")),
+            std::ffi::CString::new(host),
+        ) else {
+            continue;
+        };
+        out.push(HierarchyView {
+            name: name.to_string(),
+            unified: m.unified,
+            data,
+            host,
+        });
+    }
+    View::Hierarchies(out)
 }
 
 fn plan_with(

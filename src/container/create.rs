@@ -69,7 +69,7 @@ impl Drop for Cleanup<'_> {
 pub fn create(o: &CreateOpts) -> Result<Created> {
     state::validate_id(o.id)?;
     let spec = crate::spec::load(o.bundle)?;
-    let plan = plan::prepare(
+    let mut plan = plan::prepare(
         &spec,
         &plan::Options {
             bundle: o.bundle,
@@ -82,12 +82,13 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
         bail!("process.terminal is true but no --console-socket was given");
     }
     let linux = spec.linux.clone().unwrap_or_default();
-    let cgroup = crate::cgroups::plan(
+    let (cgroup, view) = crate::cgroups::plan_and_view(
         linux.cgroups_path.as_deref(),
         o.id,
         o.systemd_cgroup,
         linux.resources.as_ref(),
     )?;
+    plan.cgroup_view = view;
 
     std::fs::create_dir_all(o.root).ctx(|| format!("create root {}", o.root.display()))?;
     let dir = Dir::new(o.root, o.id);

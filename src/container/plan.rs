@@ -115,6 +115,9 @@ pub struct Plan {
     pub hooks: crate::spec::Hooks,
     pub seccomp_listener: Option<String>,
     pub seccomp_metadata: Option<String>,
+    /// What `type: cgroup` mounts show; create fills it in with the cgroup
+    /// plan.
+    pub cgroup_view: crate::cgroups::View,
 }
 
 pub fn cstr(s: &str, what: &str) -> Result<CString> {
@@ -348,6 +351,7 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
             .seccomp
             .as_ref()
             .and_then(|s| s.listener_metadata.clone()),
+        cgroup_view: crate::cgroups::View::Hierarchies(Vec::new()),
     })
 }
 

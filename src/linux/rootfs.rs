@@ -5,6 +5,7 @@
 //! outside the rootfs.
 
 use crate::bail;
+use crate::cgroups::{HierarchyView, View};
 use crate::container::plan::{default_devices, DevicePlan, MountKind, MountPlan, Plan};
 use crate::error::{last_errno, Error, Result};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
@@ -222,7 +223,7 @@ fn mount_setattr_recursive(fd: BorrowedFd, set: u64, clear: u64) -> std::result:
     }
 }
 
-fn mount_one(root: BorrowedFd, m: &MountPlan, cgroupns: bool) -> Result<()> {
+fn mount_one(root: BorrowedFd, m: &MountPlan, cgroupns: bool, view: &View) -> Result<()> {
     match &m.kind {
         MountKind::Bind => {
             let target = resolve_create(root, &m.dest, m.source_is_file)?;
@@ -289,7 +290,7 @@ fn mount_one(root: BorrowedFd, m: &MountPlan, cgroupns: bool) -> Result<()> {
             }
             set_propagation(root, m)
         }
-        MountKind::Cgroup => mount_cgroup(root, m, cgroupns),
+        MountKind::Cgroup => mount_cgroup(root, m, cgroupns, view),
     }
 }
 
@@ -391,21 +392,18 @@ fn copy_tree(from: BorrowedFd, to: BorrowedFd, depth: u32) -> Result<()> {
     Ok(())
 }
 
-const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
-
 /// The container's /sys/fs/cgroup: cgroup2 on a unified host; a tmpfs with
-/// one mount per v1 hierarchy otherwise. With a cgroup namespace each
+/// one mount per hierarchy otherwise. With a cgroup namespace each
 /// hierarchy is mounted afresh (rooted at the container's cgroup); without
-/// one the container's own cgroup directory is bind-mounted.
-fn mount_cgroup(root: BorrowedFd, m: &MountPlan, cgroupns: bool) -> Result<()> {
+/// one the container's own cgroup directory is bind-mounted. Which ones and
+/// from where the parent worked out (`cgroups::View`).
+fn mount_cgroup(root: BorrowedFd, m: &MountPlan, cgroupns: bool, view: &View) -> Result<()> {
     let flags = m.opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
     let target = resolve_create(root, &m.dest, false)?;
     let tp = fd_path(target.as_fd());
-    let unified = rustix::fs::statfs("/sys/fs/cgroup")
-        .map(|s| s.f_type == CGROUP2_SUPER_MAGIC)
-        .unwrap_or(false);
-    if unified {
-        match mount(Some(c"cgroup2"), &tp, Some(c"cgroup2"), flags, None) {
+    let hierarchies = match view {
+        View::Hierarchies(h) => h,
+        View::Unified => match mount(Some(c"cgroup2"), &tp, Some(c"cgroup2"), flags, None) {
             Ok(()) => return Ok(()),
             Err(libc::EPERM) | Err(libc::EBUSY) => {
                 mount(
@@ -416,162 +414,136 @@ fn mount_cgroup(root: BorrowedFd, m: &MountPlan, cgroupns: bool) -> Result<()> {
                     None,
                 )
                 .map_err(|e| merr("bind cgroup2 at", &m.dest, e))?;
-                let fd = open_in_root(root, m.dest.trim_start_matches('/'), OFlags::PATH)
-                    .map_err(|e| merr("reopen", &m.dest, e.raw_os_error()))?;
-                let p = fd_path(fd.as_fd());
-                return mount(
-                    None,
-                    &p,
-                    None,
-                    libc::MS_BIND | libc::MS_REMOUNT | (flags & REMOUNT_MASK) | locked_flags(&p),
-                    None,
-                )
-                .map_err(|e| merr("remount", &m.dest, e));
+                drop(target);
+                return remount_bind(root, &m.dest, flags);
             }
             Err(e) => return Err(merr("mount cgroup2 at", &m.dest, e)),
-        }
-    }
-    let tmpfs_flags = flags & !libc::MS_RDONLY;
+        },
+    };
     mount(
         Some(c"tmpfs"),
         &tp,
         Some(c"tmpfs"),
-        tmpfs_flags,
+        flags & !libc::MS_RDONLY,
         Some(c"mode=755"),
     )
     .map_err(|e| merr("mount tmpfs at", &m.dest, e))?;
     drop(target);
-    let own = crate::linux::file::read("/proc/self/cgroup").unwrap_or_default();
-    let mountinfo = crate::linux::file::read("/proc/self/mountinfo").unwrap_or_default();
-    for line in mountinfo.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut post_f = post.split(' ');
-        let fstype = post_f.next().unwrap_or("");
-        let _src = post_f.next();
-        let superopts = post_f.next().unwrap_or("");
-        if fstype != "cgroup" && fstype != "cgroup2" {
-            continue;
-        }
-        let pre_f: Vec<&str> = pre.split(' ').collect();
-        let (Some(mroot), Some(mpoint)) = (pre_f.get(3), pre_f.get(4)) else {
-            continue;
-        };
-        if !mpoint.starts_with("/sys/fs/cgroup/") {
-            continue;
-        }
-        let name = &mpoint["/sys/fs/cgroup/".len()..];
-        if name.is_empty() || name.contains('/') {
-            continue;
-        }
-        // Which of our cgroup lines belongs to this hierarchy.
-        let ctrls: Vec<&str> = superopts
-            .split(',')
-            .filter(|o| {
-                !matches!(
-                    *o,
-                    "rw" | "ro"
-                        | "nosuid"
-                        | "nodev"
-                        | "noexec"
-                        | "relatime"
-                        | "clone_children"
-                        | "noprefix"
-                        | "nsdelegate"
-                        | "memory_recursiveprot"
-                        | "memory_localevents"
-                        | "favordynmods"
-                        | "cpuset_v2_mode"
-                ) && !o.starts_with("release_agent=")
-            })
-            .collect();
-        let mine = own.lines().find_map(|l| {
-            let mut f = l.splitn(3, ':');
-            let _n = f.next()?;
-            let cs = f.next()?;
-            let path = f.next()?;
-            let matches = if fstype == "cgroup2" {
-                cs.is_empty()
-            } else {
-                !cs.is_empty()
-                    && cs.split(',').all(|x| ctrls.contains(&x))
-                    && ctrls.iter().all(|x| cs.split(',').any(|y| y == *x))
-            };
-            matches.then(|| path.to_string())
-        });
-        let Some(mine) = mine else { continue };
-        let dest = format!("{}/{}", m.dest.trim_end_matches('/'), name);
-        let sub = resolve_create(root, &dest, false)?;
+    // The tmpfs just mounted is seen by this mount namespace alone, with
+    // no process in the container yet: names in it need no race-proof walk.
+    let dir = open_in_root(
+        root,
+        m.dest.trim_start_matches('/'),
+        OFlags::PATH | OFlags::DIRECTORY,
+    )
+    .map_err(|e| merr("reopen", &m.dest, e.raw_os_error()))?;
+    let dest = |h: &HierarchyView| format!("{}/{}", m.dest.trim_end_matches('/'), h.name);
+    for h in hierarchies {
+        rustix::fs::mkdirat(&dir, h.name.as_str(), Mode::from_raw_mode(0o755))
+            .map_err(|e| merr("mkdir", &dest(h), e.raw_os_error()))?;
+        let sub = rustix::fs::openat(
+            &dir,
+            h.name.as_str(),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| merr("open", &dest(h), e.raw_os_error()))?;
         let sp = fd_path(sub.as_fd());
         if cgroupns {
-            let data = c(&ctrls.join(","));
-            let (src, ty) = if fstype == "cgroup2" {
-                (c"cgroup2", c"cgroup2")
+            let (ty, data) = if h.unified {
+                (c"cgroup2", None)
             } else {
-                (c"cgroup", c"cgroup")
+                (c"cgroup", Some(h.data.as_c_str()))
             };
-            mount(
-                Some(src),
-                &sp,
-                Some(ty),
-                flags,
-                if fstype == "cgroup2" {
-                    None
-                } else {
-                    Some(&data)
-                },
-            )
-            .map_err(|e| merr("mount cgroup at", &dest, e))?;
+            mount(Some(ty), &sp, Some(ty), flags, data)
+                .map_err(|e| merr("mount cgroup at", &dest(h), e))?;
         } else {
-            // The host path of our cgroup in this hierarchy.
-            let rel = if *mroot == "/" {
-                mine.as_str()
-            } else {
-                mine.strip_prefix(*mroot).unwrap_or(&mine)
-            };
-            let host = c(&format!("{}/{}", mpoint, rel.trim_start_matches('/')));
-            mount(Some(&host), &sp, None, libc::MS_BIND | libc::MS_REC, None)
-                .map_err(|e| merr("bind cgroup at", &dest, e))?;
-            drop(sub);
-            let fd = open_in_root(root, dest.trim_start_matches('/'), OFlags::PATH)
-                .map_err(|e| merr("reopen", &dest, e.raw_os_error()))?;
-            let p = fd_path(fd.as_fd());
-            mount(
-                None,
-                &p,
-                None,
-                libc::MS_BIND | libc::MS_REMOUNT | (flags & REMOUNT_MASK) | locked_flags(&p),
-                None,
-            )
-            .map_err(|e| merr("remount", &dest, e))?;
+            mount(Some(&h.host), &sp, None, libc::MS_BIND | libc::MS_REC, None)
+                .map_err(|e| merr("bind cgroup at", &dest(h), e))?;
         }
         // "cpu,cpuacct" hierarchies are also reachable by each name.
-        if name.contains(',') {
-            if let Ok(dirfd) = open_in_root(
-                root,
-                m.dest.trim_start_matches('/'),
-                OFlags::RDONLY | OFlags::DIRECTORY,
-            ) {
-                for part in name.split(',') {
-                    let _ = rustix::fs::symlinkat(name, &dirfd, part);
-                }
+        if h.name.contains(',') {
+            for part in h.name.split(',') {
+                let _ = rustix::fs::symlinkat(h.name.as_str(), &dir, part);
             }
         }
     }
-    if flags & libc::MS_RDONLY != 0 {
-        let fd = open_in_root(root, m.dest.trim_start_matches('/'), OFlags::PATH)
-            .map_err(|e| merr("reopen", &m.dest, e.raw_os_error()))?;
-        mount(
-            None,
-            &fd_path(fd.as_fd()),
-            None,
-            libc::MS_REMOUNT | (flags & REMOUNT_MASK),
-            Some(c"mode=755"),
-        )
-        .map_err(|e| merr("remount read-only", &m.dest, e))?;
+    // One call for the tmpfs and every hierarchy below it.
+    let (set, clear) = mount_attrs(flags);
+    if set == 0 && clear == 0 {
+        return Ok(());
     }
-    Ok(())
+    match mount_setattr_recursive(dir.as_fd(), set, clear) {
+        Ok(()) => Ok(()),
+        // Before Linux 5.12: a remount each.
+        Err(libc::ENOSYS) => {
+            if !cgroupns {
+                for h in hierarchies {
+                    remount_bind(root, &dest(h), flags)?;
+                }
+            }
+            mount(
+                None,
+                &fd_path(dir.as_fd()),
+                None,
+                libc::MS_REMOUNT | (flags & REMOUNT_MASK),
+                Some(c"mode=755"),
+            )
+            .map_err(|e| merr("remount", &m.dest, e))
+        }
+        Err(e) => Err(merr("set mount attributes on", &m.dest, e)),
+    }
+}
+
+/// Give the bind mount at `dest` the flags of `flags` it can take,
+/// keeping the ones the kernel locked.
+fn remount_bind(root: BorrowedFd, dest: &str, flags: libc::c_ulong) -> Result<()> {
+    let fd = open_in_root(root, dest.trim_start_matches('/'), OFlags::PATH)
+        .map_err(|e| merr("reopen", dest, e.raw_os_error()))?;
+    let p = fd_path(fd.as_fd());
+    mount(
+        None,
+        &p,
+        None,
+        libc::MS_BIND | libc::MS_REMOUNT | (flags & REMOUNT_MASK) | locked_flags(&p),
+        None,
+    )
+    .map_err(|e| merr("remount", dest, e))
+}
+
+/// mount(2) flags as mount_setattr(2) attributes to set and to clear. The
+/// access-time mode is set only when the flags name one.
+fn mount_attrs(flags: libc::c_ulong) -> (u64, u64) {
+    const PAIRS: &[(libc::c_ulong, u64)] = &[
+        (libc::MS_RDONLY, libc::MOUNT_ATTR_RDONLY),
+        (libc::MS_NOSUID, libc::MOUNT_ATTR_NOSUID),
+        (libc::MS_NODEV, libc::MOUNT_ATTR_NODEV),
+        (libc::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
+        (libc::MS_NODIRATIME, libc::MOUNT_ATTR_NODIRATIME),
+        (
+            crate::linux::mountopt::MS_NOSYMFOLLOW,
+            libc::MOUNT_ATTR_NOSYMFOLLOW,
+        ),
+    ];
+    let mut set = 0;
+    for (ms, attr) in PAIRS {
+        if flags & ms != 0 {
+            set |= attr;
+        }
+    }
+    let atime = if flags & libc::MS_NOATIME != 0 {
+        Some(libc::MOUNT_ATTR_NOATIME)
+    } else if flags & libc::MS_STRICTATIME != 0 {
+        Some(libc::MOUNT_ATTR_STRICTATIME)
+    } else if flags & libc::MS_RELATIME != 0 {
+        Some(libc::MOUNT_ATTR_RELATIME)
+    } else {
+        None
+    };
+    match atime {
+        Some(a) => (set | a, libc::MOUNT_ATTR__ATIME),
+        None => (set, 0),
+    }
 }
 
 fn make_device(root: BorrowedFd, d: &DevicePlan, userns: bool) -> Result<()> {
@@ -672,7 +644,12 @@ pub fn prepare_mounts(plan: &Plan) -> Result<()> {
         )
     })?;
     for m in &plan.mounts {
-        mount_one(root.as_fd(), m, plan.ns_types.contains(&"cgroup"))?;
+        mount_one(
+            root.as_fd(),
+            m,
+            plan.ns_types.contains(&"cgroup"),
+            &plan.cgroup_view,
+        )?;
     }
     if plan.setup_dev {
         setup_dev(root.as_fd(), plan)?;
