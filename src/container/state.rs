@@ -174,9 +174,26 @@ impl Dir {
 
     pub fn save(&self, st: &State) -> Result<()> {
         let data = serde_json::to_vec(st).map_err(|e| Error::msg(format!("encode state: {e}")))?;
-        write_atomic(&self.file(STATE_FILE), &data)
+        write_atomic(&self.file(STATE_FILE), &data)?;
+        if st.created_done {
+            // Best effort: without the link `list` reads state.json.
+            if let Some(head) = head_of(&data).filter(|h| h.len() < 4096) {
+                if let Ok(target) = std::str::from_utf8(&head) {
+                    let _ = rustix::fs::symlink(target, self.file(BRIEF_LINK));
+                }
+            }
+        }
+        Ok(())
     }
 }
+
+/// `list`'s part of a finished container's state (see `Brief`), kept as
+/// the target of a symlink in its state dir: one readlinkat per container
+/// instead of an open, read and close of state.json. Nothing in it changes
+/// after create, so it is written once, by the save that finishes create.
+/// Never followed; absent (a runway that predates it, a head too long for
+/// a link) `list` reads state.json instead.
+const BRIEF_LINK: &str = "brief";
 
 /// tmp + fsync-free rename: state lives on tmpfs under /run; atomicity is
 /// what readers need, not durability.
@@ -371,18 +388,61 @@ struct Brief {
 /// first. A cut that lands elsewhere (an annotation named "cgroup", a
 /// file from an older runway) fails to parse or lacks created_done, and
 /// the whole file is parsed instead.
-fn brief(data: &[u8], head: &mut Vec<u8>) -> Option<Brief> {
-    if let Some(pos) = memchr::memmem::find(data, b",\"cgroup\":") {
-        head.clear();
-        head.extend_from_slice(data.get(..pos)?);
-        head.push(b'}');
-        if let Ok(b) = serde_json::from_slice::<Brief>(head) {
+fn brief(data: &[u8]) -> Option<Brief> {
+    if let Some(head) = head_of(data) {
+        if let Ok(b) = serde_json::from_slice::<Brief>(&head) {
             if b.created_done.is_some() {
                 return Some(b);
             }
         }
     }
     serde_json::from_slice(data).ok()
+}
+
+/// The text of a state file before `,"cgroup":`, closed with `}`.
+fn head_of(data: &[u8]) -> Option<Vec<u8>> {
+    let pos = memchr::memmem::find(data, b",\"cgroup\":")?;
+    let mut head = Vec::with_capacity(pos + 1);
+    head.extend_from_slice(data.get(..pos)?);
+    head.push(b'}');
+    Some(head)
+}
+
+/// The `Brief` of container `id`, from its link or else its state file;
+/// and whether `data` now holds that state file.
+fn read_brief(
+    rootfd: &OwnedFd,
+    id: &str,
+    rel: &mut Vec<u8>,
+    data: &mut Vec<u8>,
+) -> Option<(Brief, bool)> {
+    rel.clear();
+    rel.extend_from_slice(id.as_bytes());
+    rel.push(b'/');
+    rel.extend_from_slice(BRIEF_LINK.as_bytes());
+    rel.push(0);
+    let link = std::ffi::CStr::from_bytes_with_nul(rel).ok()?;
+    let mut buf = [0u8; 4096];
+    if let Ok(n) = rustix::fs::readlinkat_raw(rootfd, link, &mut buf[..]) {
+        // A full buffer may be cut short: such links are never written.
+        let b = buf
+            .get(..n)
+            .filter(|t| t.len() < 4096)
+            .and_then(|t| serde_json::from_slice::<Brief>(t).ok())
+            .filter(|b| b.created_done.is_some() && b.owner.is_some());
+        if let Some(b) = b {
+            return Some((b, false));
+        }
+    }
+    let fd = read_state_at(rootfd, id, rel, data).ok()?;
+    let mut b = brief(data)?;
+    // The owner is the state dir's (runc's OWNER column): recorded by
+    // create, or (older states) that of state.json, written by the same
+    // user.
+    if b.owner.is_none() {
+        b.owner = rustix::fs::fstat(&fd).ok().map(|s| s.st_uid);
+    }
+    Some((b, true))
 }
 
 /// The cgroup of a state file, for the freezer check of live inits.
@@ -420,12 +480,12 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
     let mut owners = Owners::default();
     let mut data = Vec::with_capacity(16384);
     let mut rel = Vec::with_capacity(64);
-    let mut head = Vec::with_capacity(4096);
     let mut scratch = Vec::new();
     // Containers past the first INLINE: (index in out, init start time).
     let mut deferred: Vec<(usize, u64)> = Vec::new();
     let mut dents = vec![std::mem::MaybeUninit::<u8>::uninit(); 32768];
     let mut it = rustix::fs::RawDir::new(&rootfd, &mut dents);
+    let mut ids = Vec::new();
     while let Some(ent) = it.next() {
         let ent =
             ent.map_err(|e| Error::errno(format!("read {}", root.display()), e.raw_os_error()))?;
@@ -442,23 +502,17 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
         if validate_id(id).is_err() {
             continue;
         }
-        let Ok(fd) = read_state_at(&rootfd, id, &mut rel, &mut data) else {
+        ids.push(id.to_owned());
+    }
+    sort_ids(&mut ids);
+    for id in &ids {
+        let Some((b, have_state)) = read_brief(&rootfd, id, &mut rel, &mut data) else {
             continue;
         };
-        let Some(b) = brief(&data, &mut head) else {
-            continue;
-        };
-        // The owner is the state dir's (runc's OWNER column): recorded by
-        // create, or (older states) that of state.json, written by the
-        // same user.
-        let owner_uid = b
-            .owner
-            .or_else(|| rustix::fs::fstat(&fd).ok().map(|s| s.st_uid));
-        drop(fd);
         if b.created_done != Some(true) {
             continue;
         }
-        let owner = match owner_uid {
+        let owner = match b.owner {
             Some(uid) => owners.of_uid(uid),
             None => Rc::from(""),
         };
@@ -479,7 +533,7 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
                 &mut entry,
                 start,
                 pid_exists(pid),
-                Some(&data),
+                have_state.then_some(data.as_slice()),
                 &mut rel,
                 &mut scratch,
             );
@@ -503,8 +557,30 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
             settle(&rootfd, e, start, exists, None, &mut rel, &mut scratch);
         }
     }
-    out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
+}
+
+/// Ids in byte order, as runc lists them. Engines and scripts name their
+/// containers with long shared prefixes: comparing only past the prefix
+/// every id shares keeps each comparison short.
+fn sort_ids(ids: &mut [String]) {
+    let Some(first) = ids.first() else { return };
+    let first = first.as_bytes();
+    let mut shared = first.len();
+    for id in ids.iter() {
+        shared = first
+            .iter()
+            .zip(id.as_bytes())
+            .take(shared)
+            .take_while(|(a, b)| a == b)
+            .count();
+    }
+    ids.sort_by(|a, b| {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        a.get(shared..)
+            .unwrap_or_default()
+            .cmp(b.get(shared..).unwrap_or_default())
+    });
 }
 
 /// Containers whose status `list` settles as it reads them; past these one
@@ -659,8 +735,24 @@ pub fn owner_of(path: &Path) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn ids_sort_in_byte_order_past_a_shared_prefix() {
+        let mut ids: Vec<String> = ["job-b10", "job-b2", "job-a", "job-b", "job-", "job-B"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut want = ids.clone();
+        want.sort();
+        sort_ids(&mut ids);
+        assert_eq!(ids, want);
+        let mut one = vec!["x".to_string()];
+        sort_ids(&mut one);
+        sort_ids(&mut []);
+    }
+
     /// Statuses on both sides of INLINE: the first containers are settled
-    /// as read, the rest after one read of /proc.
+    /// as read, the rest after one read of /proc; from a brief link or the
+    /// state file alike.
     #[test]
     fn list_settles_inline_and_deferred_alike() {
         let root = std::env::temp_dir().join(format!("runway-list-{}", std::process::id()));
@@ -680,6 +772,18 @@ mod tests {
                 "annotations": {}, "cgroup": {}
             });
             std::fs::write(d.join("state.json"), st.to_string()).unwrap();
+            // Some with the link create leaves, one with a link that is
+            // not a Brief: each reads as its state file says.
+            if i % 3 == 0 {
+                let b = serde_json::json!({
+                    "id": format!("c{i:03}"), "pid": pid, "start_time": start,
+                    "bundle": "/b", "rootfs": "/r", "created": "t", "created_done": true,
+                    "owner": 0, "annotations": {}
+                });
+                std::os::unix::fs::symlink(b.to_string(), d.join(BRIEF_LINK)).unwrap();
+            } else if i == 1 {
+                std::os::unix::fs::symlink("{\"id\":", d.join(BRIEF_LINK)).unwrap();
+            }
             if i % 4 == 0 {
                 std::fs::write(d.join(FIFO), "").unwrap();
             }
@@ -699,29 +803,25 @@ mod tests {
 
     #[test]
     fn brief_reads_the_head_or_the_whole_file() {
-        let mut head = Vec::new();
         let base = r#"{"id":"a","pid":7,"start_time":1,"bundle":"/b","rootfs":"/r","created":"t","#;
         // As runway writes it: only the head is parsed (the tail here is
         // not even JSON).
         let cut = format!(r#"{base}"created_done":true,"annotations":{{}},"cgroup":<bulk>"#);
-        let b = brief(cut.as_bytes(), &mut head).unwrap();
+        let b = brief(cut.as_bytes()).unwrap();
         assert_eq!((b.id.as_str(), b.pid, b.created_done), ("a", 7, Some(true)));
         // An annotation named "cgroup": the cut lands inside it, the whole
         // file is parsed.
         let ann = format!(
             r#"{base}"created_done":true,"annotations":{{"x":"1","cgroup":"y"}},"cgroup":{{}}}}"#
         );
-        let b = brief(ann.as_bytes(), &mut head).unwrap();
+        let b = brief(ann.as_bytes()).unwrap();
         assert_eq!(b.annotations.get("cgroup").map(String::as_str), Some("y"));
         // An older layout with created_done at the end.
         let old = format!(r#"{base}"annotations":{{}},"cgroup":{{}},"created_done":true}}"#);
-        assert_eq!(
-            brief(old.as_bytes(), &mut head).unwrap().created_done,
-            Some(true)
-        );
+        assert_eq!(brief(old.as_bytes()).unwrap().created_done, Some(true));
         // Still being created.
         let new = format!(r#"{base}"annotations":{{}},"cgroup":{{}}}}"#);
-        assert_eq!(brief(new.as_bytes(), &mut head).unwrap().created_done, None);
+        assert_eq!(brief(new.as_bytes()).unwrap().created_done, None);
     }
 
     #[test]
