@@ -740,15 +740,25 @@ impl Cgroup {
     }
 
     pub fn is_frozen(&self) -> bool {
-        if let Some(h) = self.v1("freezer") {
-            return files::read_trim(&h.dir, "freezer.state").is_ok_and(|s| s == "FROZEN");
-        }
-        if let Some(h) = self.unified() {
-            return files::read_trim(&h.dir, "cgroup.freeze").is_ok_and(|s| s == "1");
-        }
-        false
+        self.freeze_file().is_some_and(|f| file_says_frozen(&f))
     }
 
+    /// The file that says whether the container is frozen: v1
+    /// freezer.state, else cgroup2's cgroup.freeze.
+    pub fn freeze_file(&self) -> Option<String> {
+        if let Some(h) = self.v1("freezer") {
+            return Some(format!("{}/freezer.state", h.dir));
+        }
+        self.unified().map(|h| format!("{}/cgroup.freeze", h.dir))
+    }
+}
+
+/// Whether a `freeze_file` says frozen ("FROZEN" in v1, "1" in cgroup2).
+pub fn file_says_frozen(path: &str) -> bool {
+    crate::linux::file::read(path).is_ok_and(|s| matches!(s.trim(), "FROZEN" | "1"))
+}
+
+impl Cgroup {
     /// Host pids of every process in the container's cgroup, sub-cgroups
     /// included. Every hierarchy is read: a process may have moved itself
     /// into a nested cgroup of just one of them.

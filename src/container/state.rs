@@ -177,9 +177,19 @@ impl Dir {
         write_atomic(&self.file(STATE_FILE), &data)?;
         if st.created_done {
             // Best effort: without the link `list` reads state.json.
-            if let Some(head) = head_of(&data).filter(|h| h.len() < 4096) {
+            if let Some(mut head) = head_of(&data) {
+                if let Some(f) = st.cgroup.freeze_file() {
+                    if let Ok(f) = serde_json::to_string(&f) {
+                        head.pop();
+                        head.extend_from_slice(b",\"freeze_file\":");
+                        head.extend_from_slice(f.as_bytes());
+                        head.push(b'}');
+                    }
+                }
                 if let Ok(target) = std::str::from_utf8(&head) {
-                    let _ = rustix::fs::symlink(target, self.file(BRIEF_LINK));
+                    if target.len() < 4096 {
+                        let _ = rustix::fs::symlink(target, self.file(BRIEF_LINK));
+                    }
                 }
             }
         }
@@ -192,7 +202,9 @@ impl Dir {
 /// instead of an open, read and close of state.json. Nothing in it changes
 /// after create, so it is written once, by the save that finishes create.
 /// Never followed; absent (a runway that predates it, a head too long for
-/// a link) `list` reads state.json instead.
+/// a link) `list` reads state.json instead. It adds `freeze_file` (see
+/// `Cgroup::freeze_file`): a live container is paused or not without a
+/// read of its state.
 const BRIEF_LINK: &str = "brief";
 
 /// tmp + fsync-free rename: state lives on tmpfs under /run; atomicity is
@@ -380,6 +392,9 @@ struct Brief {
     created_done: Option<bool>,
     #[serde(default)]
     owner: Option<u32>,
+    /// Only in the brief link.
+    #[serde(default)]
+    freeze_file: Option<String>,
 }
 
 /// The `Brief` of a state file. Most of a state.json is the cgroup plan,
@@ -481,8 +496,9 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
     let mut data = Vec::with_capacity(16384);
     let mut rel = Vec::with_capacity(64);
     let mut scratch = Vec::new();
-    // Containers past the first INLINE: (index in out, init start time).
-    let mut deferred: Vec<(usize, u64)> = Vec::new();
+    // Containers past the first INLINE: (index in out, init start time,
+    // freeze file).
+    let mut deferred: Vec<(usize, u64, Option<String>)> = Vec::new();
     let mut dents = vec![std::mem::MaybeUninit::<u8>::uninit(); 32768];
     let mut it = rustix::fs::RawDir::new(&rootfd, &mut dents);
     let mut ids = Vec::new();
@@ -533,12 +549,16 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
                 &mut entry,
                 start,
                 pid_exists(pid),
-                have_state.then_some(data.as_slice()),
+                match (&b.freeze_file, have_state) {
+                    (_, true) => Freezer::State(&data),
+                    (Some(f), false) => Freezer::File(f),
+                    (None, false) => Freezer::Unknown,
+                },
                 &mut rel,
                 &mut scratch,
             );
         } else {
-            deferred.push((out.len(), start));
+            deferred.push((out.len(), start, b.freeze_file));
         }
         out.push(entry);
     }
@@ -548,13 +568,17 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
     // ones are few; their state is read again for the freezer.
     if !deferred.is_empty() {
         let live = live_pids();
-        for (i, start) in deferred {
+        for (i, start, freeze_file) in deferred {
             let Some(e) = out.get_mut(i) else { continue };
             let exists = match &live {
                 Some(set) => set.binary_search(&e.pid).is_ok(),
                 None => pid_exists(e.pid),
             };
-            settle(&rootfd, e, start, exists, None, &mut rel, &mut scratch);
+            let freezer = match &freeze_file {
+                Some(f) => Freezer::File(f),
+                None => Freezer::Unknown,
+            };
+            settle(&rootfd, e, start, exists, freezer, &mut rel, &mut scratch);
         }
     }
     Ok(out)
@@ -603,7 +627,7 @@ fn settle(
     e: &mut Listed,
     start: u64,
     exists: bool,
-    state: Option<&[u8]>,
+    freezer: Freezer,
     rel: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
 ) {
@@ -617,9 +641,12 @@ fn settle(
     rel.extend_from_slice(b"/exec.fifo\0");
     let fifo = std::ffi::CStr::from_bytes_with_nul(rel)
         .is_ok_and(|p| rustix::fs::statat(rootfd, p, rustix::fs::AtFlags::empty()).is_ok());
-    let mut paused = || match state {
-        Some(bytes) => frozen(bytes),
-        None => read_state_at(rootfd, &e.id, rel, scratch).is_ok_and(|_| frozen(scratch)),
+    let mut paused = || match freezer {
+        Freezer::State(bytes) => frozen(bytes),
+        Freezer::File(f) => crate::cgroups::file_says_frozen(f),
+        Freezer::Unknown => {
+            read_state_at(rootfd, &e.id, rel, scratch).is_ok_and(|_| frozen(scratch))
+        }
     };
     e.status = if fifo {
         Status::Created
@@ -628,6 +655,16 @@ fn settle(
     } else {
         Status::Running
     };
+}
+
+/// How `settle` learns whether a live container is paused.
+enum Freezer<'a> {
+    /// From its state file, at hand.
+    State(&'a [u8]),
+    /// From this file (its brief link named it).
+    File(&'a str),
+    /// From its state file, read for it.
+    Unknown,
 }
 
 /// Whether the cgroup a state file names is frozen.
@@ -775,11 +812,17 @@ mod tests {
             // Some with the link create leaves, one with a link that is
             // not a Brief: each reads as its state file says.
             if i % 3 == 0 {
-                let b = serde_json::json!({
+                let mut b = serde_json::json!({
                     "id": format!("c{i:03}"), "pid": pid, "start_time": start,
                     "bundle": "/b", "rootfs": "/r", "created": "t", "created_done": true,
                     "owner": 0, "annotations": {}
                 });
+                // One live one whose link names a freezer that says frozen.
+                if i == 6 {
+                    let f = d.join("freezer.state");
+                    std::fs::write(&f, "FROZEN\n").unwrap();
+                    b["freeze_file"] = f.to_string_lossy().into();
+                }
                 std::os::unix::fs::symlink(b.to_string(), d.join(BRIEF_LINK)).unwrap();
             } else if i == 1 {
                 std::os::unix::fs::symlink("{\"id\":", d.join(BRIEF_LINK)).unwrap();
@@ -793,6 +836,7 @@ mod tests {
         assert_eq!(got.len(), n);
         for (i, e) in got.iter().enumerate() {
             let want = match i % 4 {
+                _ if i == 6 => (me, Status::Paused),
                 0 => (me, Status::Created),
                 2 => (me, Status::Running),
                 _ => (0, Status::Stopped),
