@@ -125,6 +125,60 @@ fn plan_hybrid_gives_unified_the_leftovers() {
 }
 
 #[test]
+fn view_lists_what_the_container_sees_under_sys_fs_cgroup() {
+    // Nested runtime (cpu,cpuacct mounted from a sub-path), a read-only
+    // hierarchy the plan skips, one mounted elsewhere, cgroup2 beside them.
+    let mounts = path::parse_mountinfo(
+        "1 2 0:1 /outer /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+         1 2 0:2 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n\
+         1 2 0:3 / /sys/fs/cgroup/pids ro - cgroup cgroup rw,pids\n\
+         1 2 0:4 / /elsewhere/memory rw - cgroup cgroup rw,memory\n\
+         1 2 0:5 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
+    );
+    let own = path::parse_proc_cgroup(
+        "1:cpu,cpuacct:/outer/me\n2:name=systemd:/s\n3:pids:/p\n4:memory:/\n0::/u\n",
+    );
+    let inner = path::Inner::Absolute("/runway/x".into());
+    let cg = plan_with(Layout::Hybrid, &mounts, &own, &inner, None, &|_| Vec::new()).unwrap();
+    let View::Hierarchies(v) = view_of(&cg, &mounts, &own) else {
+        panic!("not a v1 view")
+    };
+    let got: Vec<(&str, bool, &str, &str)> = v
+        .iter()
+        .map(|h| {
+            (
+                h.name.as_str(),
+                h.unified,
+                h.data.to_str().unwrap(),
+                h.host.to_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "cpu,cpuacct",
+                false,
+                "cpu,cpuacct",
+                "/sys/fs/cgroup/cpu,cpuacct/runway/x"
+            ),
+            (
+                "systemd",
+                false,
+                "name=systemd",
+                "/sys/fs/cgroup/systemd/runway/x"
+            ),
+            // Not joined (read-only): the runtime's own cgroup shows.
+            ("pids", false, "pids", "/sys/fs/cgroup/pids/p"),
+            ("unified", true, "", "/sys/fs/cgroup/unified/runway/x"),
+        ]
+    );
+    let cg2 = plan_with(Layout::V2, &mounts, &own, &inner, None, &|_| Vec::new()).unwrap();
+    assert_eq!(view_of(&cg2, &mounts, &own), View::Unified);
+}
+
+#[test]
 fn chain_dirs() {
     assert_eq!(
         chain("/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu/a/b"),
