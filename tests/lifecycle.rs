@@ -190,6 +190,52 @@ fn kill_default_signal_is_term() {
     env.assert_nothing_left(&id, &b);
 }
 
+/// The container's processes ignore no signal, whatever the runtime
+/// ignored: its own SIGPIPE, or SIGINT and SIGQUIT from a caller that ran
+/// it as `cmd &` (runc's start with none ignored too).
+#[test]
+fn container_processes_start_with_no_signal_ignored() {
+    let Some(env) = TestEnv::new("sig_dfl") else {
+        return;
+    };
+    const IGNORED: &[i32] = &[libc::SIGINT, libc::SIGQUIT, libc::SIGPIPE, libc::SIGUSR1];
+    let mut b = env.bundle();
+    b.sh("grep SigIgn /proc/self/status; exec sleep 1000")
+        .write();
+    let id = env.id("c");
+    let out = env.rt_for_ignoring(
+        &b,
+        IGNORED,
+        &["run", "--detach", "--bundle", &b.path_str(), &id],
+    );
+    out.assert_ok();
+    env.wait_for_status(&id, "running", STATE_TIMEOUT);
+    let pid = env.state_json(&id)["pid"].as_i64().unwrap();
+    // Of the ones it ignored (bit N-1 = signal N in /proc's masks).
+    let ignored = |status: &str| -> u64 {
+        let mask = common::extra::status_field(status, "SigIgn").unwrap_or_default();
+        let mask = u64::from_str_radix(&mask, 16).unwrap();
+        IGNORED
+            .iter()
+            .map(|s| 1u64 << (s - 1))
+            .filter(|bit| mask & bit != 0)
+            .sum()
+    };
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert_eq!(ignored(&status), 0, "init: {status}");
+    let ex = env.rt_for_ignoring(
+        &b,
+        IGNORED,
+        &["exec", &id, "grep", "SigIgn", "/proc/self/status"],
+    );
+    ex.assert_ok();
+    assert_eq!(ignored(&ex.stdout), 0, "exec: {:?}", ex.stdout);
+    env.kill(&id, Some("KILL")).assert_ok();
+    env.wait_for_status(&id, "stopped", STATE_TIMEOUT);
+    env.delete(&id, false).assert_ok();
+    env.assert_nothing_left(&id, &b);
+}
+
 #[test]
 fn kill_accepts_signal_names_and_numbers() {
     let Some(env) = TestEnv::new("kill_forms") else {

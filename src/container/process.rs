@@ -43,7 +43,47 @@ pub fn find_exe(plan: &ProcessPlan) -> Result<CString> {
     )))
 }
 
+/// Default dispositions for every signal: execve resets handlers, but an
+/// ignored signal stays ignored, and the container must not inherit what
+/// we ignore (SIGPIPE) or what our caller did (a shell's `cmd &` ignores
+/// SIGINT and SIGQUIT). runc's container processes start with none
+/// ignored too.
+pub fn reset_signal_dispositions() {
+    /// The kernel's struct sigaction (x86_64), not libc's.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // The raw call: libc refuses the signals it reserves for itself,
+        // which an inherited SIG_IGN would reach all the same.
+        // SAFETY: the kernel's layout, an 8-byte sigset, no old action.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
+    }
+}
+
 pub fn exec(exe: &CString, plan: &ProcessPlan) -> Result<Never> {
+    reset_signal_dispositions();
     let mut argv: Vec<*const libc::c_char> = plan.args.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = plan.env.iter().map(|a| a.as_ptr()).collect();

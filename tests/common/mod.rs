@@ -670,6 +670,23 @@ impl TestEnv {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Like `rt_for`, with `ignored` signals set to SIG_IGN in the runtime
+    /// (as a shell's `cmd &` leaves SIGINT and SIGQUIT).
+    pub fn rt_for_ignoring(&self, bundle: &Bundle, ignored: &'static [i32], args: &[&str]) -> Out {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = self.command(&bundle.mark, args);
+        // SAFETY: only signal(2) between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                for s in ignored {
+                    libc::signal(*s, libc::SIG_IGN);
+                }
+                Ok(())
+            })
+        };
+        exec(cmd, &self.dir, CMD_TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Start `<runtime> --root ROOT args...` for `bundle` without waiting
     /// (a foreground `run`, concurrent creates).
     pub fn spawn(&self, bundle: &Bundle, args: &[&str]) -> Running {
