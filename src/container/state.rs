@@ -429,6 +429,7 @@ fn read_brief(
     rootfd: &OwnedFd,
     id: &str,
     rel: &mut Vec<u8>,
+    link: &mut [u8],
     data: &mut Vec<u8>,
 ) -> Option<(Brief, bool)> {
     rel.clear();
@@ -436,13 +437,13 @@ fn read_brief(
     rel.push(b'/');
     rel.extend_from_slice(BRIEF_LINK.as_bytes());
     rel.push(0);
-    let link = std::ffi::CStr::from_bytes_with_nul(rel).ok()?;
-    let mut buf = [0u8; 4096];
-    if let Ok(n) = rustix::fs::readlinkat_raw(rootfd, link, &mut buf[..]) {
+    let path = std::ffi::CStr::from_bytes_with_nul(rel).ok()?;
+    let room = link.len();
+    if let Ok(n) = rustix::fs::readlinkat_raw(rootfd, path, &mut *link) {
         // A full buffer may be cut short: such links are never written.
-        let b = buf
+        let b = link
             .get(..n)
-            .filter(|t| t.len() < 4096)
+            .filter(|t| t.len() < room)
             .and_then(|t| serde_json::from_slice::<Brief>(t).ok())
             .filter(|b| b.created_done.is_some() && b.owner.is_some());
         if let Some(b) = b {
@@ -521,8 +522,10 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
         ids.push(id.to_owned());
     }
     sort_ids(&mut ids);
+    out.reserve_exact(ids.len());
+    let mut link = vec![0u8; 4096];
     for id in &ids {
-        let Some((b, have_state)) = read_brief(&rootfd, id, &mut rel, &mut data) else {
+        let Some((b, have_state)) = read_brief(&rootfd, id, &mut rel, &mut link, &mut data) else {
             continue;
         };
         if b.created_done != Some(true) {
