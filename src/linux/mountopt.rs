@@ -13,6 +13,9 @@ pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
 pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
 pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
 pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x200000;
+pub const MOUNT_ATTR_RELATIME: u64 = 0;
+/// The access-time mode field (RELATIME, NOATIME, STRICTATIME).
+pub const MOUNT_ATTR_ATIME_MASK: u64 = 0x70;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MountOpts {
@@ -110,6 +113,36 @@ const TABLE: &[(&str, Op)] = &[
     ("rsymfollow", Op::RecClear(MOUNT_ATTR_NOSYMFOLLOW)),
 ];
 
+/// mount(2) flags as mount_setattr(2) attributes to set and to clear. The
+/// access-time mode is set only when the flags name one.
+pub fn setattr_of(flags: c_ulong) -> (u64, u64) {
+    const PAIRS: &[(c_ulong, u64)] = &[
+        (libc::MS_RDONLY, MOUNT_ATTR_RDONLY),
+        (libc::MS_NOSUID, MOUNT_ATTR_NOSUID),
+        (libc::MS_NODEV, MOUNT_ATTR_NODEV),
+        (libc::MS_NOEXEC, MOUNT_ATTR_NOEXEC),
+        (libc::MS_NODIRATIME, MOUNT_ATTR_NODIRATIME),
+        (MS_NOSYMFOLLOW, MOUNT_ATTR_NOSYMFOLLOW),
+    ];
+    let set = PAIRS
+        .iter()
+        .filter(|(ms, _)| flags & ms != 0)
+        .fold(0, |acc, (_, attr)| acc | attr);
+    let atime = if flags & libc::MS_NOATIME != 0 {
+        Some(MOUNT_ATTR_NOATIME)
+    } else if flags & libc::MS_STRICTATIME != 0 {
+        Some(MOUNT_ATTR_STRICTATIME)
+    } else if flags & libc::MS_RELATIME != 0 {
+        Some(MOUNT_ATTR_RELATIME)
+    } else {
+        None
+    };
+    match atime {
+        Some(a) => (set | a, MOUNT_ATTR_ATIME_MASK),
+        None => (set, 0),
+    }
+}
+
 fn lookup(o: &str) -> Option<Op> {
     TABLE.iter().find(|(n, _)| *n == o).map(|(_, op)| *op)
 }
@@ -174,6 +207,15 @@ pub fn propagation(name: &str) -> Option<c_ulong> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn setattr_of_cgroup_mount_flags() {
+        let f = parse(&["nosuid", "noexec", "nodev", "relatime", "ro"].map(String::from)).flags;
+        let set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+        assert_eq!(setattr_of(f), (set, MOUNT_ATTR_ATIME_MASK));
+        // No access-time mode named: leave it alone.
+        assert_eq!(setattr_of(libc::MS_RDONLY), (MOUNT_ATTR_RDONLY, 0));
+    }
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()

@@ -469,7 +469,7 @@ fn mount_cgroup(root: BorrowedFd, m: &MountPlan, cgroupns: bool, view: &View) ->
         }
     }
     // One call for the tmpfs and every hierarchy below it.
-    let (set, clear) = mount_attrs(flags);
+    let (set, clear) = crate::linux::mountopt::setattr_of(flags);
     if set == 0 && clear == 0 {
         return Ok(());
     }
@@ -509,41 +509,6 @@ fn remount_bind(root: BorrowedFd, dest: &str, flags: libc::c_ulong) -> Result<()
         None,
     )
     .map_err(|e| merr("remount", dest, e))
-}
-
-/// mount(2) flags as mount_setattr(2) attributes to set and to clear. The
-/// access-time mode is set only when the flags name one.
-fn mount_attrs(flags: libc::c_ulong) -> (u64, u64) {
-    const PAIRS: &[(libc::c_ulong, u64)] = &[
-        (libc::MS_RDONLY, libc::MOUNT_ATTR_RDONLY),
-        (libc::MS_NOSUID, libc::MOUNT_ATTR_NOSUID),
-        (libc::MS_NODEV, libc::MOUNT_ATTR_NODEV),
-        (libc::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
-        (libc::MS_NODIRATIME, libc::MOUNT_ATTR_NODIRATIME),
-        (
-            crate::linux::mountopt::MS_NOSYMFOLLOW,
-            libc::MOUNT_ATTR_NOSYMFOLLOW,
-        ),
-    ];
-    let mut set = 0;
-    for (ms, attr) in PAIRS {
-        if flags & ms != 0 {
-            set |= attr;
-        }
-    }
-    let atime = if flags & libc::MS_NOATIME != 0 {
-        Some(libc::MOUNT_ATTR_NOATIME)
-    } else if flags & libc::MS_STRICTATIME != 0 {
-        Some(libc::MOUNT_ATTR_STRICTATIME)
-    } else if flags & libc::MS_RELATIME != 0 {
-        Some(libc::MOUNT_ATTR_RELATIME)
-    } else {
-        None
-    };
-    match atime {
-        Some(a) => (set | a, libc::MOUNT_ATTR__ATIME),
-        None => (set, 0),
-    }
 }
 
 fn make_device(root: BorrowedFd, d: &DevicePlan, userns: bool) -> Result<()> {
