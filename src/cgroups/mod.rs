@@ -392,6 +392,11 @@ fn plan_with(
     })
 }
 
+/// Whether a `freeze_file` says frozen ("FROZEN" in v1, "1" in cgroup2).
+pub fn file_says_frozen(path: &str) -> bool {
+    crate::linux::file::read(path).is_ok_and(|s| matches!(s.trim(), "FROZEN" | "1"))
+}
+
 /// rmdir, tolerating a directory that is already gone.
 fn rmdir_missing_ok(dir: &str) -> Result<()> {
     match rustix::fs::rmdir(dir) {
@@ -751,14 +756,6 @@ impl Cgroup {
         }
         self.unified().map(|h| format!("{}/cgroup.freeze", h.dir))
     }
-}
-
-/// Whether a `freeze_file` says frozen ("FROZEN" in v1, "1" in cgroup2).
-pub fn file_says_frozen(path: &str) -> bool {
-    crate::linux::file::read(path).is_ok_and(|s| matches!(s.trim(), "FROZEN" | "1"))
-}
-
-impl Cgroup {
     /// Host pids of every process in the container's cgroup, sub-cgroups
     /// included. Every hierarchy is read: a process may have moved itself
     /// into a nested cgroup of just one of them.

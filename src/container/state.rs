@@ -177,24 +177,24 @@ impl Dir {
         write_atomic(&self.file(STATE_FILE), &data)?;
         if st.created_done {
             // Best effort: without the link `list` reads state.json.
-            if let Some(mut head) = head_of(&data) {
-                if let Some(f) = st.cgroup.freeze_file() {
-                    if let Ok(f) = serde_json::to_string(&f) {
-                        head.pop();
-                        head.extend_from_slice(b",\"freeze_file\":");
-                        head.extend_from_slice(f.as_bytes());
-                        head.push(b'}');
-                    }
-                }
-                if let Ok(target) = std::str::from_utf8(&head) {
-                    if target.len() < 4096 {
-                        let _ = rustix::fs::symlink(target, self.file(BRIEF_LINK));
-                    }
-                }
+            if let Some(target) = brief_link_target(&data, st.cgroup.freeze_file()) {
+                let _ = rustix::fs::symlink(target, self.file(BRIEF_LINK));
             }
         }
         Ok(())
     }
+}
+
+/// The head of a state file plus `freeze_file`, when it fits a link.
+fn brief_link_target(state: &[u8], freeze_file: Option<String>) -> Option<String> {
+    let mut head = head_of(state)?;
+    if let Some(f) = freeze_file.and_then(|f| serde_json::to_string(&f).ok()) {
+        head.pop();
+        head.extend_from_slice(b",\"freeze_file\":");
+        head.extend_from_slice(f.as_bytes());
+        head.push(b'}');
+    }
+    String::from_utf8(head).ok().filter(|t| t.len() < 4096)
 }
 
 /// `list`'s part of a finished container's state (see `Brief`), kept as
@@ -552,10 +552,10 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
                 &mut entry,
                 start,
                 pid_exists(pid),
-                match (&b.freeze_file, have_state) {
-                    (_, true) => Freezer::State(&data),
-                    (Some(f), false) => Freezer::File(f),
-                    (None, false) => Freezer::Unknown,
+                if have_state {
+                    Freezer::State(&data)
+                } else {
+                    Freezer::named(&b.freeze_file)
                 },
                 &mut rel,
                 &mut scratch,
@@ -577,10 +577,7 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
                 Some(set) => set.binary_search(&e.pid).is_ok(),
                 None => pid_exists(e.pid),
             };
-            let freezer = match &freeze_file {
-                Some(f) => Freezer::File(f),
-                None => Freezer::Unknown,
-            };
+            let freezer = Freezer::named(&freeze_file);
             settle(&rootfd, e, start, exists, freezer, &mut rel, &mut scratch);
         }
     }
@@ -668,6 +665,16 @@ enum Freezer<'a> {
     File(&'a str),
     /// From its state file, read for it.
     Unknown,
+}
+
+impl<'a> Freezer<'a> {
+    /// From the file a brief link named, else from the state file.
+    fn named(freeze_file: &'a Option<String>) -> Self {
+        match freeze_file {
+            Some(f) => Freezer::File(f),
+            None => Freezer::Unknown,
+        }
+    }
 }
 
 /// Whether the cgroup a state file names is frozen.
