@@ -1,7 +1,7 @@
 use super::args::{self, flag, val, Flag};
 use super::Global;
 use crate::bail;
-use crate::container::state::{self, Listed};
+use crate::container::list::{self as listing, Listed};
 use crate::error::{Error, Result};
 use std::ffi::OsString;
 use std::io::Write;
@@ -85,7 +85,7 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     if !a.is_set("quiet") && format != "table" && format != "json" {
         bail!("invalid format option {format:?}: table or json");
     }
-    let items = state::list(&g.root)?;
+    let items = listing::list(&g.root)?;
     let out = if a.is_set("quiet") {
         let mut out = Vec::new();
         for e in &items {

@@ -6,6 +6,7 @@ pub mod exec;
 pub mod fault;
 pub mod hooks;
 pub mod init;
+pub mod list;
 pub mod plan;
 pub mod process;
 pub mod state;

@@ -1,0 +1,487 @@
+//! `list`: every finished container under a root, read as cheaply as
+//! the state layout allows (see `state::BRIEF_LINK`).
+
+use super::state::{
+    head_of, proc_start_time, read_fd, validate_id, OciState, Owners, Status, BRIEF_LINK,
+};
+use crate::cgroups::Cgroup;
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::rc::Rc;
+
+/// One row of `list`: what it prints, nothing else.
+pub struct Listed {
+    pub id: String,
+    /// 0 once stopped, as runc prints it.
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: String,
+    pub rootfs: String,
+    pub created: String,
+    pub annotations: BTreeMap<String, String>,
+    pub owner: Rc<str>,
+}
+
+impl Listed {
+    pub fn oci(&self) -> OciState<'_> {
+        OciState {
+            oci_version: crate::spec::OCI_VERSION,
+            id: &self.id,
+            pid: self.pid,
+            status: self.status.as_str(),
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            annotations: &self.annotations,
+            owner: &self.owner,
+        }
+    }
+}
+
+/// The part of state.json `list` prints or needs for the status; serde
+/// skips the rest (cgroup, namespaces, hooks) without building it.
+#[derive(Deserialize)]
+struct Brief {
+    id: String,
+    pid: i32,
+    start_time: u64,
+    bundle: String,
+    rootfs: String,
+    created: String,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    /// None when absent: a cut-short parse (see `brief`) then falls back
+    /// to the whole file.
+    created_done: Option<bool>,
+    #[serde(default)]
+    owner: Option<u32>,
+    /// Only in the brief link.
+    #[serde(default)]
+    freeze_file: Option<String>,
+}
+
+/// The `Brief` of a state file. Most of a state.json is the cgroup plan,
+/// which `list` does not print; runway writes it after everything `list`
+/// reads, so the text before `,"cgroup":` closed with `}` is parsed
+/// first. A cut that lands elsewhere (an annotation named "cgroup", a
+/// file from an older runway) fails to parse or lacks created_done, and
+/// the whole file is parsed instead.
+fn brief(data: &[u8]) -> Option<Brief> {
+    if let Some(head) = head_of(data) {
+        if let Ok(b) = serde_json::from_slice::<Brief>(&head) {
+            if b.created_done.is_some() {
+                return Some(b);
+            }
+        }
+    }
+    serde_json::from_slice(data).ok()
+}
+
+/// The `Brief` of container `id`, from its link or else its state file;
+/// and whether `data` now holds that state file.
+fn read_brief(
+    rootfd: &OwnedFd,
+    id: &str,
+    rel: &mut Vec<u8>,
+    link: &mut [u8],
+    data: &mut Vec<u8>,
+) -> Option<(Brief, bool)> {
+    rel.clear();
+    rel.extend_from_slice(id.as_bytes());
+    rel.push(b'/');
+    rel.extend_from_slice(BRIEF_LINK.as_bytes());
+    rel.push(0);
+    let path = std::ffi::CStr::from_bytes_with_nul(rel).ok()?;
+    let room = link.len();
+    if let Ok(n) = rustix::fs::readlinkat_raw(rootfd, path, &mut *link) {
+        // A full buffer may be cut short: such links are never written.
+        let b = link
+            .get(..n)
+            .filter(|t| t.len() < room)
+            .and_then(|t| serde_json::from_slice::<Brief>(t).ok())
+            .filter(|b| b.created_done.is_some() && b.owner.is_some());
+        if let Some(b) = b {
+            return Some((b, false));
+        }
+    }
+    let fd = read_state_at(rootfd, id, rel, data).ok()?;
+    let mut b = brief(data)?;
+    // The owner is the state dir's (runc's OWNER column): recorded by
+    // create, or (older states) that of state.json, written by the same
+    // user.
+    if b.owner.is_none() {
+        b.owner = rustix::fs::fstat(&fd).ok().map(|s| s.st_uid);
+    }
+    Some((b, true))
+}
+
+/// The cgroup of a state file, for the freezer check of live inits.
+#[derive(Deserialize)]
+struct CgroupOnly {
+    #[serde(default)]
+    cgroup: Cgroup,
+}
+
+/// Every finished container under root, sorted by id. Dirs without a
+/// readable state are skipped (being created, or debris).
+///
+/// This is the one command whose cost grows with the number of containers,
+/// so per entry it is one openat+read+close of state.json relative to the
+/// root fd, a parse of its head (see `brief`) and a kill(pid, 0) (past
+/// INLINE containers, one read of /proc for all); only live inits cost more
+/// (their start time, the fifo, the cgroup freezer).
+pub fn list(root: &Path) -> Result<Vec<Listed>> {
+    use rustix::fs::{Mode, OFlags};
+    let rootfd = match rustix::fs::open(
+        root,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(Error::errno(
+                format!("read {}", root.display()),
+                e.raw_os_error(),
+            ))
+        }
+    };
+    let mut out = Vec::new();
+    let mut owners = Owners::default();
+    let mut data = Vec::with_capacity(16384);
+    let mut rel = Vec::with_capacity(64);
+    let mut scratch = Vec::new();
+    // Containers past the first INLINE: (index in out, init start time,
+    // freeze file).
+    let mut deferred: Vec<(usize, u64, Option<String>)> = Vec::new();
+    let mut dents = vec![std::mem::MaybeUninit::<u8>::uninit(); 32768];
+    let mut it = rustix::fs::RawDir::new(&rootfd, &mut dents);
+    let mut ids = Vec::new();
+    while let Some(ent) = it.next() {
+        let ent =
+            ent.map_err(|e| Error::errno(format!("read {}", root.display()), e.raw_os_error()))?;
+        if !matches!(
+            ent.file_type(),
+            rustix::fs::FileType::Directory | rustix::fs::FileType::Unknown
+        ) {
+            continue;
+        }
+        let name = ent.file_name();
+        let Ok(id) = std::str::from_utf8(name.to_bytes()) else {
+            continue;
+        };
+        if validate_id(id).is_err() {
+            continue;
+        }
+        ids.push(id.to_owned());
+    }
+    sort_ids(&mut ids);
+    out.reserve_exact(ids.len());
+    let mut link = vec![0u8; 4096];
+    for id in &ids {
+        let Some((b, have_state)) = read_brief(&rootfd, id, &mut rel, &mut link, &mut data) else {
+            continue;
+        };
+        if b.created_done != Some(true) {
+            continue;
+        }
+        let owner = match b.owner {
+            Some(uid) => owners.of_uid(uid),
+            None => Rc::from(""),
+        };
+        let (pid, start) = (b.pid, b.start_time);
+        let mut entry = Listed {
+            id: b.id,
+            pid,
+            status: Status::Stopped,
+            bundle: b.bundle,
+            rootfs: b.rootfs,
+            created: b.created,
+            annotations: b.annotations,
+            owner,
+        };
+        if out.len() < INLINE {
+            settle(
+                &rootfd,
+                &mut entry,
+                start,
+                pid_exists(pid),
+                if have_state {
+                    Freezer::State(&data)
+                } else {
+                    Freezer::named(&b.freeze_file)
+                },
+                &mut rel,
+                &mut scratch,
+            );
+        } else {
+            deferred.push((out.len(), start, b.freeze_file));
+        }
+        out.push(entry);
+    }
+    // The rest, after every state was read (an init alive then and gone
+    // now is rightly stopped; one started meanwhile is seen): one read of
+    // /proc says which inits live, instead of a kill(pid, 0) each. Live
+    // ones are few; their state is read again for the freezer.
+    if !deferred.is_empty() {
+        let live = live_pids();
+        for (i, start, freeze_file) in deferred {
+            let Some(e) = out.get_mut(i) else { continue };
+            let exists = match &live {
+                Some(set) => set.binary_search(&e.pid).is_ok(),
+                None => pid_exists(e.pid),
+            };
+            let freezer = Freezer::named(&freeze_file);
+            settle(&rootfd, e, start, exists, freezer, &mut rel, &mut scratch);
+        }
+    }
+    Ok(out)
+}
+
+/// Ids in byte order, as runc lists them. Engines and scripts name their
+/// containers with long shared prefixes: comparing only past the prefix
+/// every id shares keeps each comparison short.
+fn sort_ids(ids: &mut [String]) {
+    let Some(first) = ids.first() else { return };
+    let first = first.as_bytes();
+    let mut shared = first.len();
+    for id in ids.iter() {
+        shared = first
+            .iter()
+            .zip(id.as_bytes())
+            .take(shared)
+            .take_while(|(a, b)| a == b)
+            .count();
+    }
+    ids.sort_by(|a, b| {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        a.get(shared..)
+            .unwrap_or_default()
+            .cmp(b.get(shared..).unwrap_or_default())
+    });
+}
+
+/// Containers whose status `list` settles as it reads them; past these one
+/// read of /proc is cheaper than a kill(pid, 0) each.
+const INLINE: usize = 64;
+
+/// kill(pid, 0) answers "no such process" without the /proc lookup a
+/// failed open costs.
+fn pid_exists(pid: i32) -> bool {
+    rustix::process::Pid::from_raw(pid)
+        .is_some_and(|p| rustix::process::test_kill_process(p) != Err(rustix::io::Errno::SRCH))
+}
+
+/// State::status for a finished create, given whether its init's pid
+/// exists: stopped (pid 0) unless that is still our init; then created
+/// while the fifo exists, paused while its cgroup is frozen, running
+/// otherwise. `state` is its state file if at hand, else it is read.
+fn settle(
+    rootfd: &OwnedFd,
+    e: &mut Listed,
+    start: u64,
+    exists: bool,
+    freezer: Freezer,
+    rel: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) {
+    if !(exists && proc_start_time(e.pid) == Some(start)) {
+        e.pid = 0;
+        e.status = Status::Stopped;
+        return;
+    }
+    rel.clear();
+    rel.extend_from_slice(e.id.as_bytes());
+    rel.extend_from_slice(b"/exec.fifo\0");
+    let fifo = std::ffi::CStr::from_bytes_with_nul(rel)
+        .is_ok_and(|p| rustix::fs::statat(rootfd, p, rustix::fs::AtFlags::empty()).is_ok());
+    let mut paused = || match freezer {
+        Freezer::State(bytes) => frozen(bytes),
+        Freezer::File(f) => crate::cgroups::file_says_frozen(f),
+        Freezer::Unknown => {
+            read_state_at(rootfd, &e.id, rel, scratch).is_ok_and(|_| frozen(scratch))
+        }
+    };
+    e.status = if fifo {
+        Status::Created
+    } else if paused() {
+        Status::Paused
+    } else {
+        Status::Running
+    };
+}
+
+/// How `settle` learns whether a live container is paused.
+enum Freezer<'a> {
+    /// From its state file, at hand.
+    State(&'a [u8]),
+    /// From this file (its brief link named it).
+    File(&'a str),
+    /// From its state file, read for it.
+    Unknown,
+}
+
+impl<'a> Freezer<'a> {
+    /// From the file a brief link named, else from the state file.
+    fn named(freeze_file: &'a Option<String>) -> Self {
+        match freeze_file {
+            Some(f) => Freezer::File(f),
+            None => Freezer::Unknown,
+        }
+    }
+}
+
+/// Whether the cgroup a state file names is frozen.
+fn frozen(state: &[u8]) -> bool {
+    serde_json::from_slice::<CgroupOnly>(state).is_ok_and(|c| c.cgroup.is_frozen())
+}
+
+/// `<root>/<id>/state.json` into `data`; the open file, for its owner.
+fn read_state_at(
+    rootfd: &OwnedFd,
+    id: &str,
+    rel: &mut Vec<u8>,
+    data: &mut Vec<u8>,
+) -> std::result::Result<OwnedFd, rustix::io::Errno> {
+    rel.clear();
+    rel.extend_from_slice(id.as_bytes());
+    rel.extend_from_slice(b"/state.json\0");
+    let path = std::ffi::CStr::from_bytes_with_nul(rel).map_err(|_| rustix::io::Errno::INVAL)?;
+    let fd = rustix::fs::openat(
+        rootfd,
+        path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    read_fd(&fd, data)?;
+    Ok(fd)
+}
+
+/// Every process id in /proc, sorted; None when /proc can't be read.
+fn live_pids() -> Option<Vec<i32>> {
+    let proc = rustix::fs::open(
+        "/proc",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()?;
+    let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 32768];
+    let mut it = rustix::fs::RawDir::new(&proc, &mut buf);
+    let mut pids = Vec::new();
+    while let Some(ent) = it.next() {
+        let ent = ent.ok()?;
+        if let Some(pid) = std::str::from_utf8(ent.file_name().to_bytes())
+            .ok()
+            .and_then(|n| n.parse::<i32>().ok())
+        {
+            pids.push(pid);
+        }
+    }
+    pids.sort_unstable();
+    Some(pids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::state::FIFO;
+
+    #[test]
+    fn ids_sort_in_byte_order_past_a_shared_prefix() {
+        let mut ids: Vec<String> = ["job-b10", "job-b2", "job-a", "job-b", "job-", "job-B"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut want = ids.clone();
+        want.sort();
+        sort_ids(&mut ids);
+        assert_eq!(ids, want);
+        let mut one = vec!["x".to_string()];
+        sort_ids(&mut one);
+        sort_ids(&mut []);
+    }
+
+    /// Statuses on both sides of INLINE: the first containers are settled
+    /// as read, the rest after one read of /proc; from a brief link or the
+    /// state file alike.
+    #[test]
+    fn list_settles_inline_and_deferred_alike() {
+        let root = std::env::temp_dir().join(format!("runway-list-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let me = rustix::process::getpid().as_raw_nonzero().get();
+        let start = proc_start_time(me).unwrap();
+        let n = INLINE + 10;
+        for i in 0..n {
+            let d = root.join(format!("c{i:03}"));
+            std::fs::create_dir_all(&d).unwrap();
+            // Even: "our" init is this live test process; odd: a pid past
+            // any pid_max, gone.
+            let pid = if i % 2 == 0 { me } else { 4_194_399 };
+            let st = serde_json::json!({
+                "id": format!("c{i:03}"), "pid": pid, "start_time": start,
+                "bundle": "/b", "rootfs": "/r", "created": "t", "created_done": true,
+                "annotations": {}, "cgroup": {}
+            });
+            std::fs::write(d.join("state.json"), st.to_string()).unwrap();
+            // Some with the link create leaves, one with a link that is
+            // not a Brief: each reads as its state file says.
+            if i % 3 == 0 {
+                let mut b = serde_json::json!({
+                    "id": format!("c{i:03}"), "pid": pid, "start_time": start,
+                    "bundle": "/b", "rootfs": "/r", "created": "t", "created_done": true,
+                    "owner": 0, "annotations": {}
+                });
+                // One live one whose link names a freezer that says frozen.
+                if i == 6 {
+                    let f = d.join("freezer.state");
+                    std::fs::write(&f, "FROZEN\n").unwrap();
+                    b["freeze_file"] = f.to_string_lossy().into();
+                }
+                std::os::unix::fs::symlink(b.to_string(), d.join(BRIEF_LINK)).unwrap();
+            } else if i == 1 {
+                std::os::unix::fs::symlink("{\"id\":", d.join(BRIEF_LINK)).unwrap();
+            }
+            if i % 4 == 0 {
+                std::fs::write(d.join(FIFO), "").unwrap();
+            }
+        }
+        let got = list(&root).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(got.len(), n);
+        for (i, e) in got.iter().enumerate() {
+            let want = match i % 4 {
+                _ if i == 6 => (me, Status::Paused),
+                0 => (me, Status::Created),
+                2 => (me, Status::Running),
+                _ => (0, Status::Stopped),
+            };
+            assert_eq!((e.pid, e.status), want, "{}", e.id);
+        }
+    }
+
+    #[test]
+    fn brief_reads_the_head_or_the_whole_file() {
+        let base = r#"{"id":"a","pid":7,"start_time":1,"bundle":"/b","rootfs":"/r","created":"t","#;
+        // As runway writes it: only the head is parsed (the tail here is
+        // not even JSON).
+        let cut = format!(r#"{base}"created_done":true,"annotations":{{}},"cgroup":<bulk>"#);
+        let b = brief(cut.as_bytes()).unwrap();
+        assert_eq!((b.id.as_str(), b.pid, b.created_done), ("a", 7, Some(true)));
+        // An annotation named "cgroup": the cut lands inside it, the whole
+        // file is parsed.
+        let ann = format!(
+            r#"{base}"created_done":true,"annotations":{{"x":"1","cgroup":"y"}},"cgroup":{{}}}}"#
+        );
+        let b = brief(ann.as_bytes()).unwrap();
+        assert_eq!(b.annotations.get("cgroup").map(String::as_str), Some("y"));
+        // An older layout with created_done at the end.
+        let old = format!(r#"{base}"annotations":{{}},"cgroup":{{}},"created_done":true}}"#);
+        assert_eq!(brief(old.as_bytes()).unwrap().created_done, Some(true));
+        // Still being created.
+        let new = format!(r#"{base}"annotations":{{}},"cgroup":{{}}}}"#);
+        assert_eq!(brief(new.as_bytes()).unwrap().created_done, None);
+    }
+}
