@@ -1,6 +1,7 @@
 //! `list`: every finished container under a root, read as cheaply as
 //! the state layout allows (see `state::BRIEF_LINK`).
 
+use super::list_cache;
 use super::state::{
     head_of, proc_start_time, read_fd, validate_id, OciState, Owners, Status, BRIEF_LINK,
 };
@@ -80,42 +81,95 @@ fn brief(data: &[u8]) -> Option<Brief> {
     serde_json::from_slice(data).ok()
 }
 
-/// The `Brief` of container `id`, from its link or else its state file;
-/// and whether `data` now holds that state file.
-fn read_brief(
-    rootfd: &OwnedFd,
-    id: &str,
-    rel: &mut Vec<u8>,
-    link: &mut [u8],
-    data: &mut Vec<u8>,
-) -> Option<(Brief, bool)> {
-    rel.clear();
-    rel.extend_from_slice(id.as_bytes());
-    rel.push(b'/');
-    rel.extend_from_slice(BRIEF_LINK.as_bytes());
-    rel.push(0);
-    let path = std::ffi::CStr::from_bytes_with_nul(rel).ok()?;
-    let room = link.len();
-    if let Ok(n) = rustix::fs::readlinkat_raw(rootfd, path, &mut *link) {
-        // A full buffer may be cut short: such links are never written.
-        let b = link
-            .get(..n)
-            .filter(|t| t.len() < room)
-            .and_then(|t| serde_json::from_slice::<Brief>(t).ok())
-            .filter(|b| b.created_done.is_some() && b.owner.is_some());
-        if let Some(b) = b {
-            return Some((b, false));
+/// What `list` knows of a finished container before it settles its
+/// status: its brief, read from the state dir or the list cache.
+pub(super) struct Found {
+    pub id: String,
+    pub pid: i32,
+    pub start_time: u64,
+    pub bundle: String,
+    pub rootfs: String,
+    pub created: String,
+    pub annotations: BTreeMap<String, String>,
+    /// The state dir's owner, when it could be learnt.
+    pub owner: Option<u32>,
+    /// The cgroup freezer file, when the brief link named it.
+    pub freeze_file: Option<String>,
+}
+
+/// One state dir as `list` read it.
+pub(super) enum Seen {
+    Done(Found),
+    /// Not finished (being created, or debris): read again each time.
+    Pending(String),
+}
+
+/// Buffers reused from one state dir to the next.
+struct Reader {
+    rel: Vec<u8>,
+    link: Vec<u8>,
+    data: Vec<u8>,
+}
+
+impl Reader {
+    fn new() -> Self {
+        Reader {
+            rel: Vec::with_capacity(64),
+            link: vec![0u8; 4096],
+            data: Vec::with_capacity(16384),
         }
     }
-    let fd = read_state_at(rootfd, id, rel, data).ok()?;
-    let mut b = brief(data)?;
-    // The owner is the state dir's (runc's OWNER column): recorded by
-    // create, or (older states) that of state.json, written by the same
-    // user.
-    if b.owner.is_none() {
-        b.owner = rustix::fs::fstat(&fd).ok().map(|s| s.st_uid);
+
+    /// State dir `id`.
+    fn read(&mut self, rootfd: &OwnedFd, id: &str) -> Seen {
+        match self.brief(rootfd, id) {
+            Some(b) if b.created_done == Some(true) => Seen::Done(Found {
+                id: b.id,
+                pid: b.pid,
+                start_time: b.start_time,
+                bundle: b.bundle,
+                rootfs: b.rootfs,
+                created: b.created,
+                annotations: b.annotations,
+                owner: b.owner,
+                freeze_file: b.freeze_file,
+            }),
+            _ => Seen::Pending(id.to_owned()),
+        }
     }
-    Some((b, true))
+
+    /// The `Brief` of container `id`, from its link or else its state file.
+    fn brief(&mut self, rootfd: &OwnedFd, id: &str) -> Option<Brief> {
+        let rel = &mut self.rel;
+        rel.clear();
+        rel.extend_from_slice(id.as_bytes());
+        rel.push(b'/');
+        rel.extend_from_slice(BRIEF_LINK.as_bytes());
+        rel.push(0);
+        let path = std::ffi::CStr::from_bytes_with_nul(rel).ok()?;
+        let room = self.link.len();
+        if let Ok(n) = rustix::fs::readlinkat_raw(rootfd, path, &mut self.link[..]) {
+            // A full buffer may be cut short: such links are never written.
+            let b = self
+                .link
+                .get(..n)
+                .filter(|t| t.len() < room)
+                .and_then(|t| serde_json::from_slice::<Brief>(t).ok())
+                .filter(|b| b.created_done.is_some() && b.owner.is_some());
+            if b.is_some() {
+                return b;
+            }
+        }
+        let fd = read_state_at(rootfd, id, &mut self.rel, &mut self.data).ok()?;
+        let mut b = brief(&self.data)?;
+        // The owner is the state dir's (runc's OWNER column): recorded by
+        // create, or (older states) that of state.json, written by the same
+        // user.
+        if b.owner.is_none() {
+            b.owner = rustix::fs::fstat(&fd).ok().map(|s| s.st_uid);
+        }
+        Some(b)
+    }
 }
 
 /// The cgroup of a state file, for the freezer check of live inits.
@@ -128,11 +182,13 @@ struct CgroupOnly {
 /// Every finished container under root, sorted by id. Dirs without a
 /// readable state are skipped (being created, or debris).
 ///
-/// This is the one command whose cost grows with the number of containers,
-/// so per entry it is one openat+read+close of state.json relative to the
-/// root fd, a parse of its head (see `brief`) and a kill(pid, 0) (past
-/// INLINE containers, one read of /proc for all); only live inits cost more
-/// (their start time, the fifo, the cgroup freezer).
+/// This is the one command whose cost grows with the number of containers.
+/// What it prints of each is read from the list cache while that holds
+/// (see `list_cache`), else from each state dir: one readlinkat of its
+/// brief link, or (older states) a read of the head of state.json. Then
+/// a status for each: one read of /proc for all, or a kill(pid, 0) each
+/// when few; only live inits cost more (their start time, the fifo, the
+/// cgroup freezer).
 pub fn list(root: &Path) -> Result<Vec<Listed>> {
     use rustix::fs::{Mode, OFlags};
     let rootfd = match rustix::fs::open(
@@ -149,16 +205,25 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
             ))
         }
     };
-    let mut out = Vec::new();
-    let mut owners = Owners::default();
-    let mut data = Vec::with_capacity(16384);
-    let mut rel = Vec::with_capacity(64);
-    let mut scratch = Vec::new();
-    // Containers past the first INLINE: (index in out, init start time,
-    // freeze file).
-    let mut deferred: Vec<(usize, u64, Option<String>)> = Vec::new();
+    let mut rd = Reader::new();
+    let mut seen = match list_cache::load(&rootfd) {
+        Some(seen) => seen,
+        None => scan(&rootfd, root, &mut rd)?,
+    };
+    for s in seen.iter_mut() {
+        if let Seen::Pending(id) = s {
+            *s = rd.read(&rootfd, id);
+        }
+    }
+    Ok(settle_all(&rootfd, seen, &mut rd))
+}
+
+/// Every state dir under root, read one by one; the list cache is
+/// rewritten from what was read.
+fn scan(rootfd: &OwnedFd, root: &Path, rd: &mut Reader) -> Result<Vec<Seen>> {
+    let writer = list_cache::Writer::start(rootfd);
     let mut dents = vec![std::mem::MaybeUninit::<u8>::uninit(); 32768];
-    let mut it = rustix::fs::RawDir::new(&rootfd, &mut dents);
+    let mut it = rustix::fs::RawDir::new(rootfd, &mut dents);
     let mut ids = Vec::new();
     while let Some(ent) = it.next() {
         let ent =
@@ -179,66 +244,56 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
         ids.push(id.to_owned());
     }
     sort_ids(&mut ids);
-    out.reserve_exact(ids.len());
-    let mut link = vec![0u8; 4096];
-    for id in &ids {
-        let Some((b, have_state)) = read_brief(&rootfd, id, &mut rel, &mut link, &mut data) else {
-            continue;
+    let seen: Vec<Seen> = ids.iter().map(|id| rd.read(rootfd, id)).collect();
+    list_cache::keep(rootfd, writer, &seen);
+    Ok(seen)
+}
+
+/// Each container's status, once all were read (an init alive then and
+/// gone now is rightly stopped; one started meanwhile is seen). Past
+/// INLINE containers one read of /proc says which inits live, instead of
+/// a kill(pid, 0) each.
+fn settle_all(rootfd: &OwnedFd, seen: Vec<Seen>, rd: &mut Reader) -> Vec<Listed> {
+    let live = if seen.len() > INLINE {
+        live_pids()
+    } else {
+        None
+    };
+    let mut owners = Owners::default();
+    let mut out = Vec::with_capacity(seen.len());
+    for s in seen {
+        let Seen::Done(f) = s else { continue };
+        let exists = match &live {
+            Some(set) => set.binary_search(&f.pid).is_ok(),
+            None => pid_exists(f.pid),
         };
-        if b.created_done != Some(true) {
-            continue;
-        }
-        let owner = match b.owner {
+        let owner = match f.owner {
             Some(uid) => owners.of_uid(uid),
             None => Rc::from(""),
         };
-        let (pid, start) = (b.pid, b.start_time);
-        let mut entry = Listed {
-            id: b.id,
-            pid,
+        let mut e = Listed {
+            id: f.id,
+            pid: f.pid,
             status: Status::Stopped,
-            bundle: b.bundle,
-            rootfs: b.rootfs,
-            created: b.created,
-            annotations: b.annotations,
+            bundle: f.bundle,
+            rootfs: f.rootfs,
+            created: f.created,
+            annotations: f.annotations,
             owner,
         };
-        if out.len() < INLINE {
-            settle(
-                &rootfd,
-                &mut entry,
-                start,
-                pid_exists(pid),
-                if have_state {
-                    Freezer::State(&data)
-                } else {
-                    Freezer::named(&b.freeze_file)
-                },
-                &mut rel,
-                &mut scratch,
-            );
-        } else {
-            deferred.push((out.len(), start, b.freeze_file));
-        }
-        out.push(entry);
+        let freezer = Freezer::named(&f.freeze_file);
+        settle(
+            rootfd,
+            &mut e,
+            f.start_time,
+            exists,
+            freezer,
+            &mut rd.rel,
+            &mut rd.data,
+        );
+        out.push(e);
     }
-    // The rest, after every state was read (an init alive then and gone
-    // now is rightly stopped; one started meanwhile is seen): one read of
-    // /proc says which inits live, instead of a kill(pid, 0) each. Live
-    // ones are few; their state is read again for the freezer.
-    if !deferred.is_empty() {
-        let live = live_pids();
-        for (i, start, freeze_file) in deferred {
-            let Some(e) = out.get_mut(i) else { continue };
-            let exists = match &live {
-                Some(set) => set.binary_search(&e.pid).is_ok(),
-                None => pid_exists(e.pid),
-            };
-            let freezer = Freezer::named(&freeze_file);
-            settle(&rootfd, e, start, exists, freezer, &mut rel, &mut scratch);
-        }
-    }
-    Ok(out)
+    out
 }
 
 /// Ids in byte order, as runc lists them. Engines and scripts name their
@@ -264,8 +319,8 @@ fn sort_ids(ids: &mut [String]) {
     });
 }
 
-/// Containers whose status `list` settles as it reads them; past these one
-/// read of /proc is cheaper than a kill(pid, 0) each.
+/// Up to this many containers, a kill(pid, 0) each is cheaper than one
+/// read of /proc.
 const INLINE: usize = 64;
 
 /// kill(pid, 0) answers "no such process" without the /proc lookup a
@@ -278,7 +333,7 @@ fn pid_exists(pid: i32) -> bool {
 /// State::status for a finished create, given whether its init's pid
 /// exists: stopped (pid 0) unless that is still our init; then created
 /// while the fifo exists, paused while its cgroup is frozen, running
-/// otherwise. `state` is its state file if at hand, else it is read.
+/// otherwise.
 fn settle(
     rootfd: &OwnedFd,
     e: &mut Listed,
@@ -299,7 +354,6 @@ fn settle(
     let fifo = std::ffi::CStr::from_bytes_with_nul(rel)
         .is_ok_and(|p| rustix::fs::statat(rootfd, p, rustix::fs::AtFlags::empty()).is_ok());
     let mut paused = || match freezer {
-        Freezer::State(bytes) => frozen(bytes),
         Freezer::File(f) => crate::cgroups::file_says_frozen(f),
         Freezer::Unknown => {
             read_state_at(rootfd, &e.id, rel, scratch).is_ok_and(|_| frozen(scratch))
@@ -316,8 +370,6 @@ fn settle(
 
 /// How `settle` learns whether a live container is paused.
 enum Freezer<'a> {
-    /// From its state file, at hand.
-    State(&'a [u8]),
     /// From this file (its brief link named it).
     File(&'a str),
     /// From its state file, read for it.

@@ -7,6 +7,7 @@ pub mod fault;
 pub mod hooks;
 pub mod init;
 pub mod list;
+mod list_cache;
 pub mod plan;
 pub mod process;
 pub mod state;
@@ -179,6 +180,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             }
             let cg = crate::cgroups::plan(None, id, false, None).unwrap_or_default();
             let _ = cg.destroy(true);
+            list_cache::forget(root);
             std::fs::remove_dir_all(&dir.path).ctx(|| format!("remove {}", dir.path.display()))?;
             drop(lock);
             return Ok(());
@@ -212,6 +214,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     }
     st.cgroup.destroy(true)?;
     hooks::run_all_warn("poststop", &st.poststop, &st.hook_state(Status::Stopped));
+    list_cache::forget(root);
     std::fs::remove_dir_all(&dir.path).ctx(|| format!("remove {}", dir.path.display()))?;
     drop(lock);
     Ok(())
