@@ -151,7 +151,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else {
         return;
     };
-    match which % 12 {
+    match which % 13 {
         0 => mount_options(&text(rest)),
         1 => signal(&text(rest)),
         2 => capabilities(&text(rest)),
@@ -165,6 +165,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = validate_id(&text(rest));
         }
         10 => child_error(rest),
+        11 => runway::container::list_cache::fuzz_decode(rest),
         _ => durations(&text(rest)),
     }
 });

@@ -456,11 +456,10 @@ mod tests {
         sort_ids(&mut []);
     }
 
-    /// Statuses on both sides of INLINE: the first containers are settled
-    /// as read, the rest after one read of /proc; from a brief link or the
-    /// state file alike.
+    /// Statuses on both sides of INLINE (a kill each, or one read of
+    /// /proc), from a brief link or the state file alike.
     #[test]
-    fn list_settles_inline_and_deferred_alike() {
+    fn list_settles_few_and_many_alike() {
         let root = std::env::temp_dir().join(format!("runway-list-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let me = rustix::process::getpid().as_raw_nonzero().get();
@@ -500,10 +499,15 @@ mod tests {
                 std::fs::write(d.join(FIFO), "").unwrap();
             }
         }
-        let got = list(&root).unwrap();
+        let many = list(&root).unwrap();
+        for i in INLINE..n {
+            std::fs::remove_dir_all(root.join(format!("c{i:03}"))).unwrap();
+        }
+        let few = list(&root).unwrap();
         std::fs::remove_dir_all(&root).unwrap();
-        assert_eq!(got.len(), n);
-        for (i, e) in got.iter().enumerate() {
+        assert_eq!((many.len(), few.len()), (n, INLINE));
+        for (i, e) in many.iter().chain(&few).enumerate() {
+            let i = i % n;
             let want = match i % 4 {
                 _ if i == 6 => (me, Status::Paused),
                 0 => (me, Status::Created),

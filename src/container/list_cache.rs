@@ -154,6 +154,35 @@ fn header_count(line: &[u8], key: &Key) -> Option<usize> {
     (line == key.header(count)).then_some(count)
 }
 
+/// For the fuzzer: `data` as a cache for the key its own header names.
+/// Whatever decodes must encode, and decode and encode again to the same
+/// bytes.
+#[doc(hidden)]
+pub fn fuzz_decode(data: &[u8]) {
+    let Some(nl) = memchr::memchr(b'\n', data) else {
+        return;
+    };
+    let line = String::from_utf8_lossy(data.get(..nl).unwrap_or_default()).into_owned();
+    let mut nums = line
+        .strip_prefix(MAGIC)
+        .unwrap_or_default()
+        .split(' ')
+        .skip(1);
+    let mut key = Key([0; 8]);
+    for k in key.0.iter_mut() {
+        match nums.next().map(str::parse) {
+            Some(Ok(n)) => *k = n,
+            _ => return,
+        }
+    }
+    let Some(seen) = decode(data, &key) else {
+        return;
+    };
+    let once = encode(&key, &seen).expect("a decoded cache encodes");
+    let again = decode(&once, &key).expect("an encoded cache decodes");
+    assert_eq!(encode(&key, &again).as_ref(), Some(&once));
+}
+
 /// NUL-terminated UTF-8 fields.
 struct Fields<'a>(&'a [u8]);
 
@@ -450,6 +479,37 @@ mod tests {
         assert_eq!(rows(&r).len(), 7);
         assert!(!r.join(".list~").exists());
         std::fs::remove_dir_all(&r).unwrap();
+    }
+
+    #[test]
+    fn a_cache_decodes_to_what_was_encoded_for_its_key_only() {
+        let key = Key([1, 2, 3, 4, 5, 6, 7, 8]);
+        let done = Found {
+            id: "c1".into(),
+            pid: 42,
+            start_time: 7,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "t".into(),
+            annotations: [("k".to_string(), "v\u{0}".to_string())].into(),
+            owner: Some(0),
+            freeze_file: None,
+        };
+        let seen = vec![Seen::Pending("p".into()), Seen::Done(done)];
+        let data = encode(&key, &seen).unwrap();
+        let back = decode(&data, &key).unwrap();
+        assert_eq!(encode(&key, &back).as_ref(), Some(&data));
+        assert!(
+            matches!(&back[1], Seen::Done(f) if f.annotations["k"] == "v\u{0}" && f.freeze_file.is_none())
+        );
+        fuzz_decode(&data);
+        assert!(decode(&data, &Key([1, 2, 3, 4, 5, 6, 7, 9])).is_none());
+        // A NUL inside a field cannot be framed: nothing is cached.
+        let mut nul = back;
+        if let Some(Seen::Done(f)) = nul.get_mut(1) {
+            f.bundle = "/b\u{0}x".into();
+        }
+        assert!(encode(&key, &nul).is_none());
     }
 
     /// The git index rule: a root changed in the tick the scan began in

@@ -7,7 +7,7 @@ pub mod fault;
 pub mod hooks;
 pub mod init;
 pub mod list;
-mod list_cache;
+pub mod list_cache;
 pub mod plan;
 pub mod process;
 pub mod state;
