@@ -43,25 +43,27 @@ impl Listed {
 }
 
 /// The part of state.json `list` prints or needs for the status; serde
-/// skips the rest (cgroup, namespaces, hooks) without building it.
+/// skips the rest (cgroup, namespaces, hooks) without building it. Also
+/// what the list cache keeps of a finished container.
 #[derive(Deserialize)]
-struct Brief {
-    id: String,
-    pid: i32,
-    start_time: u64,
-    bundle: String,
-    rootfs: String,
-    created: String,
+pub(super) struct Brief {
+    pub id: String,
+    pub pid: i32,
+    pub start_time: u64,
+    pub bundle: String,
+    pub rootfs: String,
+    pub created: String,
     #[serde(default)]
-    annotations: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
     /// None when absent: a cut-short parse (see `brief`) then falls back
     /// to the whole file.
-    created_done: Option<bool>,
+    pub created_done: Option<bool>,
+    /// The state dir's owner, when it could be learnt.
     #[serde(default)]
-    owner: Option<u32>,
-    /// Only in the brief link.
+    pub owner: Option<u32>,
+    /// The cgroup freezer file; only in the brief link.
     #[serde(default)]
-    freeze_file: Option<String>,
+    pub freeze_file: Option<String>,
 }
 
 /// The `Brief` of a state file. Most of a state.json is the cgroup plan,
@@ -81,25 +83,9 @@ fn brief(data: &[u8]) -> Option<Brief> {
     serde_json::from_slice(data).ok()
 }
 
-/// What `list` knows of a finished container before it settles its
-/// status: its brief, read from the state dir or the list cache.
-pub(super) struct Found {
-    pub id: String,
-    pub pid: i32,
-    pub start_time: u64,
-    pub bundle: String,
-    pub rootfs: String,
-    pub created: String,
-    pub annotations: BTreeMap<String, String>,
-    /// The state dir's owner, when it could be learnt.
-    pub owner: Option<u32>,
-    /// The cgroup freezer file, when the brief link named it.
-    pub freeze_file: Option<String>,
-}
-
 /// One state dir as `list` read it.
 pub(super) enum Seen {
-    Done(Found),
+    Done(Brief),
     /// Not finished (being created, or debris): read again each time.
     Pending(String),
 }
@@ -123,17 +109,7 @@ impl Reader {
     /// State dir `id`.
     fn read(&mut self, rootfd: &OwnedFd, id: &str) -> Seen {
         match self.brief(rootfd, id) {
-            Some(b) if b.created_done == Some(true) => Seen::Done(Found {
-                id: b.id,
-                pid: b.pid,
-                start_time: b.start_time,
-                bundle: b.bundle,
-                rootfs: b.rootfs,
-                created: b.created,
-                annotations: b.annotations,
-                owner: b.owner,
-                freeze_file: b.freeze_file,
-            }),
+            Some(b) if b.created_done == Some(true) => Seen::Done(b),
             _ => Seen::Pending(id.to_owned()),
         }
     }
@@ -206,9 +182,10 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
         }
     };
     let mut rd = Reader::new();
-    let mut seen = match list_cache::load(&rootfd) {
+    let cacheable = list_cache::trusted_fs(&rootfd);
+    let mut seen = match cacheable.then(|| list_cache::load(&rootfd)).flatten() {
         Some(seen) => seen,
-        None => scan(&rootfd, root, &mut rd)?,
+        None => scan(&rootfd, root, &mut rd, cacheable)?,
     };
     for s in seen.iter_mut() {
         if let Seen::Pending(id) = s {
@@ -218,10 +195,12 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
     Ok(settle_all(&rootfd, seen, &mut rd))
 }
 
-/// Every state dir under root, read one by one; the list cache is
-/// rewritten from what was read.
-fn scan(rootfd: &OwnedFd, root: &Path, rd: &mut Reader) -> Result<Vec<Seen>> {
-    let writer = list_cache::Writer::start(rootfd);
+/// Every state dir under root, read one by one; the list cache (on a
+/// filesystem that may have one) is rewritten from what was read.
+fn scan(rootfd: &OwnedFd, root: &Path, rd: &mut Reader, cacheable: bool) -> Result<Vec<Seen>> {
+    let writer = cacheable
+        .then(|| list_cache::Writer::start(rootfd))
+        .flatten();
     let mut dents = vec![std::mem::MaybeUninit::<u8>::uninit(); 32768];
     let mut it = rustix::fs::RawDir::new(rootfd, &mut dents);
     let mut ids = Vec::new();
@@ -245,7 +224,9 @@ fn scan(rootfd: &OwnedFd, root: &Path, rd: &mut Reader) -> Result<Vec<Seen>> {
     }
     sort_ids(&mut ids);
     let seen: Vec<Seen> = ids.iter().map(|id| rd.read(rootfd, id)).collect();
-    list_cache::keep(rootfd, writer, &seen);
+    if cacheable {
+        list_cache::keep(rootfd, writer, &seen);
+    }
     Ok(seen)
 }
 

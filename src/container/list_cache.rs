@@ -17,7 +17,7 @@
 //! Only on local filesystems that keep directory timestamps themselves,
 //! and only for roots of KEEP_FROM state dirs or more: in `.list~`.
 
-use super::list::{Found, Seen};
+use super::list::{Brief, Seen};
 use super::state::{read_fd, validate_id};
 use rustix::fs::{AtFlags, Mode, OFlags};
 use std::collections::BTreeMap;
@@ -34,9 +34,11 @@ const MAGIC: &str = "runway-list-cache 1";
 /// process did, and the root is left as runc would leave it.
 const KEEP_FROM: usize = 64;
 
-/// tmpfs, ext2/3/4, xfs, btrfs: the kernel itself moves a directory's
-/// times on every entry added or removed (not so over NFS or FUSE).
-fn trusted_fs(rootfd: &OwnedFd) -> bool {
+/// Whether the root at `rootfd` may have a cache (the caller asks once,
+/// before `load`, `Writer::start` and `keep`): tmpfs, ext2/3/4, xfs and
+/// btrfs move a directory's times themselves on every entry added or
+/// removed (not so NFS or FUSE).
+pub(super) fn trusted_fs(rootfd: &OwnedFd) -> bool {
     const KINDS: [i64; 4] = [0x0102_1994, 0xEF53, 0x5846_5342, 0x9123_683E];
     rustix::fs::fstatfs(rootfd).is_ok_and(|s| KINDS.contains(&s.f_type))
 }
@@ -83,9 +85,6 @@ impl Key {
 /// The state dirs under the root, in id order, when the cache holds for
 /// the root as it is now.
 pub(super) fn load(rootfd: &OwnedFd) -> Option<Vec<Seen>> {
-    if !trusted_fs(rootfd) {
-        return None;
-    }
     let key = Key::of(rootfd)?;
     let fd = rustix::fs::openat(
         rootfd,
@@ -122,10 +121,11 @@ fn decode(data: &[u8], key: &Key) -> Option<Vec<Seen>> {
                 let (pid, start_time, owner) = (f.next()?, f.next()?, f.next()?);
                 let (bundle, rootfs, created) = (f.next()?, f.next()?, f.next()?);
                 let (freeze_file, annotations) = (f.next()?, f.next()?);
-                Seen::Done(Found {
+                Seen::Done(Brief {
                     id: id.to_owned(),
                     pid: pid.parse().ok()?,
                     start_time: start_time.parse().ok()?,
+                    created_done: Some(true),
                     owner: match owner {
                         "" => None,
                         u => Some(u.parse().ok()?),
@@ -252,12 +252,8 @@ pub(super) struct Writer {
 
 impl Writer {
     /// None when the cache can't be written here (no cache dir yet, a
-    /// read-only root, another `list` writing it now, an untrusted
-    /// filesystem): list scans anyway.
+    /// read-only root, another `list` writing it now): list scans anyway.
     pub(super) fn start(rootfd: &OwnedFd) -> Option<Writer> {
-        if !trusted_fs(rootfd) {
-            return None;
-        }
         let dir = rustix::fs::openat(
             rootfd,
             DIR,
@@ -301,7 +297,8 @@ impl Writer {
         let data = (self.key.changed() < self.stamp)
             .then(|| encode(&self.key, seen))
             .flatten();
-        if !data.is_some_and(|d| write_all(&self.tmp, &d)) {
+        let mut tmp = std::fs::File::from(self.tmp);
+        if data.is_none_or(|d| std::io::Write::write_all(&mut tmp, &d).is_err()) {
             let _ = rustix::fs::unlinkat(&self.dir, TMP, AtFlags::empty());
             return;
         }
@@ -324,10 +321,9 @@ pub(super) fn keep(rootfd: &OwnedFd, writer: Option<Writer>, seen: &[Seen]) {
     if seen.len() >= KEEP_FROM {
         match writer {
             Some(w) => w.finish(seen),
-            None if trusted_fs(rootfd) => {
+            None => {
                 let _ = rustix::fs::mkdirat(rootfd, DIR, Mode::RWXU);
             }
-            None => {}
         }
         return;
     }
@@ -336,16 +332,6 @@ pub(super) fn keep(rootfd: &OwnedFd, writer: Option<Writer>, seen: &[Seen]) {
         let _ = rustix::fs::unlinkat(&w.dir, CACHE_NAME, AtFlags::empty());
         let _ = rustix::fs::unlinkat(rootfd, DIR, AtFlags::REMOVEDIR);
     }
-}
-
-fn write_all(fd: &OwnedFd, mut data: &[u8]) -> bool {
-    while !data.is_empty() {
-        match rustix::io::write(fd, data) {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => data = data.get(n..).unwrap_or_default(),
-        }
-    }
-    true
 }
 
 /// Drop the list cache of `root`: delete does before it removes a state
@@ -484,10 +470,11 @@ mod tests {
     #[test]
     fn a_cache_decodes_to_what_was_encoded_for_its_key_only() {
         let key = Key([1, 2, 3, 4, 5, 6, 7, 8]);
-        let done = Found {
+        let done = Brief {
             id: "c1".into(),
             pid: 42,
             start_time: 7,
+            created_done: Some(true),
             bundle: "/b".into(),
             rootfs: "/b/rootfs".into(),
             created: "t".into(),
