@@ -32,7 +32,7 @@ pub struct Spawned {
 struct ExecPlan {
     process: ProcessPlan,
     join: Vec<JoinNs>,
-    security: crate::linux::security::Plan,
+    security: crate::container::security::Plan,
     seccomp: Option<crate::seccomp::Program>,
     seccomp_listener: Option<String>,
     seccomp_metadata: Option<String>,
@@ -106,7 +106,7 @@ pub fn exec_process(o: &ExecOpts) -> Result<Spawned> {
     if let Some(l) = spec.linux.as_mut() {
         l.sysctl.clear();
     }
-    let security = crate::linux::security::prepare(&spec, &ns_types)?;
+    let security = crate::container::security::prepare(&spec, &ns_types)?;
     let seccomp = match &linux.seccomp {
         Some(s) => Some(crate::seccomp::compile(s).ctx(|| "seccomp")?),
         None => None,
@@ -241,7 +241,7 @@ fn child(
         }
     }
     ep.security.apply_early()?;
-    crate::linux::rootfs::enter_cwd(&ep.process.cwd)?;
+    crate::container::rootfs::enter_cwd(&ep.process.cwd)?;
     if let Some(c) = console {
         setup_terminal(c, ep.process.console_size, false)?;
     }

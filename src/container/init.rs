@@ -5,8 +5,9 @@
 use crate::cgroups::Cgroup;
 use crate::container::hooks;
 use crate::container::plan::Plan;
+use crate::container::rootfs;
 use crate::error::{Error, Result};
-use crate::linux::{rootfs, sync};
+use crate::linux::sync;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 pub struct ChildFds {

@@ -1,6 +1,7 @@
 //! `list`: every finished container under a root, read as cheaply as
 //! the state layout allows (see `state::BRIEF_LINK`).
 
+use super::brief::{Brief, Seen};
 use super::list_cache;
 use super::state::{
     head_of, proc_start_time, read_fd, validate_id, OciState, Owners, Status, BRIEF_LINK,
@@ -42,30 +43,6 @@ impl Listed {
     }
 }
 
-/// The part of state.json `list` prints or needs for the status; serde
-/// skips the rest (cgroup, namespaces, hooks) without building it. Also
-/// what the list cache keeps of a finished container.
-#[derive(Deserialize)]
-pub(super) struct Brief {
-    pub id: String,
-    pub pid: i32,
-    pub start_time: u64,
-    pub bundle: String,
-    pub rootfs: String,
-    pub created: String,
-    #[serde(default)]
-    pub annotations: BTreeMap<String, String>,
-    /// None when absent: a cut-short parse (see `brief`) then falls back
-    /// to the whole file.
-    pub created_done: Option<bool>,
-    /// The state dir's owner, when it could be learnt.
-    #[serde(default)]
-    pub owner: Option<u32>,
-    /// The cgroup freezer file; only in the brief link.
-    #[serde(default)]
-    pub freeze_file: Option<String>,
-}
-
 /// The `Brief` of a state file. Most of a state.json is the cgroup plan,
 /// which `list` does not print; runway writes it after everything `list`
 /// reads, so the text before `,"cgroup":` closed with `}` is parsed
@@ -81,13 +58,6 @@ fn brief(data: &[u8]) -> Option<Brief> {
         }
     }
     serde_json::from_slice(data).ok()
-}
-
-/// One state dir as `list` read it.
-pub(super) enum Seen {
-    Done(Brief),
-    /// Not finished (being created, or debris): read again each time.
-    Pending(String),
 }
 
 /// Buffers reused from one state dir to the next.

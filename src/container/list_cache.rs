@@ -17,7 +17,7 @@
 //! Only on local filesystems that keep directory timestamps themselves,
 //! and only for roots of KEEP_FROM state dirs or more: in `.list~`.
 
-use super::list::{Brief, Seen};
+use super::brief::{Brief, Seen};
 use super::state::{read_fd, validate_id};
 use rustix::fs::{AtFlags, Mode, OFlags};
 use std::collections::BTreeMap;

@@ -1,6 +1,7 @@
 //! Container lifecycle operations on the state dir: create (parent and
 //! child), start, kill, delete, and listing.
 
+pub mod brief;
 pub mod create;
 pub mod exec;
 pub mod fault;
@@ -10,6 +11,8 @@ pub mod list;
 pub mod list_cache;
 pub mod plan;
 pub mod process;
+pub mod rootfs;
+pub mod security;
 pub mod state;
 
 use crate::bail;

@@ -106,7 +106,7 @@ pub struct Plan {
     pub process: ProcessPlan,
     pub uid_map: String,
     pub gid_map: String,
-    pub security: crate::linux::security::Plan,
+    pub security: crate::container::security::Plan,
     pub seccomp: Option<crate::seccomp::Program>,
     pub preserve_fds: u32,
     pub no_new_keyring: bool,
@@ -283,7 +283,7 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
 
     let p = spec.process.clone().unwrap_or_default();
     let process = process_plan(&p)?;
-    let security = crate::linux::security::prepare(spec, &ns_types)?;
+    let security = crate::container::security::prepare(spec, &ns_types)?;
     for note in security.debug_notes() {
         crate::log::debug(note);
     }

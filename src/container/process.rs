@@ -129,14 +129,14 @@ pub fn setup_terminal(
             rustix::fs::Mode::empty(),
         )
         .map_err(|e| Error::errno("open /", e.raw_os_error()))?;
-        let target = crate::linux::rootfs::resolve_create(root.as_fd(), "/dev/console", true)?;
+        let target = crate::container::rootfs::resolve_create(root.as_fd(), "/dev/console", true)?;
         let src = CString::new(pty.slave_path.clone()).map_err(|_| Error::msg("pty name"))?;
         let tp = CString::new(format!(
             "/proc/self/fd/{}",
             std::os::fd::AsRawFd::as_raw_fd(&target)
         ))
         .map_err(|_| Error::msg("path"))?;
-        crate::linux::rootfs::mount(Some(&src), &tp, None, libc::MS_BIND, None)
+        crate::container::rootfs::mount(Some(&src), &tp, None, libc::MS_BIND, None)
             .map_err(|e| Error::errno("bind pty on /dev/console", e))?;
     }
     crate::linux::pty::send_master(console, pty.master.as_fd())?;

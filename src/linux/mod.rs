@@ -1,4 +1,6 @@
 //! Thin syscall wrappers and the per-concern pieces of process setup.
+//! Nothing here knows the container plan or cgroups (the child's mount
+//! executor and the process security plan live in container/).
 
 pub mod caps;
 pub mod clone;
@@ -7,9 +9,7 @@ pub mod lsm;
 pub mod mountopt;
 pub mod pty;
 pub mod rlimit;
-pub mod rootfs;
 pub mod sched;
-pub mod security;
 pub mod signal;
 pub mod sync;
 pub mod sysctl;
