@@ -767,6 +767,7 @@ fn features_lists_hooks_namespaces_and_seccomp() {
 #[test]
 fn version_format() {
     if !common::is_runway() {
+        common::note("skipped: version_format: runway-specific");
         return;
     }
     let out = common::run_runtime(&["--version"]);

@@ -11,10 +11,10 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::Duration;
 
-fn v1_host() -> bool {
+fn v1_host(test: &str) -> bool {
     let v1 = PathBuf::from("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists();
     if !v1 {
-        common::note("skipped: not a cgroup v1/hybrid host");
+        common::note(&format!("skipped: {test}: not a cgroup v1/hybrid host"));
     }
     v1
 }
@@ -60,7 +60,7 @@ fn done(env: &TestEnv, id: &str, b: &Bundle) {
 
 #[test]
 fn limits_land_in_v1_files_under_default_path() {
-    if !v1_host() {
+    if !v1_host("limits_land_in_v1_files_under_default_path") {
         return;
     }
     let Some(env) = TestEnv::new("cg_limits") else {
@@ -119,7 +119,7 @@ fn limits_land_in_v1_files_under_default_path() {
 
 #[test]
 fn custom_cgroups_path_is_used() {
-    if !v1_host() {
+    if !v1_host("custom_cgroups_path_is_used") {
         return;
     }
     let Some(env) = TestEnv::new("cg_path") else {
@@ -138,7 +138,7 @@ fn custom_cgroups_path_is_used() {
 
 #[test]
 fn pids_limit_stops_fork() {
-    if !v1_host() {
+    if !v1_host("pids_limit_stops_fork") {
         return;
     }
     let Some(env) = TestEnv::new("cg_pids") else {
@@ -218,7 +218,7 @@ fn oom_events(env: &TestEnv, script: &str, want_status: &str) {
 
 #[test]
 fn memory_hog_child_is_oom_killed_and_events_reports_oom() {
-    if !v1_host() {
+    if !v1_host("memory_hog_child_is_oom_killed_and_events_reports_oom") {
         return;
     }
     let Some(env) = TestEnv::new("cg_oom_child") else {
@@ -234,7 +234,7 @@ fn memory_hog_child_is_oom_killed_and_events_reports_oom() {
 
 #[test]
 fn memory_hog_is_oom_killed_and_events_reports_oom() {
-    if !v1_host() {
+    if !v1_host("memory_hog_is_oom_killed_and_events_reports_oom") {
         return;
     }
     let Some(env) = TestEnv::new("cg_oom") else {
@@ -249,7 +249,7 @@ fn memory_hog_is_oom_killed_and_events_reports_oom() {
 
 #[test]
 fn pause_freezes_and_resume_thaws() {
-    if !v1_host() {
+    if !v1_host("pause_freezes_and_resume_thaws") {
         return;
     }
     let Some(env) = TestEnv::new("cg_pause") else {
@@ -364,7 +364,7 @@ fn events_stats_has_memory_and_pids() {
 
 #[test]
 fn update_changes_limits() {
-    if !v1_host() {
+    if !v1_host("update_changes_limits") {
         return;
     }
     let Some(env) = TestEnv::new("cg_update") else {
@@ -482,7 +482,7 @@ fn bad_cgroups_path_with_dotdot() {
 
 #[test]
 fn bad_limits_are_clear_errors() {
-    if !v1_host() {
+    if !v1_host("bad_limits_are_clear_errors") {
         return;
     }
     let Some(env) = TestEnv::new("cg_bad") else {

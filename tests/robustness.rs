@@ -28,7 +28,7 @@ const QUICK: Duration = Duration::from_secs(15);
 fn env_for(name: &str) -> Option<TestEnv> {
     let env = TestEnv::new(name)?;
     if !common::is_runway() {
-        note(&format!("skipped: {name}: runway-specific"));
+        common::skip("runway-specific");
         return None;
     }
     Some(env)
@@ -731,6 +731,7 @@ fn run_config_table(cases: Vec<(String, Vec<u8>)>) -> Vec<String> {
 #[test]
 fn bad_input_configs() {
     if !common::is_runway() {
+        common::note("skipped: bad_input_configs: runway-specific");
         return;
     }
     let cases = config_cases(false);
@@ -754,6 +755,7 @@ fn bad_input_configs() {
 #[test]
 fn bad_input_configs_known_bugs() {
     if !common::is_runway() {
+        common::note("skipped: bad_input_configs_known_bugs: runway-specific");
         return;
     }
     let problems = run_config_table(config_cases(true));

@@ -52,6 +52,20 @@ pub fn note(msg: &str) {
     let _ = writeln!(std::io::stderr(), "{msg}");
 }
 
+/// The running test's name: libtest names each test's thread after it
+/// (`module::test`); `fallback` when run otherwise.
+pub fn test_name(fallback: &str) -> String {
+    match std::thread::current().name() {
+        Some(n) if n != "main" => n.rsplit("::").next().unwrap_or(n).to_string(),
+        _ => fallback.to_string(),
+    }
+}
+
+/// Print `skipped: <test>: <why>` for the running test.
+pub fn skip(why: &str) {
+    note(&format!("skipped: {}: {why}", test_name("?")));
+}
+
 // ---------------------------------------------------------------- runtimes
 
 /// The runtime under test.
@@ -575,7 +589,7 @@ impl TestEnv {
     /// cannot run here (not root, no static busybox).
     pub fn new(name: &str) -> Option<TestEnv> {
         if let Some(why) = unready_reason() {
-            note(&format!("skipped: {name}: {why}"));
+            note(&format!("skipped: {}: {why}", test_name(name)));
             return None;
         }
         let token = format!("{name}-{}-{}", std::process::id(), next_seq());
