@@ -7,6 +7,7 @@ pub mod exec;
 pub mod fault;
 pub mod hooks;
 pub mod init;
+pub mod limits;
 pub mod list;
 pub mod list_cache;
 pub mod plan;

@@ -26,6 +26,7 @@
 //!   additionalGids setgroups is skipped there.
 
 use crate::bail;
+use crate::container::limits;
 use crate::error::{Error, Result};
 use crate::linux::{caps, lsm, rlimit, sched, sysctl};
 use crate::spec::{Process, Spec};
@@ -85,7 +86,7 @@ pub fn prepare(spec: &Spec, namespaces: &[&str]) -> Result<Plan> {
     prepare_caps(&mut plan, p, user_ns)?;
 
     let self_caps = caps::capget()?;
-    plan.rlimits = rlimit::parse(&p.rlimits)?;
+    plan.rlimits = limits::rlimits(&p.rlimits)?;
     rlimit::precheck(
         &plan.rlimits,
         self_caps.effective & caps::mask_of(caps::CAP_SYS_RESOURCE) != 0,
@@ -98,15 +99,15 @@ pub fn prepare(spec: &Spec, namespaces: &[&str]) -> Result<Plan> {
         plan.oom_score_adj = Some(adj.to_string().into_bytes());
     }
     if let Some(s) = &p.scheduler {
-        plan.scheduler = Some(sched::parse_scheduler(s)?);
+        plan.scheduler = Some(limits::scheduler(s)?);
     }
     if let Some(io) = &p.io_priority {
-        plan.ioprio = Some(sched::parse_ioprio(io)?);
+        plan.ioprio = Some(limits::ioprio(io)?);
     }
 
     let linux = spec.linux.as_ref();
     if let Some(pers) = linux.and_then(|l| l.personality.as_ref()) {
-        plan.personality = Some(sched::parse_personality(pers)?);
+        plan.personality = Some(limits::personality(pers)?);
     }
     if let Some(l) = linux {
         let has_ns = |kind: &str| {
@@ -842,7 +843,7 @@ mod tests {
             return;
         }
         let (_, hard) = rlimit::current(rlimit::RLIMIT_NOFILE).unwrap();
-        let l = rlimit::parse(&[Rlimit {
+        let l = limits::rlimits(&[Rlimit {
             typ: "RLIMIT_NOFILE".into(),
             soft: 10,
             hard: hard + 1,

@@ -3,10 +3,9 @@
 
 use crate::bail;
 use crate::error::{errno_name, Error, Result};
-use crate::spec::Rlimit;
 
 /// Indexed by resource number (asm-generic/resource.h, same on x86).
-const NAMES: [&str; 16] = [
+pub const NAMES: [&str; 16] = [
     "RLIMIT_CPU",
     "RLIMIT_FSIZE",
     "RLIMIT_DATA",
@@ -45,40 +44,12 @@ pub struct Limit {
     pub hard: u64,
 }
 
-fn show(v: u64) -> String {
+pub fn show(v: u64) -> String {
     if v == u64::MAX {
         "unlimited".to_string()
     } else {
         v.to_string()
     }
-}
-
-/// Names, duplicates and soft <= hard; no syscalls.
-pub fn parse(rlimits: &[Rlimit]) -> Result<Vec<Limit>> {
-    let mut out: Vec<Limit> = Vec::with_capacity(rlimits.len());
-    for r in rlimits {
-        let Some(resource) = rlimit_from_name(&r.typ) else {
-            bail!("process.rlimits: unknown rlimit type {:?}", r.typ);
-        };
-        let name = NAMES[resource as usize];
-        if out.iter().any(|l| l.resource == resource) {
-            bail!("process.rlimits: {name} given twice");
-        }
-        if r.soft > r.hard {
-            bail!(
-                "process.rlimits: {name} soft limit {} is above its hard limit {}",
-                show(r.soft),
-                show(r.hard)
-            );
-        }
-        out.push(Limit {
-            resource,
-            name,
-            soft: r.soft,
-            hard: r.hard,
-        });
-    }
-    Ok(out)
 }
 
 /// Current (soft, hard) of the calling process.
@@ -198,12 +169,13 @@ pub fn apply_to(pid: i32, limits: &[Limit]) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn rl(t: &str, soft: u64, hard: u64) -> Rlimit {
-        Rlimit {
-            typ: t.into(),
+    fn nofile(soft: u64, hard: u64) -> Vec<Limit> {
+        vec![Limit {
+            resource: RLIMIT_NOFILE,
+            name: "RLIMIT_NOFILE",
             soft,
             hard,
-        }
+        }]
     }
 
     #[test]
@@ -228,33 +200,12 @@ mod tests {
     }
 
     #[test]
-    fn parse_validates() {
-        let ok = parse(&[rl("RLIMIT_NOFILE", 10, 20), rl("RLIMIT_CORE", 0, u64::MAX)]).unwrap();
-        assert_eq!(ok.len(), 2);
-        assert_eq!(ok[0].resource, 7);
-        assert_eq!(ok[1].hard, u64::MAX);
-
-        let e = parse(&[rl("RLIMIT_FOO", 1, 1)]).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "process.rlimits: unknown rlimit type \"RLIMIT_FOO\""
-        );
-        let e = parse(&[rl("RLIMIT_NOFILE", 1, 1), rl("RLIMIT_NOFILE", 2, 2)]).unwrap_err();
-        assert_eq!(e.to_string(), "process.rlimits: RLIMIT_NOFILE given twice");
-        let e = parse(&[rl("RLIMIT_NOFILE", u64::MAX, 5)]).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "process.rlimits: RLIMIT_NOFILE soft limit unlimited is above its hard limit 5"
-        );
-    }
-
-    #[test]
     fn precheck_refuses_raising_hard_without_cap() {
         let (_, hard) = current(RLIMIT_NOFILE).unwrap();
         if hard == u64::MAX {
             return;
         }
-        let l = parse(&[rl("RLIMIT_NOFILE", 1, hard + 1)]).unwrap();
+        let l = nofile(1, hard + 1);
         let e = precheck(&l, false).unwrap_err().to_string();
         assert_eq!(
             e,
@@ -263,14 +214,14 @@ mod tests {
                 hard + 1
             )
         );
-        let l = parse(&[rl("RLIMIT_NOFILE", 1, hard)]).unwrap();
+        let l = nofile(1, hard);
         precheck(&l, false).unwrap();
     }
 
     #[test]
     fn precheck_refuses_nofile_above_nr_open() {
         let Some(max) = nr_open() else { return };
-        let l = parse(&[rl("RLIMIT_NOFILE", 1, max + 1)]).unwrap();
+        let l = nofile(1, max + 1);
         let e = precheck(&l, true).unwrap_err().to_string();
         assert!(e.ends_with(&format!("EPERM (fs.nr_open is {max})")), "{e}");
     }

@@ -1,9 +1,8 @@
-//! process.scheduler (sched_setattr), process.ioPriority (ioprio_set) and
-//! linux.personality: parsed in the parent, one syscall each in the child.
+//! sched_setattr, ioprio_set and personality: the names and numbers, and
+//! one syscall each (the config's values are checked in
+//! container::limits).
 
-use crate::bail;
 use crate::error::{Error, Result};
-use crate::spec::{IoPriority, Personality, Scheduler};
 
 const POLICIES: [(&str, u32); 7] = [
     ("SCHED_OTHER", 0),
@@ -15,9 +14,9 @@ const POLICIES: [(&str, u32); 7] = [
     ("SCHED_DEADLINE", 6),
 ];
 
-const SCHED_FIFO: u32 = 1;
-const SCHED_RR: u32 = 2;
-const SCHED_DEADLINE: u32 = 6;
+pub const SCHED_FIFO: u32 = 1;
+pub const SCHED_RR: u32 = 2;
+pub const SCHED_DEADLINE: u32 = 6;
 
 const FLAG_UTIL_CLAMP: u64 = 0x20 | 0x40;
 
@@ -53,83 +52,23 @@ pub fn sched_flag_from_name(name: &str) -> Option<u64> {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SchedAttr {
-    size: u32,
-    policy: u32,
-    flags: u64,
-    nice: i32,
-    priority: u32,
-    runtime: u64,
-    deadline: u64,
-    period: u64,
-    util_min: u32,
-    util_max: u32,
+    pub size: u32,
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+    pub util_min: u32,
+    pub util_max: u32,
 }
 
 /// Validated scheduler request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sched {
-    attr: SchedAttr,
-    name: &'static str,
-}
-
-/// Same rules as runc 1.2's validator plus the kernel's, so mistakes show
-/// up before clone instead of as a bare EINVAL.
-pub fn parse_scheduler(s: &Scheduler) -> Result<Sched> {
-    let Some(policy) = policy_from_name(&s.policy) else {
-        bail!("process.scheduler: unknown policy {:?}", s.policy);
-    };
-    let name = POLICIES.iter().find(|p| p.1 == policy).map_or("?", |p| p.0);
-    let nice = s.nice.unwrap_or(0);
-    if !(-20..=19).contains(&nice) {
-        bail!("process.scheduler: nice {nice} is outside -20..19");
-    }
-    let priority = s.priority.unwrap_or(0);
-    if policy == SCHED_FIFO || policy == SCHED_RR {
-        if !(1..=99).contains(&priority) {
-            bail!("process.scheduler: priority {priority} for {name} is outside 1..99");
-        }
-    } else if priority != 0 {
-        bail!("process.scheduler: priority can only be set for SCHED_FIFO or SCHED_RR");
-    }
-    let (runtime, deadline, period) = (
-        s.runtime.unwrap_or(0),
-        s.deadline.unwrap_or(0),
-        s.period.unwrap_or(0),
-    );
-    if policy == SCHED_DEADLINE {
-        if runtime == 0 || deadline == 0 {
-            bail!("process.scheduler: SCHED_DEADLINE needs runtime and deadline");
-        }
-        if runtime > deadline || (period != 0 && deadline > period) {
-            bail!(
-                "process.scheduler: SCHED_DEADLINE needs runtime <= deadline <= period, got {runtime} / {deadline} / {period}"
-            );
-        }
-    } else if runtime != 0 || deadline != 0 || period != 0 {
-        bail!("process.scheduler: runtime/deadline/period can only be set for SCHED_DEADLINE");
-    }
-    let mut flags = 0;
-    for f in &s.flags {
-        match sched_flag_from_name(f) {
-            Some(v) => flags |= v,
-            None => bail!("process.scheduler: unknown flag {f:?}"),
-        }
-    }
-    Ok(Sched {
-        attr: SchedAttr {
-            size: std::mem::size_of::<SchedAttr>() as u32,
-            policy,
-            flags,
-            nice,
-            priority: priority as u32,
-            runtime,
-            deadline,
-            period,
-            util_min: 0,
-            util_max: 1024,
-        },
-        name,
-    })
+    pub attr: SchedAttr,
+    pub name: &'static str,
 }
 
 /// `pid` 0 is the caller.
@@ -142,7 +81,7 @@ pub fn apply_scheduler(s: &Sched, pid: i32) -> Result<()> {
     Ok(())
 }
 
-const IOPRIO_CLASS_SHIFT: u32 = 13;
+pub const IOPRIO_CLASS_SHIFT: u32 = 13;
 const IOPRIO_WHO_PROCESS: libc::c_int = 1;
 
 pub fn ioprio_class_from_name(name: &str) -> Option<u32> {
@@ -152,20 +91,6 @@ pub fn ioprio_class_from_name(name: &str) -> Option<u32> {
         "IOPRIO_CLASS_IDLE" => Some(3),
         _ => None,
     }
-}
-
-/// Returns the kernel's ioprio value (class << 13 | level).
-pub fn parse_ioprio(p: &IoPriority) -> Result<u32> {
-    let Some(class) = ioprio_class_from_name(&p.class) else {
-        bail!("process.ioPriority: unknown class {:?}", p.class);
-    };
-    if !(0..=7).contains(&p.priority) {
-        bail!(
-            "process.ioPriority: priority {} is outside 0..7",
-            p.priority
-        );
-    }
-    Ok(class << IOPRIO_CLASS_SHIFT | p.priority as u32)
 }
 
 /// `pid` 0 is the caller.
@@ -189,24 +114,8 @@ pub fn apply_ioprio(value: u32, pid: i32) -> Result<()> {
     Ok(())
 }
 
-const PER_LINUX: u32 = 0x0000;
-const PER_LINUX32: u32 = 0x0008;
-
-/// Only the two domains runc knows; flags are refused like runc does,
-/// since silently running without them would change program behaviour.
-pub fn parse_personality(p: &Personality) -> Result<u32> {
-    if !p.flags.is_empty() {
-        bail!(
-            "linux.personality: flags are not supported (got {:?})",
-            p.flags
-        );
-    }
-    match p.domain.as_str() {
-        "LINUX" => Ok(PER_LINUX),
-        "LINUX32" => Ok(PER_LINUX32),
-        d => bail!("linux.personality: unknown domain {d:?} (LINUX or LINUX32)"),
-    }
-}
+pub const PER_LINUX: u32 = 0x0000;
+pub const PER_LINUX32: u32 = 0x0008;
 
 pub fn apply_personality(persona: u32) -> Result<()> {
     // SAFETY: integer argument; only changes our own execution domain.
@@ -220,13 +129,6 @@ pub fn apply_personality(persona: u32) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sch(policy: &str) -> Scheduler {
-        Scheduler {
-            policy: policy.into(),
-            ..Default::default()
-        }
-    }
 
     #[test]
     fn policy_names() {
@@ -251,77 +153,5 @@ mod tests {
     #[test]
     fn struct_is_ver1() {
         assert_eq!(std::mem::size_of::<SchedAttr>(), 56);
-    }
-
-    #[test]
-    fn scheduler_validation() {
-        let mut s = sch("SCHED_OTHER");
-        s.nice = Some(5);
-        let p = parse_scheduler(&s).unwrap();
-        assert_eq!((p.attr.policy, p.attr.nice), (0, 5));
-
-        s.nice = Some(20);
-        assert!(parse_scheduler(&s)
-            .unwrap_err()
-            .to_string()
-            .contains("nice 20"));
-        s.nice = None;
-        s.priority = Some(3);
-        assert!(parse_scheduler(&s).is_err());
-
-        let mut f = sch("SCHED_FIFO");
-        assert!(parse_scheduler(&f).is_err(), "FIFO needs a priority");
-        f.priority = Some(10);
-        f.flags = vec!["SCHED_FLAG_RESET_ON_FORK".into()];
-        let p = parse_scheduler(&f).unwrap();
-        assert_eq!((p.attr.policy, p.attr.priority, p.attr.flags), (1, 10, 1));
-        f.flags = vec!["SCHED_FLAG_NOPE".into()];
-        assert!(parse_scheduler(&f).is_err());
-
-        let mut d = sch("SCHED_DEADLINE");
-        assert!(parse_scheduler(&d).is_err());
-        d.runtime = Some(10_000_000);
-        d.deadline = Some(5_000_000);
-        assert!(parse_scheduler(&d).is_err());
-        d.deadline = Some(20_000_000);
-        d.period = Some(30_000_000);
-        assert!(parse_scheduler(&d).is_ok());
-
-        let mut o = sch("SCHED_BATCH");
-        o.runtime = Some(1);
-        assert!(parse_scheduler(&o).is_err());
-        assert!(parse_scheduler(&sch("SCHED_WHATEVER")).is_err());
-    }
-
-    #[test]
-    fn ioprio_parsing() {
-        let io = |c: &str, p| IoPriority {
-            class: c.into(),
-            priority: p,
-        };
-        assert_eq!(parse_ioprio(&io("IOPRIO_CLASS_RT", 0)).unwrap(), 1 << 13);
-        assert_eq!(
-            parse_ioprio(&io("IOPRIO_CLASS_BE", 4)).unwrap(),
-            2 << 13 | 4
-        );
-        assert_eq!(
-            parse_ioprio(&io("IOPRIO_CLASS_IDLE", 7)).unwrap(),
-            3 << 13 | 7
-        );
-        assert!(parse_ioprio(&io("IOPRIO_CLASS_BE", 8)).is_err());
-        assert!(parse_ioprio(&io("IOPRIO_CLASS_BE", -1)).is_err());
-        assert!(parse_ioprio(&io("IOPRIO_CLASS_NONE", 0)).is_err());
-    }
-
-    #[test]
-    fn personality_parsing() {
-        let p = |d: &str, f: &[&str]| Personality {
-            domain: d.into(),
-            flags: f.iter().map(|s| s.to_string()).collect(),
-        };
-        assert_eq!(parse_personality(&p("LINUX", &[])).unwrap(), 0);
-        assert_eq!(parse_personality(&p("LINUX32", &[])).unwrap(), 8);
-        assert!(parse_personality(&p("LINUX32", &["ADDR_NO_RANDOMIZE"])).is_err());
-        assert!(parse_personality(&p("BSD", &[])).is_err());
     }
 }
