@@ -62,9 +62,11 @@ impl<'a> Reference<'a> {
             let hold = |c: &Cond| holds(abi, c, args[usize::from(c.index)]);
             // runc: tests on a repeated argument index become separate
             // rules, so any one of them matching is enough.
-            let repeated = r.conds.iter().enumerate().any(|(j, c)| {
-                r.conds[j + 1..].iter().any(|d| d.index == c.index)
-            });
+            let repeated = r
+                .conds
+                .iter()
+                .enumerate()
+                .any(|(j, c)| r.conds[j + 1..].iter().any(|d| d.index == c.index));
             let matched = if repeated {
                 r.conds.iter().any(hold)
             } else {
