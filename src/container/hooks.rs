@@ -2,6 +2,7 @@
 //! its own env, and an optional timeout after which it is killed.
 
 use crate::bail;
+use crate::container::plan::Plan;
 use crate::error::{Context, Result};
 use crate::spec::Hook;
 use std::ffi::{CString, OsStr};
@@ -33,20 +34,42 @@ pub fn state_json(
 
 /// Where a hook runs and what it gets when its config says nothing.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Setting<'a> {
+struct Setting<'a> {
     /// Working directory (createContainer: the rootfs, as runc).
-    pub cwd: Option<&'a Path>,
+    cwd: Option<&'a Path>,
     /// The environment of a hook without `env` (startContainer: the
     /// container process's, as it runs in the container).
-    pub env: Option<&'a [CString]>,
+    env: Option<&'a [CString]>,
 }
 
 pub fn run_all(kind: &str, hooks: &[Hook], state: &[u8]) -> Result<()> {
     run_all_in(kind, hooks, state, Setting::default())
 }
 
+/// createContainer hooks: in the container's namespaces before pivot_root,
+/// in the rootfs as working directory (runc chdirs there first; hooks use
+/// relative paths into the container's files).
+pub fn run_create_container(plan: &Plan, state: &[u8]) -> Result<()> {
+    let at = Setting {
+        cwd: Some(&plan.rootfs),
+        env: None,
+    };
+    run_all_in("createContainer", &plan.hooks.create_container, state, at)
+}
+
+/// startContainer hooks: in the container, right before its process; a
+/// hook without `env` gets the process's environment (runc), as a program
+/// started in the container expects PATH and the like.
+pub fn run_start_container(plan: &Plan, state: &[u8]) -> Result<()> {
+    let at = Setting {
+        cwd: None,
+        env: Some(&plan.process.env),
+    };
+    run_all_in("startContainer", &plan.hooks.start_container, state, at)
+}
+
 /// As `run_all`, with a working directory and a default environment.
-pub fn run_all_in(kind: &str, hooks: &[Hook], state: &[u8], at: Setting) -> Result<()> {
+fn run_all_in(kind: &str, hooks: &[Hook], state: &[u8], at: Setting) -> Result<()> {
     // prestart hooks run after the container is set up, right before it is
     // reported created: they see "created" (the caller's state says
     // "creating", which createRuntime hooks keep).
@@ -64,7 +87,7 @@ pub fn run_all_in(kind: &str, hooks: &[Hook], state: &[u8], at: Setting) -> Resu
 }
 
 /// The state JSON with another `status`.
-pub fn with_status(state: &[u8], status: &str) -> Vec<u8> {
+fn with_status(state: &[u8], status: &str) -> Vec<u8> {
     match serde_json::from_slice::<serde_json::Value>(state) {
         Ok(mut v) => {
             v["status"] = serde_json::Value::from(status);
