@@ -499,3 +499,53 @@ fn every_verbs_help_lists_each_of_its_flags() {
         assert!(top.contains(&f.to_string()), "--help: {top:?}");
     }
 }
+
+#[test]
+fn exec_tty_belongs_to_the_exec_user() {
+    let Some(env) = TestEnv::new("tty_exec_owner") else {
+        return;
+    };
+    let mut b = env.bundle();
+    b.args(&["sleep", "100"]).write();
+    let id = env.id("c");
+    extra::start_running(&env, &b, &id);
+    let sock = env.dir.join("exec.sock");
+    let server = console_server(&sock);
+    let s = sock.to_string_lossy().into_owned();
+    let mut p = extra::spawn_rt(
+        &env,
+        &b.mark,
+        &[
+            "exec",
+            "-t",
+            "--console-socket",
+            &s,
+            "-u",
+            "1234",
+            &id,
+            "sh",
+        ],
+        None,
+        0,
+    );
+    let master: OwnedFd = match server.join() {
+        Ok(Ok(fd)) => fd,
+        other => panic!("console socket: {other:?}"),
+    };
+    extra::write_fd(
+        master.as_raw_fd(),
+        "echo owner=$(stat -c %u $(tty))-$((40+2)); exit\n",
+    );
+    let got = extra::read_until(master.as_raw_fd(), "-42", Duration::from_secs(10));
+    assert!(got.contains("owner=1234-42"), "{got:?}");
+    assert_eq!(
+        p.wait_timeout(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        p.describe()
+    );
+    env.kill(&id, Some("KILL")).assert_ok();
+    env.wait_for_status(&id, "stopped", common::STATE_TIMEOUT);
+    env.delete(&id, false).assert_ok();
+    env.assert_nothing_left(&id, &b);
+}
