@@ -11,8 +11,9 @@
 //! - Caps newer than the host kernel (> cap_last_cap) are dropped with a
 //!   debug note (runc does not know them either). Without a user namespace,
 //!   an effective, permitted or inheritable cap the runtime itself cannot
-//!   pass on (not in its permitted set; for inheritable, in neither its
-//!   bounding nor inheritable set) fails the create, naming the cap, where
+//!   pass on (not in its permitted set; for inheritable, not in both its
+//!   permitted and bounding sets nor already inheritable) fails the
+//!   create, naming the cap, where
 //!   runc fails in capset with a bare EPERM: a container silently missing a
 //!   cap it asked for breaks later and far from the cause. A bounding-only
 //!   cap the runtime's bounding set lacks is left out with a debug note, as
@@ -28,6 +29,9 @@
 //!   io priorities check. So with "user" among the namespaces the parent
 //!   applies those four to the child's pid (`apply_from_parent`); without,
 //!   the child does in `apply_early`.
+//! - process.terminal: the pty (stdin by then) is given to process.user.uid
+//!   before the uid change, as runc and crun do; its group (devpts' tty
+//!   group) stays. Only the pty: stdio the engine passed in is not ours.
 //! - additionalGids with /proc/self/setgroups = "deny" is an error; with no
 //!   additionalGids setgroups is skipped there.
 
