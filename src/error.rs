@@ -1,5 +1,6 @@
 //! One small error type: what we were doing, plus the errno when a syscall
-//! said no. Rendered as "<context>: <ERRNO name>" so a user can grep it.
+//! said no. Rendered as "<context>: <the C library's words>", e.g.
+//! "rootfs /x: no such file or directory", as runc prints it.
 
 use std::fmt;
 
@@ -48,7 +49,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.errno {
             None => f.write_str(&self.ctx),
-            Some(e) => write!(f, "{}: {}", self.ctx, errno_name(e)),
+            Some(e) => write!(f, "{}: {}", self.ctx, errno_text(e)),
         }
     }
 }
@@ -87,54 +88,58 @@ impl<T> Context<T> for Result<T> {
     }
 }
 
-/// Symbolic errno names: stable, greppable, and what kernel docs use.
-pub fn errno_name(e: i32) -> String {
+/// The C library's words for an errno, lower case, as Go (runc) prints
+/// them: "no such file or directory", not "ENOENT". Engines match these
+/// words (podman: "no such file or directory" -> exit 127), and a user
+/// reads them. Fixed here rather than strerror(3) because musl's and
+/// glibc's texts differ ("I/O error" vs "input/output error").
+pub fn errno_text(e: i32) -> String {
     let s = match e {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::ESRCH => "ESRCH",
-        libc::EINTR => "EINTR",
-        libc::EIO => "EIO",
-        libc::ENXIO => "ENXIO",
-        libc::E2BIG => "E2BIG",
-        libc::ENOEXEC => "ENOEXEC",
-        libc::EBADF => "EBADF",
-        libc::ECHILD => "ECHILD",
-        libc::EAGAIN => "EAGAIN",
-        libc::ENOMEM => "ENOMEM",
-        libc::EACCES => "EACCES",
-        libc::EFAULT => "EFAULT",
-        libc::EBUSY => "EBUSY",
-        libc::EEXIST => "EEXIST",
-        libc::EXDEV => "EXDEV",
-        libc::ENODEV => "ENODEV",
-        libc::ENOTDIR => "ENOTDIR",
-        libc::EISDIR => "EISDIR",
-        libc::EINVAL => "EINVAL",
-        libc::ENFILE => "ENFILE",
-        libc::EMFILE => "EMFILE",
-        libc::ENOTTY => "ENOTTY",
-        libc::ETXTBSY => "ETXTBSY",
-        libc::EFBIG => "EFBIG",
-        libc::ENOSPC => "ENOSPC",
-        libc::ESPIPE => "ESPIPE",
-        libc::EROFS => "EROFS",
-        libc::EMLINK => "EMLINK",
-        libc::EPIPE => "EPIPE",
-        libc::ERANGE => "ERANGE",
-        libc::ENAMETOOLONG => "ENAMETOOLONG",
-        libc::ENOSYS => "ENOSYS",
-        libc::ENOTEMPTY => "ENOTEMPTY",
-        libc::ELOOP => "ELOOP",
-        libc::ENOTSUP => "EOPNOTSUPP",
-        libc::ECONNREFUSED => "ECONNREFUSED",
-        libc::ETIMEDOUT => "ETIMEDOUT",
-        libc::EDQUOT => "EDQUOT",
-        libc::ENOTSOCK => "ENOTSOCK",
-        libc::EADDRINUSE => "EADDRINUSE",
-        libc::ENOTCONN => "ENOTCONN",
-        libc::ECONNRESET => "ECONNRESET",
-        libc::EOVERFLOW => "EOVERFLOW",
+        libc::EPERM => "operation not permitted",
+        libc::ENOENT => "no such file or directory",
+        libc::ESRCH => "no such process",
+        libc::EINTR => "interrupted system call",
+        libc::EIO => "input/output error",
+        libc::ENXIO => "no such device or address",
+        libc::E2BIG => "argument list too long",
+        libc::ENOEXEC => "exec format error",
+        libc::EBADF => "bad file descriptor",
+        libc::ECHILD => "no child processes",
+        libc::EAGAIN => "resource temporarily unavailable",
+        libc::ENOMEM => "cannot allocate memory",
+        libc::EACCES => "permission denied",
+        libc::EFAULT => "bad address",
+        libc::EBUSY => "device or resource busy",
+        libc::EEXIST => "file exists",
+        libc::EXDEV => "invalid cross-device link",
+        libc::ENODEV => "no such device",
+        libc::ENOTDIR => "not a directory",
+        libc::EISDIR => "is a directory",
+        libc::EINVAL => "invalid argument",
+        libc::ENFILE => "too many open files in system",
+        libc::EMFILE => "too many open files",
+        libc::ENOTTY => "inappropriate ioctl for device",
+        libc::ETXTBSY => "text file busy",
+        libc::EFBIG => "file too large",
+        libc::ENOSPC => "no space left on device",
+        libc::ESPIPE => "illegal seek",
+        libc::EROFS => "read-only file system",
+        libc::EMLINK => "too many links",
+        libc::EPIPE => "broken pipe",
+        libc::ERANGE => "numerical result out of range",
+        libc::ENAMETOOLONG => "file name too long",
+        libc::ENOSYS => "function not implemented",
+        libc::ENOTEMPTY => "directory not empty",
+        libc::ELOOP => "too many levels of symbolic links",
+        libc::ENOTSUP => "operation not supported",
+        libc::ECONNREFUSED => "connection refused",
+        libc::ETIMEDOUT => "connection timed out",
+        libc::EDQUOT => "disk quota exceeded",
+        libc::ENOTSOCK => "socket operation on non-socket",
+        libc::EADDRINUSE => "address already in use",
+        libc::ENOTCONN => "transport endpoint is not connected",
+        libc::ECONNRESET => "connection reset by peer",
+        libc::EOVERFLOW => "value too large for defined data type",
         _ => return format!("errno {e}"),
     };
     s.to_string()

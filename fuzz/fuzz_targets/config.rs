@@ -7,7 +7,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use runway::container::plan::{self, NS_ORDER};
-use runway::linux::{mountopt, security};
+use runway::container::security;
+use runway::linux::mountopt;
 use runway::seccomp::{self, interp};
 
 fuzz_target!(|data: &[u8]| {

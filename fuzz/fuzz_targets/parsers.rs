@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use runway::cli::list;
 use runway::container::state::validate_id;
-use runway::error::{errno_name, Error};
+use runway::error::{errno_text, Error};
 use runway::linux::{caps, mountopt, rlimit, sched, signal, sync, sysctl};
 use runway::spec::{IdMapping, IoPriority, Personality, Resources, Rlimit, Scheduler};
 use std::collections::BTreeMap;
@@ -130,7 +130,7 @@ fn child_error(data: &[u8]) {
         assert_eq!(back.ctx, e.ctx);
     }
     if data.len() >= 4 {
-        let _ = errno_name(i32::from_le_bytes([data[0], data[1], data[2], data[3]]));
+        let _ = errno_text(i32::from_le_bytes([data[0], data[1], data[2], data[3]]));
     }
 }
 

@@ -11,22 +11,66 @@ pub struct Flag {
     pub long: &'static str,
     pub short: Option<char>,
     pub takes_value: bool,
+    /// What the value is, for `--help` ("DIR", "N"); empty for bool flags.
+    pub arg: &'static str,
+    /// One line for `--help`.
+    pub help: &'static str,
 }
 
-pub const fn val(long: &'static str, short: Option<char>) -> Flag {
+/// A flag that takes a value, shown in `--help` as `--long ARG  help`.
+pub const fn val(
+    long: &'static str,
+    short: Option<char>,
+    arg: &'static str,
+    help: &'static str,
+) -> Flag {
     Flag {
         long,
         short,
         takes_value: true,
+        arg,
+        help,
     }
 }
 
-pub const fn flag(long: &'static str, short: Option<char>) -> Flag {
+/// A bool flag (`--long`, `--long=false`).
+pub const fn flag(long: &'static str, short: Option<char>, help: &'static str) -> Flag {
     Flag {
         long,
         short,
         takes_value: false,
+        arg: "",
+        help,
     }
+}
+
+/// `usage`, then one line per flag of `table` (and -h), aligned: what
+/// every `--help` prints.
+pub fn help_text(usage: &str, table: &[Flag]) -> String {
+    let left = |f: &Flag| {
+        let short = match f.short {
+            Some(c) => format!("-{c}, "),
+            None => "    ".to_string(),
+        };
+        if f.takes_value {
+            format!("{short}--{} {}", f.long, f.arg)
+        } else {
+            format!("{short}--{}", f.long)
+        }
+    };
+    const HELP: Flag = flag("help", Some('h'), "show this help");
+    let rows: Vec<(String, &str)> = table
+        .iter()
+        .chain(std::iter::once(&HELP))
+        .map(|f| (left(f), f.help))
+        .collect();
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let mut out = String::from(usage.trim_end());
+    out.push_str("\n\nFlags:\n");
+    for (l, h) in rows {
+        out.push_str(&format!("  {l:width$}  {h}\n"));
+    }
+    out
 }
 
 #[derive(Debug, Default, Clone)]
@@ -37,6 +81,9 @@ pub struct Args {
     /// Everything after the positional limit (exec's command, ps's args).
     pub rest: Vec<String>,
     pub help: bool,
+    /// The flag table parsed against, kept when `help` is set so the help
+    /// text lists exactly the flags the command accepts.
+    pub table: Vec<Flag>,
 }
 
 impl Args {
@@ -172,6 +219,9 @@ pub fn parse(argv: Vec<OsString>, table: &[Flag], max_positionals: Option<usize>
             out.values.push((f.long, v.to_string()));
         }
     }
+    if out.help {
+        out.table = table.to_vec();
+    }
     Ok(out)
 }
 
@@ -180,10 +230,10 @@ mod tests {
     use super::*;
 
     const T: &[Flag] = &[
-        val("bundle", Some('b')),
-        val("pid-file", None),
-        flag("detach", Some('d')),
-        val("env", Some('e')),
+        val("bundle", Some('b'), "DIR", "the bundle"),
+        val("pid-file", None, "FILE", "write the pid here"),
+        flag("detach", Some('d'), "detach"),
+        val("env", Some('e'), "K=V", "set a variable"),
     ];
 
     fn a(v: &[&str]) -> Vec<OsString> {
@@ -210,6 +260,24 @@ mod tests {
         assert_eq!(r.rest, vec!["sh", "-c", "x"]);
         let r = parse(a(&["id", "ls", "-l"]), T, Some(1)).unwrap();
         assert_eq!(r.rest, vec!["ls", "-l"]);
+    }
+
+    #[test]
+    fn help_lists_every_flag_on_one_line() {
+        let r = parse(a(&["--help"]), T, None).unwrap();
+        let h = help_text("usage: x [flags] <id>\n", &r.table);
+        let want = [
+            "usage: x [flags] <id>",
+            "",
+            "Flags:",
+            "  -b, --bundle DIR     the bundle",
+            "      --pid-file FILE  write the pid here",
+            "  -d, --detach         detach",
+            "  -e, --env K=V        set a variable",
+            "  -h, --help           show this help",
+            "",
+        ];
+        assert_eq!(h, want.join("\n"));
     }
 
     #[test]

@@ -6,15 +6,43 @@ use std::ffi::OsString;
 use std::path::Path;
 
 pub const FLAGS: &[Flag] = &[
-    val("bundle", Some('b')),
-    val("pid-file", None),
-    val("console-socket", None),
-    flag("no-pivot", None),
-    flag("no-new-keyring", None),
-    val("preserve-fds", None),
+    val(
+        "bundle",
+        Some('b'),
+        "DIR",
+        "bundle directory holding config.json (default: the current directory)",
+    ),
+    val(
+        "pid-file",
+        None,
+        "FILE",
+        "write the container process's pid to FILE",
+    ),
+    val(
+        "console-socket",
+        None,
+        "PATH",
+        "AF_UNIX socket that receives the pty master (process.terminal)",
+    ),
+    flag(
+        "no-pivot",
+        None,
+        "move the rootfs to / instead of pivot_root (rootfs on a ramdisk)",
+    ),
+    flag(
+        "no-new-keyring",
+        None,
+        "keep the caller's session keyring instead of a new one",
+    ),
+    val(
+        "preserve-fds",
+        None,
+        "N",
+        "pass N more fds (from 3, after $LISTEN_FDS) to the container",
+    ),
 ];
 
-const HELP: &str = "usage: runway create [--bundle DIR] [--pid-file F] [--console-socket S] [--no-pivot] [--no-new-keyring] [--preserve-fds N] <id>\n";
+const HELP: &str = "usage: runway create [flags] <id>\n\nCreate a container from a bundle; its process waits for `runway start <id>`.\n";
 
 pub fn opts<'a>(
     g: &'a Global,

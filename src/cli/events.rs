@@ -5,7 +5,15 @@ use crate::error::{Error, Result};
 use std::ffi::OsString;
 use std::io::Write;
 
-const FLAGS: &[Flag] = &[flag("stats", None), val("interval", None)];
+const FLAGS: &[Flag] = &[
+    flag("stats", None, "print the stats once and exit"),
+    val(
+        "interval",
+        None,
+        "DURATION",
+        "time between stats (default 5s)",
+    ),
+];
 
 fn emit(kind: &str, id: &str, data: Option<serde_json::Value>) -> Result<()> {
     let mut v = serde_json::json!({"type": kind, "id": id});
@@ -22,7 +30,10 @@ fn emit(kind: &str, id: &str, data: Option<serde_json::Value>) -> Result<()> {
 
 pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let a = args::parse(argv, FLAGS, None)?;
-    if super::help_requested(&a, "usage: runway events [--stats] [--interval 5s] <id>\n") {
+    if super::help_requested(
+        &a,
+        "usage: runway events [flags] <id>\n\nPrint resource stats and OOM events as JSON lines.\n",
+    ) {
         return Ok(0);
     }
     let id = super::one_id(&a, "events")?;

@@ -9,25 +9,69 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 
 pub const FLAGS: &[Flag] = &[
-    val("console-socket", None),
-    val("cwd", None),
-    val("env", Some('e')),
-    flag("tty", Some('t')),
-    val("user", Some('u')),
-    val("additional-gids", Some('g')),
-    val("process", Some('p')),
-    flag("detach", Some('d')),
-    val("pid-file", None),
-    val("process-label", None),
-    val("apparmor", None),
-    flag("no-new-privs", None),
-    val("cap", Some('c')),
-    val("preserve-fds", None),
-    val("cgroup", None),
-    flag("ignore-paused", None),
+    val(
+        "console-socket",
+        None,
+        "PATH",
+        "AF_UNIX socket that receives the pty master (--tty)",
+    ),
+    val("cwd", None, "DIR", "working directory in the container"),
+    val(
+        "env",
+        Some('e'),
+        "K=V",
+        "set an environment variable (repeatable)",
+    ),
+    flag("tty", Some('t'), "give the process a pseudo-terminal"),
+    val("user", Some('u'), "UID[:GID]", "user (and group) to run as"),
+    val(
+        "additional-gids",
+        Some('g'),
+        "GID",
+        "an extra group (repeatable)",
+    ),
+    val(
+        "process",
+        Some('p'),
+        "FILE",
+        "process.json with the whole process (other flags then ignored)",
+    ),
+    flag("detach", Some('d'), "do not wait for the process"),
+    val("pid-file", None, "FILE", "write the process's pid to FILE"),
+    val(
+        "process-label",
+        None,
+        "LABEL",
+        "SELinux label for the process",
+    ),
+    val(
+        "apparmor",
+        None,
+        "PROFILE",
+        "AppArmor profile for the process",
+    ),
+    flag("no-new-privs", None, "set no_new_privs for the process"),
+    val("cap", Some('c'), "CAP", "add a capability (repeatable)"),
+    val(
+        "preserve-fds",
+        None,
+        "N",
+        "pass N more fds (from 3) to the process",
+    ),
+    val(
+        "cgroup",
+        None,
+        "[CTRL:]PATH",
+        "run in this existing sub-cgroup of the container",
+    ),
+    flag(
+        "ignore-paused",
+        None,
+        "exec even if the container is paused",
+    ),
 ];
 
-const HELP: &str = "usage: runway exec [flags] <id> [--] <command> [args...]\n       runway exec --process process.json <id>\n";
+const HELP: &str = "usage: runway exec [flags] <id> [--] <command> [args...]\n       runway exec [flags] --process process.json <id>\n\nRun a new process in a running container.\n";
 
 fn parse_id_pair(s: &str, what: &str) -> Result<u32> {
     s.parse::<u32>()

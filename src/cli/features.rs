@@ -8,7 +8,10 @@ use std::ffi::OsString;
 /// probe it before using newer config fields).
 pub fn main(_g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let a = args::parse(argv, &[], None)?;
-    if super::help_requested(&a, "usage: runway features\n") {
+    if super::help_requested(
+        &a,
+        "usage: runway features\n\nPrint what this runtime supports, as JSON.\n",
+    ) {
         return Ok(0);
     }
     if let Some(extra) = a.positionals.first() {

@@ -4,11 +4,15 @@ use crate::bail;
 use crate::error::Result;
 use std::ffi::OsString;
 
-pub const FLAGS: &[Flag] = &[flag("all", Some('a'))];
+pub const FLAGS: &[Flag] = &[flag(
+    "all",
+    Some('a'),
+    "signal every process of the container, not only init",
+)];
 
 pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let a = args::parse(argv, FLAGS, None)?;
-    if super::help_requested(&a, "usage: runway kill [--all] <id> [SIGNAL]\n") {
+    if super::help_requested(&a, "usage: runway kill [flags] <id> [SIGNAL]\n\nSend SIGNAL (default TERM; a name or number) to the container.\n") {
         return Ok(0);
     }
     let (id, sig) = match a.positionals.as_slice() {

@@ -6,7 +6,15 @@ use crate::error::{Error, Result};
 use std::ffi::OsString;
 use std::io::Write;
 
-pub const FLAGS: &[Flag] = &[val("format", Some('f')), flag("quiet", Some('q'))];
+pub const FLAGS: &[Flag] = &[
+    val(
+        "format",
+        Some('f'),
+        "FORMAT",
+        "table or json (default table)",
+    ),
+    flag("quiet", Some('q'), "print container ids only"),
+];
 
 const HEADER: [&str; 6] = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"];
 
@@ -75,7 +83,10 @@ fn list_table(items: &[Listed]) -> Vec<u8> {
 
 pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let a = args::parse(argv, FLAGS, None)?;
-    if super::help_requested(&a, "usage: runway list [--format table|json] [--quiet]\n") {
+    if super::help_requested(
+        &a,
+        "usage: runway list [flags]\n\nList the containers under --root.\n",
+    ) {
         return Ok(0);
     }
     if let Some(extra) = a.positionals.first() {

@@ -36,14 +36,29 @@ pub struct Global {
 }
 
 pub const GLOBAL: &[Flag] = &[
-    val("root", None),
-    val("log", None),
-    val("log-format", None),
-    flag("debug", None),
-    flag("systemd-cgroup", None),
-    val("rootless", None),
-    val("criu", None),
-    flag("version", Some('v')),
+    val("root", None, "DIR", "state directory (default /run/runway)"),
+    val("log", None, "FILE", "also write messages to FILE"),
+    val(
+        "log-format",
+        None,
+        "FORMAT",
+        "format of the log file: text or json",
+    ),
+    flag("debug", None, "debug messages"),
+    flag("systemd-cgroup", None, "use the systemd cgroup driver"),
+    val(
+        "rootless",
+        None,
+        "B",
+        "true, false or auto: rootless cgroup handling",
+    ),
+    val(
+        "criu",
+        None,
+        "PATH",
+        "accepted for runc compatibility; checkpoints are not supported",
+    ),
+    flag("version", Some('v'), "print the version"),
 ];
 
 pub const USAGE: &str = "usage: runway [global flags] <command> [flags] <container-id>
@@ -67,16 +82,13 @@ Commands:
   spec     write a default config.json
   features what this runtime supports (JSON)
 
-Global flags:
-  --root DIR          state directory (default /run/runway)
-  --log FILE          also write messages to FILE
-  --log-format F      text or json
-  --debug             debug messages
-  --systemd-cgroup    use the systemd cgroup driver
-  --rootless B        true|false|auto
-  -v, --version       print the version
-  -h, --help          this help
+Every command takes --help.
 ";
+
+/// The top-level help: commands, then the global flags from `GLOBAL`.
+pub fn usage() -> String {
+    args::help_text(USAGE, GLOBAL).replacen("\nFlags:\n", "\nGlobal flags:\n", 1)
+}
 
 pub fn version_text() -> String {
     format!(
@@ -111,7 +123,7 @@ pub fn main(argv: Vec<OsString>) -> Result<i32> {
     let tail = rest.split_off(split.min(rest.len()));
     let g = args::parse(rest, GLOBAL, None)?;
     if g.help {
-        print!("{USAGE}");
+        print!("{}", usage());
         return Ok(0);
     }
     if g.is_set("version") {
@@ -138,11 +150,14 @@ pub fn main(argv: Vec<OsString>) -> Result<i32> {
     };
     let mut tail = tail.into_iter();
     let Some(cmd) = tail.next() else {
-        print!("{USAGE}");
+        print!("{}", usage());
         return Ok(0);
     };
     let cmd = cmd.to_string_lossy().into_owned();
     let rest: Vec<OsString> = tail.collect();
+    if !matches!(cmd.as_str(), "spec" | "features" | "help") {
+        check_root(&global.root)?;
+    }
     match cmd.as_str() {
         "create" => create::main(&global, rest),
         "start" => start::main(&global, rest),
@@ -160,10 +175,22 @@ pub fn main(argv: Vec<OsString>) -> Result<i32> {
         "list" | "ps-list" => list::main(&global, rest),
         "spec" => spec::main(&global, rest),
         "help" => {
-            print!("{USAGE}");
+            print!("{}", usage());
             Ok(0)
         }
         other => bail!("unknown command {other:?} (see runway --help)"),
+    }
+}
+
+/// A `--root` that exists but is no directory would otherwise surface as
+/// an error about some file below it (state.json, a lock).
+fn check_root(root: &std::path::Path) -> Result<()> {
+    match std::fs::metadata(root) {
+        Ok(m) if !m.is_dir() => Err(crate::error::Error::errno(
+            format!("--root {}", root.display()),
+            libc::ENOTDIR,
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -179,9 +206,11 @@ pub fn one_id(a: &args::Args, cmd: &str) -> Result<String> {
     }
 }
 
-pub fn help_requested(a: &args::Args, text: &str) -> bool {
+/// With --help: print `usage` (the command's synopsis) and one line per
+/// flag the command parsed against; true if so.
+pub fn help_requested(a: &args::Args, usage: &str) -> bool {
     if a.help {
-        print!("{text}");
+        print!("{}", args::help_text(usage, &a.table));
     }
     a.help
 }

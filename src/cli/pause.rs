@@ -7,7 +7,10 @@ use std::ffi::OsString;
 
 pub fn pause(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let a = args::parse(argv, &[], None)?;
-    if super::help_requested(&a, "usage: runway pause <id>\n") {
+    if super::help_requested(
+        &a,
+        "usage: runway pause <id>\n\nFreeze every process of the container.\n",
+    ) {
         return Ok(0);
     }
     let id = super::one_id(&a, "pause")?;
@@ -22,7 +25,10 @@ pub fn pause(g: &Global, argv: Vec<OsString>) -> Result<i32> {
 
 pub fn resume(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let a = args::parse(argv, &[], None)?;
-    if super::help_requested(&a, "usage: runway resume <id>\n") {
+    if super::help_requested(
+        &a,
+        "usage: runway resume <id>\n\nThaw a paused container.\n",
+    ) {
         return Ok(0);
     }
     let id = super::one_id(&a, "resume")?;

@@ -5,13 +5,18 @@ use crate::error::{Context, Error, Result};
 use std::ffi::OsString;
 use std::io::Write;
 
-const FLAGS: &[Flag] = &[val("format", Some('f'))];
+const FLAGS: &[Flag] = &[val(
+    "format",
+    Some('f'),
+    "FORMAT",
+    "table or json (default table)",
+)];
 
 pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let a = args::parse(argv, FLAGS, Some(1))?;
     if super::help_requested(
         &a,
-        "usage: runway ps [--format table|json] <id> [ps options]\n",
+        "usage: runway ps [flags] <id> [ps options]\n\nList the container's processes (with ps options: through ps).\n",
     ) {
         return Ok(0);
     }

@@ -6,12 +6,24 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 /// run's own flags, on top of create's.
 pub const FLAGS: &[Flag] = &[
-    flag("detach", Some('d')),
-    flag("keep", None),
-    flag("no-subreaper", None),
+    flag(
+        "detach",
+        Some('d'),
+        "do not wait for the container's process",
+    ),
+    flag(
+        "keep",
+        None,
+        "keep the container after its process exits (no delete)",
+    ),
+    flag(
+        "no-subreaper",
+        None,
+        "do not become the subreaper of orphaned processes",
+    ),
 ];
 
-const HELP: &str = "usage: runway run [--bundle DIR] [--pid-file F] [--console-socket S] [-d|--detach] [--keep] [--no-subreaper] [--no-pivot] [--no-new-keyring] [--preserve-fds N] <id>\n";
+const HELP: &str = "usage: runway run [flags] <id>\n\nCreate and start a container; without --detach wait for it and exit with its status.\n";
 
 pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let mut table: Vec<Flag> = super::create::FLAGS.to_vec();

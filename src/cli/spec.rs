@@ -5,11 +5,26 @@ use crate::error::{Context, Result};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-pub const FLAGS: &[Flag] = &[val("bundle", Some('b')), flag("rootless", None)];
+pub const FLAGS: &[Flag] = &[
+    val(
+        "bundle",
+        Some('b'),
+        "DIR",
+        "where to write config.json (default: the current directory)",
+    ),
+    flag(
+        "rootless",
+        None,
+        "a config for a rootless container (user namespace)",
+    ),
+];
 
 pub fn main(_g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let a = args::parse(argv, FLAGS, None)?;
-    if super::help_requested(&a, "usage: runway spec [--bundle DIR] [--rootless]\n") {
+    if super::help_requested(
+        &a,
+        "usage: runway spec [flags]\n\nWrite a default config.json.\n",
+    ) {
         return Ok(0);
     }
     if !a.positionals.is_empty() {

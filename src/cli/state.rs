@@ -6,7 +6,10 @@ use std::ffi::OsString;
 
 pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let a = args::parse(argv, &[], None)?;
-    if super::help_requested(&a, "usage: runway state <id>\n") {
+    if super::help_requested(
+        &a,
+        "usage: runway state <id>\n\nPrint the state of a container as JSON.\n",
+    ) {
         return Ok(0);
     }
     let id = super::one_id(&a, "state")?;

@@ -6,23 +6,68 @@ use crate::spec::Resources;
 use std::ffi::OsString;
 
 const FLAGS: &[Flag] = &[
-    val("resources", Some('r')),
-    val("memory", None),
-    val("memory-swap", None),
-    val("memory-reservation", None),
-    val("kernel-memory", None),
-    val("kernel-memory-tcp", None),
-    val("cpu-period", None),
-    val("cpu-quota", None),
-    val("cpu-share", None),
-    val("cpu-rt-period", None),
-    val("cpu-rt-runtime", None),
-    val("cpuset-cpus", None),
-    val("cpuset-mems", None),
-    val("pids-limit", None),
-    val("blkio-weight", None),
-    val("l3-cache-schema", None),
-    val("mem-bw-schema", None),
+    val(
+        "resources",
+        Some('r'),
+        "FILE",
+        "JSON resources to apply (- for stdin); other flags then ignored",
+    ),
+    val("memory", None, "BYTES", "memory limit"),
+    val(
+        "memory-swap",
+        None,
+        "BYTES",
+        "memory plus swap limit (-1: unlimited swap)",
+    ),
+    val("memory-reservation", None, "BYTES", "memory soft limit"),
+    val(
+        "kernel-memory",
+        None,
+        "BYTES",
+        "kernel memory limit (cgroup v1 only; ignored)",
+    ),
+    val(
+        "kernel-memory-tcp",
+        None,
+        "BYTES",
+        "kernel TCP buffer limit (cgroup v1 only; ignored)",
+    ),
+    val(
+        "cpu-period",
+        None,
+        "USECS",
+        "CFS period for --cpu-quota (0: system default)",
+    ),
+    val("cpu-quota", None, "USECS", "CPU time allowed per period"),
+    val(
+        "cpu-share",
+        None,
+        "N",
+        "CPU weight relative to other containers",
+    ),
+    val("cpu-rt-period", None, "USECS", "realtime scheduling period"),
+    val(
+        "cpu-rt-runtime",
+        None,
+        "USECS",
+        "realtime CPU time per period",
+    ),
+    val("cpuset-cpus", None, "LIST", "CPUs to run on (e.g. 0-2,4)"),
+    val("cpuset-mems", None, "LIST", "memory nodes to use"),
+    val("pids-limit", None, "N", "maximum number of processes"),
+    val("blkio-weight", None, "N", "block IO weight, 10 to 1000"),
+    val(
+        "l3-cache-schema",
+        None,
+        "SCHEMA",
+        "Intel RDT L3 cache schema",
+    ),
+    val(
+        "mem-bw-schema",
+        None,
+        "SCHEMA",
+        "Intel RDT memory bandwidth schema",
+    ),
 ];
 
 /// Sizes as runc takes them: bytes, or with k/m/g (binary) suffixes; -1
@@ -57,7 +102,7 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let a = args::parse(argv, FLAGS, None)?;
     if super::help_requested(
         &a,
-        "usage: runway update [--resources FILE|-] [--memory N] ... <id>\n",
+        "usage: runway update [flags] <id>\n\nChange the resource limits of a container.\n",
     ) {
         return Ok(0);
     }

@@ -174,7 +174,7 @@ fn setup(plan: &Plan, fds: &ChildFds, join: Option<&Cgroup>) -> Result<Never> {
             sync::send(sock, sync::HOOKS, &[])?;
             wait_go(sock)?;
         }
-        hooks::run_all("createContainer", &plan.hooks.create_container, &hook_state)?;
+        hooks::run_create_container(plan, &hook_state)?;
         rootfs::pivot(plan)?;
         plan.security.apply_sysctl()?;
         rootfs::finish(plan)?;
@@ -310,5 +310,5 @@ fn run_start_hooks(plan: &Plan, creating_state: &[u8]) -> Result<()> {
         "\"status\":\"created\"",
         1,
     );
-    hooks::run_all("startContainer", &plan.hooks.start_container, st.as_bytes())
+    hooks::run_start_container(plan, st.as_bytes())
 }

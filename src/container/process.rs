@@ -97,20 +97,12 @@ pub fn exec(exe: &CString, plan: &ProcessPlan) -> Result<Never> {
     ))
 }
 
-/// "exec PATH: no such file or directory: ENOENT". Engines turn a failed
-/// exec into the shell's exit codes by matching the C library's words
-/// (podman and Docker: "no such file or directory" 127, "permission denied"
-/// 126), so those words must be in the line next to the errno name.
+/// "exec PATH: no such file or directory". Engines turn a failed exec into
+/// the shell's exit codes by matching the C library's words (podman and
+/// Docker: "no such file or directory" 127, "permission denied" 126), which
+/// is how every errno is shown (`error::errno_text`).
 fn exec_error(path: &str, errno: i32) -> Error {
-    let words = match errno {
-        libc::ENOENT => "no such file or directory",
-        libc::EACCES => "permission denied",
-        libc::EPERM => "operation not permitted",
-        libc::ENOTDIR => "not a directory",
-        libc::ENOEXEC => "exec format error",
-        _ => return Error::errno(format!("exec {path}"), errno),
-    };
-    Error::errno(format!("exec {path}: {words}"), errno)
+    Error::errno(format!("exec {path}"), errno)
 }
 
 /// Make a pty in the container, show its slave as /dev/console (init

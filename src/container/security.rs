@@ -9,9 +9,16 @@
 //! - Capability names need the "CAP_" prefix, any case; unknown names are
 //!   an error (runc warns and drops them).
 //! - Caps newer than the host kernel (> cap_last_cap) are dropped with a
-//!   debug note. Without a user namespace, caps the runtime itself does not
-//!   hold are dropped with a debug note too (runc fails with a bare EPERM);
-//!   inside a user namespace the child holds every cap, so nothing is cut.
+//!   debug note (runc does not know them either). Without a user namespace,
+//!   an effective, permitted or inheritable cap the runtime itself cannot
+//!   pass on (not in its permitted set; for inheritable, not in both its
+//!   permitted and bounding sets nor already inheritable) fails the
+//!   create, naming the cap, where
+//!   runc fails in capset with a bare EPERM: a container silently missing a
+//!   cap it asked for breaks later and far from the cause. A bounding-only
+//!   cap the runtime's bounding set lacks is left out with a debug note, as
+//!   runc leaves it out without a word (the bounding set can only shrink).
+//!   Inside a user namespace the child holds every cap, so nothing is cut.
 //! - effective must be a subset of permitted and inheritable of bounding
 //!   (the kernel refuses otherwise); both are reported by name here.
 //! - Ambient caps not in both permitted and inheritable are dropped with a
@@ -22,6 +29,9 @@
 //!   io priorities check. So with "user" among the namespaces the parent
 //!   applies those four to the child's pid (`apply_from_parent`); without,
 //!   the child does in `apply_early`.
+//! - process.terminal: the pty (stdin by then) is given to process.user.uid
+//!   before the uid change, as runc and crun do; its group (devpts' tty
+//!   group) stays. Only the pty: stdio the engine passed in is not ours.
 //! - additionalGids with /proc/self/setgroups = "deny" is an error; with no
 //!   additionalGids setgroups is skipped there.
 
@@ -46,6 +56,8 @@ pub struct Plan {
     pub umask: Option<u32>,
     pub no_new_privileges: bool,
 
+    /// process.terminal: the pty on stdin is handed to `uid` (runc, crun).
+    console_owner: bool,
     gids: Vec<Gid>,
     last_cap: u32,
     bounding: caps::CapMask,
@@ -78,6 +90,7 @@ pub fn prepare(spec: &Spec, namespaces: &[&str]) -> Result<Plan> {
         additional_gids: p.user.additional_gids.clone(),
         umask: p.user.umask,
         no_new_privileges: p.no_new_privileges,
+        console_owner: p.terminal,
         early_in_child: !user_ns,
         ..Plan::default()
     };
@@ -197,12 +210,24 @@ fn prepare_caps(plan: &mut Plan, p: &Process, user_ns: bool) -> Result<()> {
         (s.permitted, caps::bounding_set(last), s.inheritable)
     };
     let usable = host_mask & held;
-    for cap in caps::caps_in((effective | permitted | inheritable | ambient) & host_mask & !usable)
-    {
-        plan.notes.push(format!(
-            "{} dropped: the runtime does not hold it",
-            caps::describe(cap)
-        ));
+    for (set, mask, grantable) in [
+        ("effective", effective, usable),
+        ("permitted", permitted, usable),
+        // After setuid the effective set is empty (no CAP_SETPCAP), so a
+        // new inheritable cap must be permitted and in the bounding set.
+        (
+            "inheritable",
+            inheritable,
+            (usable & held_bounding) | old_inheritable,
+        ),
+    ] {
+        if let Some(cap) = caps::caps_in(mask & host_mask & !grantable).next() {
+            bail!(
+                "process.capabilities.{set}: {0} cannot be granted: the runtime does not hold \
+                 {0} (give it to runway or remove it from the config)",
+                caps::describe(cap)
+            );
+        }
     }
     for cap in caps::caps_in(bounding & host_mask & !held_bounding) {
         plan.notes.push(format!(
@@ -211,10 +236,10 @@ fn prepare_caps(plan: &mut Plan, p: &Process, user_ns: bool) -> Result<()> {
         ));
     }
     bounding &= host_mask & held_bounding;
-    effective &= usable;
-    permitted &= usable;
-    inheritable &= usable;
-    ambient &= usable;
+    effective &= host_mask;
+    permitted &= host_mask;
+    inheritable &= host_mask;
+    ambient &= host_mask;
 
     if let Some(cap) = caps::caps_in(effective & !permitted).next() {
         bail!(
@@ -358,6 +383,9 @@ impl Plan {
         for l in &self.labels {
             lsm::apply(l)?;
         }
+        if self.console_owner {
+            chown_console(self.uid)?;
+        }
         prctl("prctl PR_SET_KEEPCAPS 1", libc::PR_SET_KEEPCAPS, 1)?;
         caps::drop_bounding(self.bounding, self.last_cap)?;
         if !setgroups_denied() {
@@ -393,11 +421,32 @@ impl Plan {
     }
 }
 
+/// Give the container's pty (on stdin by now) to the process's user, so a
+/// non-root process can e.g. change its terminal modes and `tty` shows it
+/// as the owner. The group stays (devpts' tty group). EINVAL/EPERM mean
+/// the uid or the inode's owner has no mapping in this user namespace:
+/// nothing to fix there (runc skips these too).
+fn chown_console(uid: u32) -> Result<()> {
+    // SAFETY: fd 0 is the pty slave `setup_terminal` put there; the
+    // borrow lasts for the call only.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
+    if !rustix::termios::isatty(fd) {
+        return Ok(());
+    }
+    match rustix::fs::fchown(fd, Some(Uid::from_raw(uid)), None) {
+        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::PERM) => Ok(()),
+        Err(e) => Err(Error::errno(
+            format!("chown console to uid {uid}"),
+            e.raw_os_error(),
+        )),
+    }
+}
+
 /// The kernel says EINVAL when the id has no mapping in the user namespace.
 fn id_error(call: &str, id: u32, e: rustix::io::Errno) -> Error {
     if e == rustix::io::Errno::INVAL {
         return Error::msg(format!(
-            "{call} {id}: EINVAL (id not mapped in the container's user namespace)"
+            "{call} {id}: invalid argument (id not mapped in the container's user namespace)"
         ));
     }
     Error::errno(format!("{call} {id}"), e.raw_os_error())
@@ -418,7 +467,7 @@ fn write_oom_score_adj(path: &CStr, v: &[u8]) -> Result<()> {
             "write {} {}: {}{hint}",
             path.to_string_lossy(),
             shown(),
-            crate::error::errno_name(e.raw_os_error())
+            crate::error::errno_text(e.raw_os_error())
         )));
     }
     Ok(())
@@ -520,7 +569,7 @@ mod tests {
     }
 
     #[test]
-    fn caps_the_runtime_lacks_are_dropped_without_userns() {
+    fn caps_the_runtime_lacks_fail_without_userns() {
         let held = caps::capget().unwrap().permitted;
         let Some(missing) = (0..=caps::host_last_cap()).find(|c| held & caps::mask_of(*c) == 0)
         else {
@@ -531,11 +580,13 @@ mod tests {
             capabilities: Some(caps_all(&["CAP_KILL", name])),
             ..Default::default()
         };
-        let plan = prepare(&spec_with(p.clone()), NS).unwrap();
-        assert_eq!(plan.sets.permitted, 1 << 5);
-        assert!(plan
-            .debug_notes()
-            .contains(&format!("{name} dropped: the runtime does not hold it")));
+        let e = prepare(&spec_with(p.clone()), NS).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!(
+                "{name} cannot be granted: the runtime does not hold"
+            )),
+            "{e}"
+        );
         // In a user namespace the child holds every cap.
         let plan = prepare(&spec_with(p), &["user", "mount"]).unwrap();
         assert_eq!(plan.sets.permitted, 1 << 5 | caps::mask_of(missing));
@@ -850,7 +901,7 @@ mod tests {
         }])
         .unwrap();
         let want = format!(
-            "setrlimit RLIMIT_NOFILE soft=10 hard={}: EPERM (hard limit of the runtime is {hard})",
+            "setrlimit RLIMIT_NOFILE soft=10 hard={}: operation not permitted (hard limit of the runtime is {hard})",
             hard + 1
         );
         let code = in_child(|| match rlimit::apply(&l) {
@@ -995,7 +1046,7 @@ mod tests {
             Ok(()) => 0, // this process may have a low floor already
             Err(e) => {
                 let m = e.to_string();
-                if m == "write /proc/self/oom_score_adj -999: EACCES (lowering it needs CAP_SYS_RESOURCE)" {
+                if m == "write /proc/self/oom_score_adj -999: permission denied (lowering it needs CAP_SYS_RESOURCE)" {
                     0
                 } else {
                     1

@@ -2,7 +2,7 @@
 //! the container's init.
 
 use crate::bail;
-use crate::error::{errno_name, Error, Result};
+use crate::error::{errno_text, Error, Result};
 
 /// Indexed by resource number (asm-generic/resource.h, same on x86).
 pub const NAMES: [&str; 16] = [
@@ -89,7 +89,7 @@ fn eperm_message(l: &Limit, runtime_hard: Option<u64>) -> Error {
         l.name,
         show(l.soft),
         show(l.hard),
-        errno_name(libc::EPERM)
+        errno_text(libc::EPERM)
     ))
 }
 
@@ -107,7 +107,7 @@ pub fn precheck(limits: &[Limit], have_sys_resource: bool) -> Result<()> {
                         l.name,
                         show(l.soft),
                         show(l.hard),
-                        errno_name(libc::EPERM)
+                        errno_text(libc::EPERM)
                     );
                 }
             }
@@ -210,7 +210,7 @@ mod tests {
         assert_eq!(
             e,
             format!(
-                "setrlimit RLIMIT_NOFILE soft=1 hard={}: EPERM (hard limit of the runtime is {hard})",
+                "setrlimit RLIMIT_NOFILE soft=1 hard={}: operation not permitted (hard limit of the runtime is {hard})",
                 hard + 1
             )
         );
@@ -223,6 +223,9 @@ mod tests {
         let Some(max) = nr_open() else { return };
         let l = nofile(1, max + 1);
         let e = precheck(&l, true).unwrap_err().to_string();
-        assert!(e.ends_with(&format!("EPERM (fs.nr_open is {max})")), "{e}");
+        assert!(
+            e.ends_with(&format!("operation not permitted (fs.nr_open is {max})")),
+            "{e}"
+        );
     }
 }

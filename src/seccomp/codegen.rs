@@ -222,9 +222,17 @@ fn handlers(p: &Profile, abi: Abi) -> Vec<(u32, Handler)> {
         }
         let mut rules: Vec<(u64, &Rule)> = group.iter().map(|g| (*g, rule(g))).collect();
         rules.sort_by_key(|(i, r)| (r.action.rank(), *i));
+        // A rule whose tests are OR'd (see `Rule::any`) becomes one entry
+        // per test, as runc adds them to libseccomp.
         let list = rules
             .into_iter()
-            .map(|(_, r)| (r.action, r.conds.clone()))
+            .flat_map(|(_, r)| {
+                if r.any {
+                    r.conds.iter().map(|c| (r.action, vec![*c])).collect()
+                } else {
+                    vec![(r.action, r.conds.clone())]
+                }
+            })
             .collect();
         out.push((nr, Handler::Rules(list)));
     }

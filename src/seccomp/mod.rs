@@ -24,7 +24,9 @@
 //! * Several rules for one syscall: an unconditional rule (no `args`) wins,
 //!   the first one if several (libseccomp keeps the first and discards
 //!   argument trees once a syscall is unconditional). Otherwise, among the
-//!   rules whose argument tests all hold (AND), the strongest action wins in
+//!   rules whose argument tests all hold (AND; but when two tests of one
+//!   rule look at the same argument, runc adds each test as a rule of its
+//!   own, so there ANY test holding is enough), the strongest action wins in
 //!   the kernel's order KILL_PROCESS > KILL_THREAD > TRAP > ERRNO > NOTIFY >
 //!   TRACE > LOG > ALLOW; on a tie the earlier rule wins. No match: default.
 //!   This differs from libseccomp only for overlapping conditional rules

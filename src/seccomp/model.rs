@@ -259,6 +259,10 @@ pub struct Rule {
     pub nrs: Vec<Vec<u32>>,
     pub action: Action,
     pub conds: Vec<Cond>,
+    /// Two or more tests look at the same argument: runc then adds every
+    /// test as a rule of its own, so the rule matches when ANY test holds
+    /// (otherwise all must hold).
+    pub any: bool,
     /// runc drops rules whose action equals the default one (libseccomp
     /// refuses them); they still count for the ENOSYS cut-off.
     pub dropped: bool,
@@ -321,11 +325,16 @@ impl Profile {
                     ignored.push(n.clone());
                 }
             }
+            let any = conds
+                .iter()
+                .enumerate()
+                .any(|(j, c)| conds[..j].iter().any(|d| d.index == c.index));
             rules.push(Rule {
                 names: sc.names.clone(),
                 nrs,
                 action,
                 conds,
+                any,
                 dropped: action == default,
             });
         }

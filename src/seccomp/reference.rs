@@ -57,11 +57,22 @@ impl<'a> Reference<'a> {
             }
             if r.conds.is_empty() {
                 unconditional.get_or_insert(r.action);
-            } else if r
+                continue;
+            }
+            let hold = |c: &Cond| holds(abi, c, args[usize::from(c.index)]);
+            // runc: tests on a repeated argument index become separate
+            // rules, so any one of them matching is enough.
+            let repeated = r
                 .conds
                 .iter()
-                .all(|c| holds(abi, c, args[usize::from(c.index)]))
-            {
+                .enumerate()
+                .any(|(j, c)| r.conds[j + 1..].iter().any(|d| d.index == c.index));
+            let matched = if repeated {
+                r.conds.iter().any(hold)
+            } else {
+                r.conds.iter().all(hold)
+            };
+            if matched {
                 // Strictly stronger only: the earlier rule wins a tie.
                 if best.is_none_or(|b| r.action.rank() < b.rank()) {
                     best = Some(r.action);

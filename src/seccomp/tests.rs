@@ -350,6 +350,32 @@ fn args_in_one_rule_are_and_rules_for_one_syscall_are_or() {
 }
 
 #[test]
+fn tests_on_one_argument_in_one_rule_are_or() {
+    // runc (libcontainer/seccomp) adds each test as a rule of its own when
+    // two tests share an argument index: a0 == 1 OR a0 == 2 OR a1 == 7.
+    let p = profile(
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+            {"names":["personality"],"action":"SCMP_ACT_ERRNO","errnoRet":22,
+             "args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"},{"index":0,"value":2,"op":"SCMP_CMP_EQ"},
+                     {"index":1,"value":7,"op":"SCMP_CMP_EQ"}]}]}"#,
+    );
+    let s = nr(Abi::X86_64, "personality");
+    check(&p, X86_64, s, [1, 0, 0, 0, 0, 0], errno(22));
+    check(&p, X86_64, s, [2, 0, 0, 0, 0, 0], errno(22));
+    check(&p, X86_64, s, [3, 7, 0, 0, 0, 0], errno(22));
+    check(&p, X86_64, s, [3, 0, 0, 0, 0, 0], ALLOW);
+    differential(&p, 8);
+    // Different indexes stay AND.
+    let p = profile(
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+            {"names":["personality"],"action":"SCMP_ACT_ERRNO","errnoRet":22,
+             "args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"},{"index":1,"value":7,"op":"SCMP_CMP_EQ"}]}]}"#,
+    );
+    check(&p, X86_64, s, [1, 0, 0, 0, 0, 0], ALLOW);
+    check(&p, X86_64, s, [1, 7, 0, 0, 0, 0], errno(22));
+}
+
+#[test]
 fn conflicting_rules_resolve_by_documented_precedence() {
     // Overlapping conditional rules: strongest action wins, order breaks ties.
     let p = profile(

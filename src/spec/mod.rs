@@ -16,8 +16,26 @@ pub const OCI_VERSION: &str = "1.1.0";
 /// Read and parse `<bundle>/config.json`. Errors name the file and, for JSON
 /// errors, the line and column.
 pub fn load(bundle: &Path) -> Result<Spec> {
+    match std::fs::metadata(bundle) {
+        Ok(m) if !m.is_dir() => {
+            return Err(Error::errno(
+                format!("bundle {}", bundle.display()),
+                libc::ENOTDIR,
+            ))
+        }
+        Ok(_) => {}
+        Err(e) => return Err(e).ctx(|| format!("bundle {}", bundle.display())),
+    }
     let path = bundle.join("config.json");
-    let bytes = std::fs::read(&path).ctx(|| format!("read {}", path.display()))?;
+    let bytes = match std::fs::read(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "no config.json in {} (make one with runway spec, or pass --bundle)",
+            std::path::absolute(bundle)
+                .unwrap_or_else(|_| bundle.to_path_buf())
+                .display()
+        ),
+        r => r.ctx(|| format!("read {}", path.display()))?,
+    };
     parse(&bytes).map_err(|e| e.wrap(path.display()))
 }
 

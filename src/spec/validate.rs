@@ -10,6 +10,7 @@ pub const NAMESPACE_TYPES: &[&str] = &[
 ];
 
 pub fn validate(spec: &Spec) -> Result<()> {
+    check_oci_version(&spec.oci_version)?;
     let root = match &spec.root {
         Some(r) if !r.path.is_empty() => r,
         _ => bail!("config: root.path is required"),
@@ -105,4 +106,82 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `ociVersion` must be a semantic version (MAJOR.MINOR.PATCH, optional
+/// `-pre.release` and `+build`) with major 1: the only spec major this
+/// runtime implements; a 2.x config may mean things we would get wrong.
+pub fn check_oci_version(v: &str) -> Result<()> {
+    if v.is_empty() {
+        bail!(
+            "config: ociVersion is required (this runtime implements 1.x, e.g. \"{}\")",
+            super::OCI_VERSION
+        );
+    }
+    let (core, build) = match v.split_once('+') {
+        Some((c, b)) => (c, Some(b)),
+        None => (v, None),
+    };
+    let (core, pre) = match core.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (core, None),
+    };
+    let number = |n: &str| {
+        !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit())
+            && (n == "0" || !n.starts_with('0'))
+            && n.len() <= 9
+    };
+    let ident = |s: &str| {
+        s.split('.')
+            .all(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    let semver = parts.len() == 3
+        && parts.iter().all(|p| number(p))
+        && pre.is_none_or(ident)
+        && build.is_none_or(ident);
+    if !semver {
+        bail!(
+            "config: ociVersion {v:?} is not a semantic version (MAJOR.MINOR.PATCH, e.g. \"{}\")",
+            super::OCI_VERSION
+        );
+    }
+    if parts[0] != "1" {
+        bail!(
+            "config: ociVersion {v:?} is not supported: this runtime implements version 1.x \
+             of the runtime spec ({})",
+            super::OCI_VERSION
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_oci_version;
+
+    #[test]
+    fn oci_version_must_be_semver_1x() {
+        for good in ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.0-rc.1+abc", "1.10.3"] {
+            assert!(check_oci_version(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "1",
+            "1.0",
+            "1.0.2.dev",
+            "01.0.0",
+            "1.0 .2",
+            "v1.0.0",
+            "1.0.0-",
+            "1.0.0-a..b",
+        ] {
+            let e = check_oci_version(bad).unwrap_err().to_string();
+            assert!(e.contains("ociVersion"), "{bad}: {e}");
+        }
+        let e = check_oci_version("2.0.0").unwrap_err().to_string();
+        assert!(e.contains("not supported") && e.contains("1.x"), "{e}");
+        assert!(check_oci_version("0.9.0").is_err());
+    }
 }

@@ -300,3 +300,39 @@ pub fn pids_with_cmdline(needle: &str) -> Vec<i32> {
         })
         .collect()
 }
+
+/// A console-socket receiver at `path`: accepts one connection and returns
+/// the pty master sent over it.
+pub fn console_server(path: &Path) -> std::thread::JoinHandle<Result<OwnedFd, String>> {
+    let l = std::os::unix::net::UnixListener::bind(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    std::thread::spawn(move || {
+        l.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let start = Instant::now();
+        let conn = loop {
+            match l.accept() {
+                Ok((c, _)) => break c,
+                Err(_) if start.elapsed() < Duration::from_secs(20) => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Err(e) => return Err(format!("no connection: {e}")),
+            }
+        };
+        conn.set_nonblocking(false).map_err(|e| e.to_string())?;
+        let (_, fd) = recv_with_fd(&conn).map_err(|e| e.to_string())?;
+        fd.ok_or_else(|| "no fd".to_string())
+    })
+}
+
+/// `prefix... <runtime> --root ROOT args...` (e.g. under setpriv), waits.
+pub fn rt_under(env: &TestEnv, prefix: &[&str], args: &[&str]) -> Out {
+    let rt = runtime();
+    let root = env.root.to_string_lossy().into_owned();
+    let mut all: Vec<&str> = prefix[1..].to_vec();
+    let rt_s = rt.to_string_lossy().into_owned();
+    all.push(&rt_s);
+    all.push("--root");
+    all.push(&root);
+    all.extend_from_slice(args);
+    super::run_program(Path::new(prefix[0]), &all)
+}
