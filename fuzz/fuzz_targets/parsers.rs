@@ -5,6 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use runway::cli::list;
+use runway::container::limits;
 use runway::container::state::validate_id;
 use runway::error::{errno_text, Error};
 use runway::linux::{caps, mountopt, rlimit, sched, signal, sync, sysctl};
@@ -52,7 +53,7 @@ fn rlimits(data: &[u8]) {
         assert_eq!(rlimit::rlimit_name(r), Some(s.as_str()));
     }
     if let Ok(v) = serde_json::from_slice::<Vec<Rlimit>>(data) {
-        if let Ok(limits) = rlimit::parse(&v) {
+        if let Ok(limits) = limits::rlimits(&v) {
             assert!(limits.iter().all(|l| l.soft <= l.hard));
         }
     }
@@ -91,13 +92,13 @@ fn process_knobs(data: &[u8]) {
     let _ = sched::sched_flag_from_name(&s);
     let _ = sched::ioprio_class_from_name(&s);
     if let Ok(v) = serde_json::from_slice::<Scheduler>(data) {
-        let _ = sched::parse_scheduler(&v);
+        let _ = limits::scheduler(&v);
     }
     if let Ok(v) = serde_json::from_slice::<IoPriority>(data) {
-        let _ = sched::parse_ioprio(&v);
+        let _ = limits::ioprio(&v);
     }
     if let Ok(v) = serde_json::from_slice::<Personality>(data) {
-        let _ = sched::parse_personality(&v);
+        let _ = limits::personality(&v);
     }
     if let Ok(v) = serde_json::from_slice::<BTreeMap<String, String>>(data) {
         let _ = sysctl::prepare(&v, |k| k.len() % 2 == 0, || Ok(false));
