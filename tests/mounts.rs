@@ -1,0 +1,282 @@
+//! Mounts: what a container leaves in its caller's mount namespace (for
+//! every rootfsPropagation, without a mount namespace, with a joined one,
+//! with --no-pivot) and runc's mount behaviours.
+//!
+//! "The caller" is a fresh mount namespace made with `unshare -m` for the
+//! test (shared, as / is on a systemd host), so nothing here depends on or
+//! changes the propagation of the machine's own mounts.
+
+mod common;
+
+use common::extra::poll;
+use common::*;
+use serde_json::json;
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// mountinfo lines of the caller's namespace, before and after.
+struct CallerRun {
+    out: String,
+    before: String,
+    mid: String,
+    after: String,
+}
+
+/// In a new mount namespace with `propagation` ("shared", "private"):
+/// record mountinfo, run `script` (sh, with $RT, $ROOT, $B, $ID set),
+/// delete the container, record mountinfo again.
+fn in_caller_ns(env: &TestEnv, b: &Bundle, id: &str, propagation: &str, script: &str) -> CallerRun {
+    let d = env.dir.join(format!("{id}.mi"));
+    fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{e}"));
+    let full = format!(
+        "cat /proc/self/mountinfo >\"$D/before\"\n{script}\n\
+         cat /proc/self/mountinfo >\"$D/mid\"\n\
+         \"$RT\" --root \"$ROOT\" delete -f \"$ID\" >/dev/null 2>&1\n\
+         cat /proc/self/mountinfo >\"$D/after\"\n"
+    );
+    let out = Command::new("timeout")
+        .args([
+            "60",
+            "unshare",
+            "-m",
+            "--propagation",
+            propagation,
+            "sh",
+            "-c",
+        ])
+        .arg(&full)
+        .env("RT", runtime())
+        .env("ROOT", &env.root)
+        .env("B", &b.dir)
+        .env("ID", id)
+        .env("D", &d)
+        .env("RUNWAY_TEST_MARK", &b.mark)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("unshare: {e}"));
+    let read = |n: &str| fs::read_to_string(d.join(n)).unwrap_or_default();
+    CallerRun {
+        out: format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        before: relevant(env, &read("before")),
+        mid: relevant(env, &read("mid")),
+        after: relevant(env, &read("after")),
+    }
+}
+
+/// Lines of mountinfo minus mounts of other tests' envs (running in
+/// parallel, their mounts may propagate into a shared namespace).
+fn relevant(env: &TestEnv, mountinfo: &str) -> String {
+    let envs = env.dir.parent().map(Path::to_path_buf).unwrap_or_default();
+    let envs = envs.to_string_lossy().into_owned();
+    let ours = env.dir.to_string_lossy().into_owned();
+    mountinfo
+        .lines()
+        .filter(|l| {
+            let point = l.split(' ').nth(4).unwrap_or("");
+            !point.starts_with(&envs) || point.starts_with(&ours)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+fn assert_same_mounts(what: &str, r: &CallerRun) {
+    if r.before != r.after {
+        let b: Vec<&str> = r.before.lines().collect();
+        let added: Vec<&str> = r.after.lines().filter(|l| !b.contains(l)).collect();
+        let a: Vec<&str> = r.after.lines().collect();
+        let gone: Vec<&str> = r.before.lines().filter(|l| !a.contains(l)).collect();
+        panic!(
+            "{what}: the caller's mount namespace changed\n  added: {added:#?}\n  gone: {gone:#?}\n  output: {}",
+            r.out
+        );
+    }
+}
+
+#[test]
+fn rootfs_propagation_leaves_caller_mounts_alone() {
+    let Some(env) = TestEnv::new("rootfs_propagation_leaves_caller_mounts_alone") else {
+        return;
+    };
+    for p in [
+        "shared",
+        "rshared",
+        "slave",
+        "rslave",
+        "private",
+        "rprivate",
+        "unbindable",
+        "runbindable",
+    ] {
+        let mut b = env.bundle();
+        b.set("/linux/rootfsPropagation", json!(p))
+            .sh("echo ran; awk '$5 == \"/\" { print \"root: \" $0 }' /proc/self/mountinfo")
+            .write();
+        let id = env.id(p);
+        let r = in_caller_ns(
+            &env,
+            &b,
+            &id,
+            "shared",
+            "\"$RT\" --root \"$ROOT\" run --bundle \"$B\" \"$ID\"; echo \"rc=$?\"",
+        );
+        assert!(
+            r.out.contains("ran\n") && r.out.contains("rc=0"),
+            "rootfsPropagation {p}: the container did not run:\n{}",
+            r.out
+        );
+        // The requested type is the container root's own (a slave of a
+        // private mount stays private, as under runc).
+        let want = match p.trim_start_matches('r') {
+            "shared" => "shared:",
+            "unbindable" => "unbindable",
+            _ => "",
+        };
+        let root_line = r
+            .out
+            .lines()
+            .find(|l| l.starts_with("root: "))
+            .unwrap_or("");
+        assert!(
+            root_line.contains(want),
+            "rootfsPropagation {p}: container root is {root_line:?}"
+        );
+        assert_same_mounts(&format!("rootfsPropagation {p}"), &r);
+        env.assert_nothing_left(&id, &b);
+    }
+}
+
+#[test]
+fn no_mount_namespace_runs_and_delete_leaves_nothing() {
+    let Some(env) = TestEnv::new("no_mount_namespace_runs_and_delete_leaves_nothing") else {
+        return;
+    };
+    let mut b = env.bundle();
+    b.remove_namespace("mount")
+        .sh("test -x /bin/busybox && echo in-rootfs")
+        .write();
+    let id = env.id("nomnt");
+    // create + start, not run: the mounts must still be there while the
+    // container exists, and only delete takes them away.
+    let r = in_caller_ns(
+        &env,
+        &b,
+        &id,
+        "private",
+        "\"$RT\" --root \"$ROOT\" create --bundle \"$B\" \"$ID\" >\"$D/out\" 2>&1; echo \"create=$?\"\n\
+         \"$RT\" --root \"$ROOT\" start \"$ID\"; echo \"start=$?\"\n\
+         sleep 0.3; cat \"$D/out\"",
+    );
+    assert!(
+        r.out.contains("create=0") && r.out.contains("start=0") && r.out.contains("in-rootfs"),
+        "a config without mount namespace must run (runc and crun run it):\n{}",
+        r.out
+    );
+    assert_ne!(
+        r.before, r.mid,
+        "without mount namespace the container's mounts are the caller's"
+    );
+    assert_same_mounts("no mount namespace, after delete", &r);
+    env.assert_nothing_left(&id, &b);
+}
+
+/// A process holding a fresh mount namespace; killed on drop.
+struct NsHolder(Child);
+
+impl Drop for NsHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn joined_mount_namespace_gets_the_rootfs() {
+    let Some(env) = TestEnv::new("joined_mount_namespace_gets_the_rootfs") else {
+        return;
+    };
+    let holder = NsHolder(
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sleep", "60"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("unshare: {e}")),
+    );
+    let pid = holder.0.id();
+    let ns = format!("/proc/{pid}/ns/mnt");
+    let mine = fs::read_link("/proc/self/ns/mnt").ok();
+    assert!(
+        poll(std::time::Duration::from_secs(5), || fs::read_link(&ns)
+            .ok()
+            != mine),
+        "unshare made no mount namespace"
+    );
+    let mut b = env.bundle();
+    fs::write(b.rootfs().join("in-rootfs"), "yes\n").unwrap_or_else(|e| panic!("{e}"));
+    b.remove_namespace("mount")
+        .add_namespace("mount", Some(&ns))
+        .sh("cat /in-rootfs; test -d /proc/self && echo proc")
+        .write();
+    let id = env.id("joined");
+    let out = env.run(&b, &id);
+    assert!(
+        out.ok() && out.stdout == "yes\nproc\n",
+        "with a joined mount namespace the process must run in the prepared rootfs:\n{out}"
+    );
+    drop(holder);
+    env.assert_nothing_left(&id, &b);
+}
+
+#[test]
+fn no_pivot_keeps_host_proc_out_of_reach() {
+    let Some(env) = TestEnv::new("no_pivot_keeps_host_proc_out_of_reach") else {
+        return;
+    };
+    // CAP_SETFCAP lets the container map its root in a user namespace of
+    // its own; there a procfs mount is allowed only if a full, unmasked
+    // one is already in the mount namespace: the host's, under the moved
+    // root, unless the runtime took it away.
+    let bundle = |env: &TestEnv| {
+        let mut b = env.bundle();
+        fs::create_dir_all(b.rootfs().join("x")).unwrap_or_else(|e| panic!("{e}"));
+        let caps = json!([
+            "CAP_AUDIT_WRITE",
+            "CAP_KILL",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_SETFCAP"
+        ]);
+        b.readonly(false)
+            .set("/process/capabilities/bounding", caps.clone())
+            .set("/process/capabilities/effective", caps.clone())
+            .set("/process/capabilities/permitted", caps)
+            .sh("unshare -mrpf mount -t proc proc /x 2>/dev/null; echo mount=$?")
+            .write();
+        b
+    };
+    let b = bundle(&env);
+    let id = env.id("nopivot");
+    let out = env.rt_for(&b, &["run", "--no-pivot", "--bundle", &b.path_str(), &id]);
+    assert!(
+        out.ok() && out.stdout.starts_with("mount=") && out.stdout != "mount=0\n",
+        "under --no-pivot a fresh procfs must not be mountable:\n{out}"
+    );
+    env.assert_nothing_left(&id, &b);
+    match runc() {
+        Some(runc) => {
+            let rb = bundle(&env);
+            let rid = env.id("nopivot-runc");
+            let r = env.other(
+                &runc,
+                "runc",
+                &rb.mark,
+                &["run", "--no-pivot", "--bundle", &rb.path_str(), &rid],
+            );
+            assert_eq!(r.stdout, out.stdout, "runc:\n{r}\nrunway:\n{out}");
+        }
+        None => note("skipped: no_pivot_keeps_host_proc_out_of_reach: runc comparison: no runc"),
+    }
+}
