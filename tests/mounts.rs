@@ -280,3 +280,165 @@ fn no_pivot_keeps_host_proc_out_of_reach() {
         None => note("skipped: no_pivot_keeps_host_proc_out_of_reach: runc comparison: no runc"),
     }
 }
+
+/// Run `b` under runway, and under runc if there is one; returns runway's
+/// output and runc's, if any.
+fn with_runc(env: &TestEnv, b: &Bundle, what: &str) -> (Out, Option<Out>) {
+    let id = env.id(what);
+    let out = env.run(b, &id);
+    env.assert_nothing_left(&id, b);
+    let theirs = runc().map(|runc| {
+        let rid = env.id(&format!("{what}-runc"));
+        env.other(
+            &runc,
+            "runc",
+            &b.mark,
+            &["run", "--bundle", &b.path_str(), &rid],
+        )
+    });
+    if theirs.is_none() {
+        note(&format!("skipped: {what}: runc comparison: no runc"));
+    }
+    (out, theirs)
+}
+
+#[test]
+fn tmpfs_without_mode_takes_the_covered_directory_mode() {
+    let Some(env) = TestEnv::new("tmpfs_without_mode_takes_the_covered_directory_mode") else {
+        return;
+    };
+    let mut b = env.bundle();
+    let d700 = b.rootfs().join("d700");
+    fs::create_dir(&d700).unwrap_or_else(|e| panic!("{e}"));
+    fs::set_permissions(&d700, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (dest, opts) in [
+        ("/tmp", json!(["nosuid"])),
+        ("/d700", json!(["nosuid"])),
+        ("/d700m", json!(["mode=750"])),
+        ("/fresh", json!([])),
+    ] {
+        b.add_mount(
+            json!({"destination": dest, "type": "tmpfs", "source": "tmpfs",
+                           "options": opts}),
+        );
+    }
+    b.sh("stat -c '%n %a' /tmp /d700 /d700m /fresh").write();
+    let (out, runc) = with_runc(&env, &b, "tmpfsmode");
+    assert!(out.ok(), "{out}");
+    assert!(
+        out.stdout.contains("/tmp 1777\n") && out.stdout.contains("/d700 700\n"),
+        "a tmpfs without mode= must take the covered directory's mode:\n{out}"
+    );
+    // An explicit mode= is kept (runc 1.1 overrides it with the mount
+    // point's mode; later runc keeps it).
+    assert!(
+        out.stdout.contains("/d700m 750\n"),
+        "mode= must be kept:\n{out}"
+    );
+    if let Some(r) = runc {
+        let without_mode = |s: &str| {
+            s.lines()
+                .filter(|l| !l.starts_with("/d700m "))
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            without_mode(&out.stdout),
+            without_mode(&r.stdout),
+            "runc:\n{r}\nrunway:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn readonly_dev_mount_gets_its_nodes_and_ends_read_only() {
+    let Some(env) = TestEnv::new("readonly_dev_mount_gets_its_nodes_and_ends_read_only") else {
+        return;
+    };
+    let mut b = env.bundle();
+    b.edit(|c| {
+        if let Some(ms) = c["mounts"].as_array_mut() {
+            for m in ms.iter_mut().filter(|m| m["destination"] == "/dev") {
+                if let Some(o) = m["options"].as_array_mut() {
+                    o.push(json!("ro"));
+                }
+            }
+        }
+    })
+    .sh(
+        "test -c /dev/null && test -d /dev/pts && test -d /dev/shm && test -d /dev/mqueue \
+         && echo nodes; touch /dev/x 2>/dev/null || echo dev-read-only; \
+         echo > /dev/null && echo null-writable",
+    )
+    .write();
+    let (out, runc) = with_runc(&env, &b, "devro");
+    assert!(
+        out.ok() && out.stdout == "nodes\ndev-read-only\nnull-writable\n",
+        "a read-only /dev must get its nodes and mounts, then be read-only:\n{out}"
+    );
+    if let Some(r) = runc {
+        assert_eq!(out.stdout, r.stdout, "runc:\n{r}\nrunway:\n{out}");
+    }
+}
+
+#[test]
+fn missing_cwd_is_created_on_a_readonly_root() {
+    let Some(env) = TestEnv::new("missing_cwd_is_created_on_a_readonly_root") else {
+        return;
+    };
+    let mut b = env.bundle();
+    b.readonly(true)
+        .set("/process/cwd", json!("/work/dir"))
+        .sh("pwd; touch x 2>/dev/null || echo read-only")
+        .write();
+    let (out, runc) = with_runc(&env, &b, "rocwd");
+    assert!(
+        out.ok() && out.stdout == "/work/dir\nread-only\n",
+        "process.cwd must be created even on a read-only root:\n{out}"
+    );
+    if let Some(r) = runc {
+        assert_eq!(out.stdout, r.stdout, "runc:\n{r}\nrunway:\n{out}");
+    }
+}
+
+#[test]
+fn recursive_atime_options_apply() {
+    let Some(env) = TestEnv::new("recursive_atime_options_apply") else {
+        return;
+    };
+    let mut b = env.bundle();
+    for (dest, opt) in [
+        ("/m-noatime", "rnoatime"),
+        ("/m-strict", "rstrictatime"),
+        ("/m-relatime", "rrelatime"),
+    ] {
+        b.add_mount(
+            json!({"destination": dest, "type": "tmpfs", "source": "tmpfs",
+                           "options": ["noatime", opt]}),
+        );
+    }
+    b.sh("awk '$5 ~ /^\\/m-/ { print $5, $6 }' /proc/self/mountinfo")
+        .write();
+    let id = env.id("ratime");
+    let out = env.run(&b, &id);
+    env.assert_nothing_left(&id, &b);
+    assert!(out.ok(), "recursive atime options must apply:\n{out}");
+    let opts = |p: &str| {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{p} ")))
+            .unwrap_or("")
+            .to_string()
+    };
+    let (na, st, rel) = (opts("/m-noatime"), opts("/m-strict"), opts("/m-relatime"));
+    assert!(na.contains("noatime"), "rnoatime: {na}\n{out}");
+    assert!(
+        !st.contains("noatime") && !st.contains("relatime"),
+        "rstrictatime: {st}\n{out}"
+    );
+    assert!(
+        rel.contains("relatime") && !rel.contains("noatime"),
+        "rrelatime: {rel}\n{out}"
+    );
+}

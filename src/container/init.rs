@@ -204,6 +204,7 @@ fn setup(plan: &Plan, fds: &ChildFds, join: Option<&Cgroup>) -> Result<Never> {
     if let Some(console) = &fds.console {
         setup_terminal(console.as_fd(), plan.process.console_size, true)?;
     }
+    rootfs::seal_dev(plan)?;
 
     let exe = find_exe(&plan.process)?;
 

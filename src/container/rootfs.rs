@@ -250,7 +250,17 @@ fn mount_one(root: BorrowedFd, m: &MountPlan, cgroupns: bool, view: &View) -> Re
             set_propagation(root, m)
         }
         MountKind::Fs { fstype } => {
+            let tmpfs = fstype.as_bytes() == b"tmpfs";
             let target = resolve_create(root, &m.dest, false)?;
+            // A tmpfs without mode= takes the mode of the directory it
+            // covers, made 0755 if missing (runc does).
+            let covered_mode = if tmpfs && !has_mode_option(m.data.as_deref()) {
+                rustix::fs::fstat(&target)
+                    .ok()
+                    .map(|st| st.st_mode & 0o7777)
+            } else {
+                None
+            };
             let copy_from = if m.opts.tmpcopyup {
                 rustix::fs::openat(
                     &target,
@@ -263,12 +273,19 @@ fn mount_one(root: BorrowedFd, m: &MountPlan, cgroupns: bool, view: &View) -> Re
                 None
             };
             let flags = m.opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
+            // Read-only later: a tmpfs is filled (copyup, chmod) and /dev
+            // gets nodes and mount points first.
+            let ro_later = flags & libc::MS_RDONLY != 0 && (tmpfs || is_dev(&m.dest));
             let src = m.source.as_deref().unwrap_or(fstype);
             mount(
                 Some(src),
                 &fd_path(target.as_fd()),
                 Some(fstype),
-                flags,
+                if ro_later {
+                    flags & !libc::MS_RDONLY
+                } else {
+                    flags
+                },
                 m.data.as_deref(),
             )
             .map_err(|e| {
@@ -278,20 +295,63 @@ fn mount_one(root: BorrowedFd, m: &MountPlan, cgroupns: bool, view: &View) -> Re
                     e,
                 )
             })?;
-            if let Some(from) = copy_from {
+            if copy_from.is_some() || covered_mode.is_some() {
                 let to = open_in_root(
                     root,
                     m.dest.trim_start_matches('/'),
                     OFlags::RDONLY | OFlags::DIRECTORY,
                 )
                 .map_err(|e| merr("reopen mount", &m.dest, e.raw_os_error()))?;
-                copy_tree(from.as_fd(), to.as_fd(), 0)
-                    .map_err(|e| e.wrap(format!("tmpcopyup {}", m.dest)))?;
+                if let Some(from) = copy_from {
+                    copy_tree(from.as_fd(), to.as_fd(), 0)
+                        .map_err(|e| e.wrap(format!("tmpcopyup {}", m.dest)))?;
+                }
+                if let Some(mode) = covered_mode {
+                    rustix::fs::fchmod(&to, Mode::from_raw_mode(mode))
+                        .map_err(|e| merr("chmod", &m.dest, e.raw_os_error()))?;
+                }
+            }
+            if ro_later && !is_dev(&m.dest) {
+                remount_bind(root, &m.dest, flags)?;
             }
             set_propagation(root, m)
         }
         MountKind::Cgroup => mount_cgroup(root, m, cgroupns, view),
     }
+}
+
+fn has_mode_option(data: Option<&CStr>) -> bool {
+    data.is_some_and(|d| {
+        d.to_bytes()
+            .split(|b| *b == b',')
+            .any(|o| o.starts_with(b"mode="))
+    })
+}
+
+fn is_dev(dest: &str) -> bool {
+    dest.trim_end_matches('/') == "/dev"
+}
+
+/// A read-only /dev mount was mounted writable so its nodes, mount points
+/// and the console could be made: make it read-only now, at the end.
+pub fn seal_dev(plan: &Plan) -> Result<()> {
+    for m in &plan.mounts {
+        if matches!(m.kind, MountKind::Fs { .. })
+            && is_dev(&m.dest)
+            && m.opts.flags & libc::MS_RDONLY != 0
+        {
+            let locked = locked_flags(c"/dev");
+            mount(
+                None,
+                c"/dev",
+                None,
+                libc::MS_BIND | libc::MS_REMOUNT | (m.opts.flags & REMOUNT_MASK) | locked,
+                None,
+            )
+            .map_err(|e| Error::errno("remount /dev read-only", e))?;
+        }
+    }
+    Ok(())
 }
 
 /// tmpcopyup: copy the image's directory content into the fresh tmpfs.
