@@ -442,3 +442,51 @@ fn recursive_atime_options_apply() {
         "rrelatime: {rel}\n{out}"
     );
 }
+
+#[test]
+fn user_namespace_binds_sources_its_root_cannot_reach() {
+    let Some(env) = TestEnv::new("user_namespace_binds_sources_its_root_cannot_reach") else {
+        return;
+    };
+    // Host root's 0700 directory: the mapped root (uid 100000) cannot
+    // even look up what is inside.
+    let locked = env.dir.join("locked");
+    fs::create_dir_all(locked.join("data")).unwrap_or_else(|e| panic!("{e}"));
+    fs::write(locked.join("data/f"), "hello\n").unwrap_or_else(|e| panic!("{e}"));
+    fs::write(locked.join("file"), "file\n").unwrap_or_else(|e| panic!("{e}"));
+    fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut b = env.bundle();
+    // The mount points exist: the mapped root cannot create them in a
+    // rootfs owned by the host's root.
+    fs::create_dir(b.rootfs().join("data")).unwrap_or_else(|e| panic!("{e}"));
+    fs::write(b.rootfs().join("file"), "").unwrap_or_else(|e| panic!("{e}"));
+    b.add_namespace("user", None)
+        .set(
+            "/linux/uidMappings",
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+        )
+        .set(
+            "/linux/gidMappings",
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+        )
+        .edit(|c| {
+            if let Some(ms) = c["mounts"].as_array_mut() {
+                ms.retain(|m| m["destination"] != "/sys/fs/cgroup");
+            }
+        })
+        .add_mount(json!({"destination": "/data", "type": "bind",
+                          "source": locked.join("data"), "options": ["rbind", "ro"]}))
+        .add_mount(json!({"destination": "/file", "type": "bind",
+                          "source": locked.join("file"), "options": ["bind"]}))
+        .sh("cat /data/f /file; touch /data/x 2>/dev/null || echo ro")
+        .write();
+    let (out, runc) = with_runc(&env, &b, "usernsbind");
+    assert!(
+        out.ok() && out.stdout == "hello\nfile\nro\n",
+        "bind sources are opened before the user namespace is entered:\n{out}"
+    );
+    if let Some(r) = runc {
+        assert_eq!(out.stdout, r.stdout, "runc:\n{r}\nrunway:\n{out}");
+    }
+}

@@ -29,6 +29,10 @@ pub struct MountPlan {
     pub kind: MountKind,
     pub opts: MountOpts,
     pub data: Option<CString>,
+    /// Bind source cloned with open_tree(2) by the parent, in the host's
+    /// namespaces: a user namespace's root may be unable to reach it
+    /// (runc's mount fds). The child attaches it with move_mount(2).
+    pub tree: Option<OwnedFd>,
 }
 
 #[derive(Debug, Clone)]
@@ -263,6 +267,12 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
         } else {
             Some(cstr(&opts.data, "mount options")?)
         };
+        let tree = match (&kind, &source) {
+            (MountKind::Bind, Some(src)) if ns_types.contains(&"user") => {
+                open_bind_source(src, opts.flags & libc::MS_REC != 0)?
+            }
+            _ => None,
+        };
         mounts.push(MountPlan {
             dest,
             source,
@@ -270,6 +280,7 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
             kind,
             opts,
             data,
+            tree,
         });
     }
 
@@ -386,6 +397,24 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
             .and_then(|s| s.listener_metadata.clone()),
         cgroup_view: crate::cgroups::View::Hierarchies(Vec::new()),
     })
+}
+
+/// A detached copy of the mount tree at `src` (None before Linux 5.2:
+/// the child binds by path then).
+fn open_bind_source(src: &CString, recursive: bool) -> Result<Option<OwnedFd>> {
+    use rustix::mount::OpenTreeFlags as F;
+    let mut flags = F::OPEN_TREE_CLONE | F::OPEN_TREE_CLOEXEC;
+    if recursive {
+        flags |= F::AT_RECURSIVE;
+    }
+    match rustix::mount::open_tree(rustix::fs::CWD, src.as_c_str(), flags) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(rustix::io::Errno::NOSYS) => Ok(None),
+        Err(e) => Err(Error::errno(
+            format!("bind mount source {}", src.to_string_lossy()),
+            e.raw_os_error(),
+        )),
+    }
 }
 
 /// One /proc/self/mountinfo line: (mount id, parent id, root, mount

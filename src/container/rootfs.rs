@@ -227,10 +227,23 @@ fn mount_one(root: BorrowedFd, m: &MountPlan, cgroupns: bool, view: &View) -> Re
     match &m.kind {
         MountKind::Bind => {
             let target = resolve_create(root, &m.dest, m.source_is_file)?;
-            let src = m.source.as_deref();
-            let flags = libc::MS_BIND | (m.opts.flags & libc::MS_REC);
-            mount(src, &fd_path(target.as_fd()), None, flags, None)
-                .map_err(|e| merr("bind mount", &m.dest, e))?;
+            match &m.tree {
+                Some(tree) => rustix::mount::move_mount(
+                    tree,
+                    "",
+                    &target,
+                    "",
+                    rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH
+                        | rustix::mount::MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+                )
+                .map_err(|e| merr("attach bind mount", &m.dest, e.raw_os_error()))?,
+                None => {
+                    let src = m.source.as_deref();
+                    let flags = libc::MS_BIND | (m.opts.flags & libc::MS_REC);
+                    mount(src, &fd_path(target.as_fd()), None, flags, None)
+                        .map_err(|e| merr("bind mount", &m.dest, e))?;
+                }
+            }
             drop(target);
             let want = m.opts.flags & REMOUNT_MASK;
             if want != 0 {
