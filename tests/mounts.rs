@@ -162,11 +162,13 @@ fn no_mount_namespace_runs_and_delete_leaves_nothing() {
     let id = env.id("nomnt");
     // create + start, not run: the mounts must still be there while the
     // container exists, and only delete takes them away.
+    // A shared caller (a systemd host's /): the rootfs bind must not make
+    // the container's mounts propagate where delete cannot take them back.
     let r = in_caller_ns(
         &env,
         &b,
         &id,
-        "private",
+        "shared",
         "\"$RT\" --root \"$ROOT\" create --bundle \"$B\" \"$ID\" >\"$D/out\" 2>&1; echo \"create=$?\"\n\
          \"$RT\" --root \"$ROOT\" start \"$ID\"; echo \"start=$?\"\n\
          sleep 0.3; cat \"$D/out\"",
@@ -182,6 +184,27 @@ fn no_mount_namespace_runs_and_delete_leaves_nothing() {
     );
     assert_same_mounts("no mount namespace, after delete", &r);
     env.assert_nothing_left(&id, &b);
+
+    // A create that fails half-way takes its mounts back by itself.
+    let mut bad = env.bundle();
+    bad.remove_namespace("mount")
+        .add_mount(json!({"destination": "/bad", "type": "no-such-fs", "source": "x"}))
+        .write();
+    let id = env.id("nomnt-bad");
+    let r = in_caller_ns(
+        &env,
+        &bad,
+        &id,
+        "shared",
+        "\"$RT\" --root \"$ROOT\" create --bundle \"$B\" \"$ID\"; echo \"create=$?\"",
+    );
+    assert!(!r.out.contains("create=0"), "{}", r.out);
+    assert_eq!(
+        r.before, r.mid,
+        "a failed create without mount namespace left mounts:\n{}",
+        r.out
+    );
+    env.assert_nothing_left(&id, &bad);
 }
 
 /// A process holding a fresh mount namespace; killed on drop.
