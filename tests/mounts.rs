@@ -68,8 +68,9 @@ fn in_caller_ns(env: &TestEnv, b: &Bundle, id: &str, propagation: &str, script: 
     }
 }
 
-/// Lines of mountinfo minus mounts of other tests' envs (running in
-/// parallel, their mounts may propagate into a shared namespace).
+/// Lines of mountinfo minus mounts other tests make while we run that
+/// propagate into a shared namespace: their envs' mounts, and network
+/// namespaces pinned under /run/netns (shared on hosts with `ip netns`).
 fn relevant(env: &TestEnv, mountinfo: &str) -> String {
     let envs = env.dir.parent().map(Path::to_path_buf).unwrap_or_default();
     let envs = envs.to_string_lossy().into_owned();
@@ -78,7 +79,8 @@ fn relevant(env: &TestEnv, mountinfo: &str) -> String {
         .lines()
         .filter(|l| {
             let point = l.split(' ').nth(4).unwrap_or("");
-            !point.starts_with(&envs) || point.starts_with(&ours)
+            (!point.starts_with(&envs) || point.starts_with(&ours))
+                && !point.starts_with("/run/netns/")
         })
         .map(|l| format!("{l}\n"))
         .collect()
@@ -146,6 +148,28 @@ fn rootfs_propagation_leaves_caller_mounts_alone() {
             "rootfsPropagation {p}: container root is {root_line:?}"
         );
         assert_same_mounts(&format!("rootfsPropagation {p}"), &r);
+        env.assert_nothing_left(&id, &b);
+    }
+    // The MS_MOVE + chroot path (--no-pivot, initramfs roots) too.
+    for p in ["rshared", "runbindable"] {
+        let mut b = env.bundle();
+        b.set("/linux/rootfsPropagation", json!(p))
+            .sh("echo ran")
+            .write();
+        let id = env.id(&format!("{p}-nopivot"));
+        let r = in_caller_ns(
+            &env,
+            &b,
+            &id,
+            "shared",
+            "\"$RT\" --root \"$ROOT\" run --no-pivot --bundle \"$B\" \"$ID\"; echo \"rc=$?\"",
+        );
+        assert!(
+            r.out.contains("ran\n") && r.out.contains("rc=0"),
+            "rootfsPropagation {p}, --no-pivot: the container did not run:\n{}",
+            r.out
+        );
+        assert_same_mounts(&format!("rootfsPropagation {p}, --no-pivot"), &r);
         env.assert_nothing_left(&id, &b);
     }
 }
