@@ -297,9 +297,19 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
             None => bail!("config: invalid rootfsPropagation {p:?}"),
         },
     };
-    let mountinfo = std::fs::read("/proc/self/mountinfo").unwrap_or_default();
-    let initramfs_root = mount_ns && is_initramfs_root(&mountinfo);
-    let host_pseudo_mounts = if mount_ns && (o.no_pivot || initramfs_root) {
+    // The mount table is read only when / could be the initramfs (a
+    // ramfs or tmpfs): hosts with thousands of mounts pay nothing.
+    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let ram_root =
+        rustix::fs::statfs("/").is_ok_and(|st| matches!(st.f_type, RAMFS_MAGIC | TMPFS_MAGIC));
+    let mountinfo = if mount_ns && (ram_root || o.no_pivot) {
+        std::fs::read("/proc/self/mountinfo").unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let initramfs_root = ram_root && is_initramfs_root(&mountinfo);
+    let host_pseudo_mounts = if initramfs_root || o.no_pivot {
         pseudo_mounts_outside(&mountinfo, &rootfs)
     } else {
         Vec::new()
