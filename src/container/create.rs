@@ -135,6 +135,7 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
             .as_ref()
             .map(|h| h.poststop.clone())
             .unwrap_or_default(),
+        rootfs_mount: None,
     };
     // Early, so a runtime killed from here on can be cleaned by delete -f.
     dir.save(&st)?;
@@ -276,6 +277,9 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
 
     crate::container::fault::point("after-ready");
     st.namespaces = namespace_paths(pid, &plan);
+    if !plan.mount_ns {
+        st.rootfs_mount = crate::container::rootfs::mount_id(&plan.rootfs);
+    }
     st.created_done = true;
     dir.save(&st)?;
     if let Some(pf) = o.pid_file {

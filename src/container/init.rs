@@ -35,6 +35,17 @@ pub fn run(plan: &Plan, fds: ChildFds, join: Option<&Cgroup>) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
+    let bound = HOST_ROOTFS.load(std::sync::atomic::Ordering::Relaxed);
+    if bound >= 0 && !READY_SENT.load(std::sync::atomic::Ordering::Relaxed) {
+        // No mount namespace: our mounts are the runtime's. The host's
+        // /proc reaches the rootfs bind through our fd, chrooted or not.
+        if rustix::process::fchdir(&fds.proc).is_ok() {
+            let _ = rustix::mount::unmount(
+                format!("self/fd/{bound}").as_str(),
+                rustix::mount::UnmountFlags::DETACH,
+            );
+        }
+    }
     if READY_SENT.load(std::sync::atomic::Ordering::Relaxed) {
         // Nobody reads the socket any more (start hooks, exec): the
         // container's stderr is where the engine will look.
@@ -52,6 +63,9 @@ pub fn run(plan: &Plan, fds: ChildFds, join: Option<&Cgroup>) -> ! {
 use crate::container::process::{exec, find_exe, setup_terminal, Never};
 
 static READY_SENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Fd of the rootfs bind made in the runtime's mount namespace (no mount
+/// namespace), or -1.
+static HOST_ROOTFS: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
 
 /// GO carries the state JSON hooks get on stdin.
 fn wait_go(sock: BorrowedFd) -> Result<Vec<u8>> {
@@ -109,7 +123,6 @@ fn setup(plan: &Plan, fds: &ChildFds, join: Option<&Cgroup>) -> Result<Never> {
         .map_err(|e| Error::errno("setresuid 0 in user namespace", e.raw_os_error()))?;
     }
 
-    let mut mount_joined = false;
     for j in &plan.ns_join {
         if j.typ == "pid" || j.typ == "time" {
             continue; // joined by the parent before clone: they apply to children
@@ -117,9 +130,6 @@ fn setup(plan: &Plan, fds: &ChildFds, join: Option<&Cgroup>) -> Result<Never> {
         // SAFETY: fd is a namespace fd opened by the parent.
         if unsafe { libc::setns(j.fd.as_raw_fd(), j.flag as i32) } != 0 {
             return Err(Error::last_os(format!("join {} namespace", j.typ)));
-        }
-        if j.typ == "mount" {
-            mount_joined = true;
         }
     }
     // A cgroup namespace is made here, after the parent moved us into the
@@ -163,28 +173,38 @@ fn setup(plan: &Plan, fds: &ChildFds, join: Option<&Cgroup>) -> Result<Never> {
 
     plan.security.apply_early()?;
 
-    if !mount_joined {
-        rootfs::prepare_mounts(plan)?;
-        if crate::container::fault::armed("after-mounts") {
-            sync::send(sock, sync::FAULT, &[])?;
+    // A joined mount namespace gets the rootfs prepared and pivoted into
+    // like a new one (runc does the same), not the joined root as is.
+    rootfs::prepare_mounts(plan, |root| {
+        if !plan.mount_ns {
+            // Our mounts are in the runtime's namespace: on failure take
+            // them back (`delete` does it once the container exists).
+            if let Ok(fd) = rustix::io::fcntl_dupfd_cloexec(root, 3) {
+                HOST_ROOTFS.store(
+                    std::os::fd::IntoRawFd::into_raw_fd(fd),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            }
         }
-        if !plan.hooks.prestart.is_empty() || !plan.hooks.create_runtime.is_empty() {
-            // The runtime's hooks run now, in its namespaces, with our
-            // namespaces and mounts in place.
-            sync::send(sock, sync::HOOKS, &[])?;
-            wait_go(sock)?;
-        }
-        hooks::run_create_container(plan, &hook_state)?;
-        rootfs::pivot(plan)?;
-        plan.security.apply_sysctl()?;
-        rootfs::finish(plan)?;
-    } else {
-        plan.security.apply_sysctl()?;
+    })?;
+    if crate::container::fault::armed("after-mounts") {
+        sync::send(sock, sync::FAULT, &[])?;
     }
+    if !plan.hooks.prestart.is_empty() || !plan.hooks.create_runtime.is_empty() {
+        // The runtime's hooks run now, in its namespaces, with our
+        // namespaces and mounts in place.
+        sync::send(sock, sync::HOOKS, &[])?;
+        wait_go(sock)?;
+    }
+    hooks::run_create_container(plan, &hook_state)?;
+    rootfs::pivot(plan)?;
+    plan.security.apply_sysctl()?;
+    rootfs::finish(plan)?;
     rootfs::enter_cwd(&plan.process.cwd)?;
     if let Some(console) = &fds.console {
-        setup_terminal(console.as_fd(), plan.process.console_size, !mount_joined)?;
+        setup_terminal(console.as_fd(), plan.process.console_size, true)?;
     }
+    rootfs::seal_dev(plan)?;
 
     let exe = find_exe(&plan.process)?;
 

@@ -216,6 +216,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             }
         }
     }
+    if let Some(m) = st.rootfs_mount {
+        crate::container::rootfs::detach_host_rootfs(&st.rootfs, m)?;
+    }
     st.cgroup.destroy(true)?;
     hooks::run_all_warn("poststop", &st.poststop, &st.hook_state(Status::Stopped));
     list_cache::forget(root);

@@ -29,6 +29,10 @@ pub struct MountPlan {
     pub kind: MountKind,
     pub opts: MountOpts,
     pub data: Option<CString>,
+    /// Bind source cloned with open_tree(2) by the parent, in the host's
+    /// namespaces: a user namespace's root may be unable to reach it
+    /// (runc's mount fds). The child attaches it with move_mount(2).
+    pub tree: Option<OwnedFd>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,8 +100,26 @@ pub struct Plan {
     pub hostname: Option<CString>,
     pub domainname: Option<CString>,
     pub mounts: Vec<MountPlan>,
+    /// Propagation given to / of the mount namespace before the rootfs is
+    /// bound (rslave unless the config says otherwise).
     pub root_propagation: libc::c_ulong,
+    /// rootfsPropagation applied again to the container's / once it is the
+    /// root: the bind and pivot happen under a private parent, so the
+    /// requested type is only set afterwards (0: nothing to do).
+    pub root_propagation_after: libc::c_ulong,
+    /// The container has a mount namespace (new or joined). Without one
+    /// it runs in the runtime's, as runc and crun do: mounts land there and
+    /// `delete` detaches them.
+    pub mount_ns: bool,
     pub no_pivot: bool,
+    /// The runtime's root is the initramfs (rootfs, the namespace's first
+    /// mount): pivot_root(2) cannot work there, so the root is switched
+    /// the --no-pivot way.
+    pub initramfs_root: bool,
+    /// Full proc and sysfs mounts outside the rootfs: hidden but still in
+    /// the mount namespace after MS_MOVE + chroot, where they would let the
+    /// container mount a fresh, unmasked procfs. Detached before the move.
+    pub host_pseudo_mounts: Vec<CString>,
     /// /dev is not bind-mounted from the host: create device nodes.
     pub setup_dev: bool,
     pub devices: Vec<DevicePlan>,
@@ -175,9 +197,7 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
             }
         }
     }
-    if !ns_types.contains(&"mount") {
-        bail!("config: a mount namespace is required");
-    }
+    let mount_ns = ns_types.contains(&"mount");
     if ns_join.iter().any(|j| j.typ == "user")
         && ns_new & (libc::CLONE_NEWPID as u64 | libc::CLONE_NEWTIME as u64) != 0
     {
@@ -247,6 +267,12 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
         } else {
             Some(cstr(&opts.data, "mount options")?)
         };
+        let tree = match (&kind, &source) {
+            (MountKind::Bind, Some(src)) if ns_types.contains(&"user") => {
+                open_bind_source(src, opts.flags & libc::MS_REC != 0)?
+            }
+            _ => None,
+        };
         mounts.push(MountPlan {
             dest,
             source,
@@ -254,15 +280,39 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
             kind,
             opts,
             data,
+            tree,
         });
     }
 
-    let root_propagation = match linux.rootfs_propagation.as_deref() {
-        None | Some("") => libc::MS_SLAVE | libc::MS_REC,
+    let (root_propagation, root_propagation_after) = match linux.rootfs_propagation.as_deref() {
+        None | Some("") => (libc::MS_SLAVE | libc::MS_REC, 0),
         Some(p) => match mountopt::propagation(p) {
-            Some(f) => f,
+            // Private needs no second pass: the parent was made private.
+            Some(f) if f & libc::MS_PRIVATE != 0 => (f, 0),
+            // Unbindable mounts cannot be bind sources (the rootfs, the
+            // host's cgroup dirs): private while binding, unbindable once
+            // the container's tree is all there is.
+            Some(f) if f & libc::MS_UNBINDABLE != 0 => ((f & libc::MS_REC) | libc::MS_PRIVATE, f),
+            Some(f) => (f, f),
             None => bail!("config: invalid rootfsPropagation {p:?}"),
         },
+    };
+    // The mount table is read only when / could be the initramfs (a
+    // ramfs or tmpfs): hosts with thousands of mounts pay nothing.
+    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let ram_root =
+        rustix::fs::statfs("/").is_ok_and(|st| matches!(st.f_type, RAMFS_MAGIC | TMPFS_MAGIC));
+    let mountinfo = if mount_ns && (ram_root || o.no_pivot) {
+        std::fs::read("/proc/self/mountinfo").unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let initramfs_root = ram_root && is_initramfs_root(&mountinfo);
+    let host_pseudo_mounts = if initramfs_root || o.no_pivot {
+        pseudo_mounts_outside(&mountinfo, &rootfs)
+    } else {
+        Vec::new()
     };
 
     let devices = linux
@@ -332,7 +382,11 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
         domainname,
         mounts,
         root_propagation,
+        root_propagation_after,
+        mount_ns,
         no_pivot: o.no_pivot,
+        initramfs_root,
+        host_pseudo_mounts,
         setup_dev,
         devices,
         masked,
@@ -353,6 +407,91 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
             .and_then(|s| s.listener_metadata.clone()),
         cgroup_view: crate::cgroups::View::Hierarchies(Vec::new()),
     })
+}
+
+/// A detached copy of the mount tree at `src` (None before Linux 5.2:
+/// the child binds by path then).
+fn open_bind_source(src: &CString, recursive: bool) -> Result<Option<OwnedFd>> {
+    use rustix::mount::OpenTreeFlags as F;
+    let mut flags = F::OPEN_TREE_CLONE | F::OPEN_TREE_CLOEXEC;
+    if recursive {
+        flags |= F::AT_RECURSIVE;
+    }
+    match rustix::mount::open_tree(rustix::fs::CWD, src.as_c_str(), flags) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(rustix::io::Errno::NOSYS) => Ok(None),
+        Err(e) => Err(Error::errno(
+            format!("bind mount source {}", src.to_string_lossy()),
+            e.raw_os_error(),
+        )),
+    }
+}
+
+/// One /proc/self/mountinfo line: (mount id, parent id, root, mount
+/// point, fs type), paths unescaped.
+fn mountinfo_fields(line: &str) -> Option<(&str, &str, String, String, &str)> {
+    let f: Vec<&str> = line.split(' ').collect();
+    let sep = f.iter().position(|x| *x == "-")?;
+    Some((
+        f.first()?,
+        f.get(1)?,
+        unescape(f.get(3)?),
+        unescape(f.get(4)?),
+        f.get(sep + 1)?,
+    ))
+}
+
+/// mountinfo escapes space, tab, newline and backslash as \ooo.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = b[i + 1..i + 4]
+                .iter()
+                .fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
+            out.push(v as u8);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether our root is the namespace's first mount (the initramfs): its
+/// mountinfo line is its own parent, and pivot_root(2) refuses to move it.
+pub fn is_initramfs_root(mountinfo: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(mountinfo);
+    // The last mount on / is the one we see.
+    text.lines()
+        .rev()
+        .filter_map(mountinfo_fields)
+        .find(|(_, _, _, point, _)| point == "/")
+        .is_some_and(|(id, parent, _, _, fstype)| id == parent || fstype == "rootfs")
+}
+
+/// Mount points of whole proc and sysfs instances outside `rootfs`.
+pub fn pseudo_mounts_outside(mountinfo: &[u8], rootfs: &Path) -> Vec<CString> {
+    let text = String::from_utf8_lossy(mountinfo);
+    let rootfs = rootfs.to_string_lossy();
+    text.lines()
+        .filter_map(mountinfo_fields)
+        .filter(|(_, _, root, point, fstype)| {
+            root == "/"
+                && (*fstype == "proc" || *fstype == "sysfs")
+                && !(point.as_str() == rootfs
+                    || point
+                        .strip_prefix(rootfs.as_ref())
+                        .is_some_and(|r| r.starts_with('/')))
+        })
+        .filter_map(|(_, _, _, point, _)| CString::new(point).ok())
+        .collect()
 }
 
 /// argv, env, cwd and PATH of a process, as C strings for execve.
@@ -438,4 +577,36 @@ pub fn default_devices() -> Vec<DevicePlan> {
         d("/dev/urandom", 1, 9),
         d("/dev/tty", 5, 0),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INITRAMFS: &str = "1 1 0:2 / / rw - rootfs rootfs rw\n\
+        22 1 0:21 / /proc rw,relatime - proc proc rw\n\
+        23 1 0:22 / /sys rw,relatime - sysfs sysfs rw\n\
+        24 23 0:23 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+    const DISK: &str = "27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n\
+        22 27 0:21 / /proc rw,relatime - proc proc rw\n\
+        30 27 0:21 /sys /mnt/procsys rw - proc proc rw\n\
+        31 27 0:40 / /srv/my\\040root/proc rw - proc proc rw\n";
+
+    #[test]
+    fn initramfs_root_is_its_own_parent() {
+        assert!(is_initramfs_root(INITRAMFS.as_bytes()));
+        assert!(!is_initramfs_root(DISK.as_bytes()));
+        // switch_root to a tmpfs: the tmpfs is on top, with a parent.
+        let switched = format!("{INITRAMFS}40 1 0:30 / / rw - tmpfs tmpfs rw\n");
+        assert!(!is_initramfs_root(switched.as_bytes()));
+    }
+
+    #[test]
+    fn pseudo_mounts_are_whole_instances_outside_the_rootfs() {
+        let got = pseudo_mounts_outside(INITRAMFS.as_bytes(), Path::new("/rootfs"));
+        assert_eq!(got, vec![c"/proc".to_owned(), c"/sys".to_owned()]);
+        // Not a subtree bind (/mnt/procsys), not the rootfs's own (escaped).
+        let got = pseudo_mounts_outside(DISK.as_bytes(), Path::new("/srv/my root"));
+        assert_eq!(got, vec![c"/proc".to_owned()]);
+    }
 }

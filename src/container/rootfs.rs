@@ -227,10 +227,23 @@ fn mount_one(root: BorrowedFd, m: &MountPlan, cgroupns: bool, view: &View) -> Re
     match &m.kind {
         MountKind::Bind => {
             let target = resolve_create(root, &m.dest, m.source_is_file)?;
-            let src = m.source.as_deref();
-            let flags = libc::MS_BIND | (m.opts.flags & libc::MS_REC);
-            mount(src, &fd_path(target.as_fd()), None, flags, None)
-                .map_err(|e| merr("bind mount", &m.dest, e))?;
+            match &m.tree {
+                Some(tree) => rustix::mount::move_mount(
+                    tree,
+                    "",
+                    &target,
+                    "",
+                    rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH
+                        | rustix::mount::MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+                )
+                .map_err(|e| merr("attach bind mount", &m.dest, e.raw_os_error()))?,
+                None => {
+                    let src = m.source.as_deref();
+                    let flags = libc::MS_BIND | (m.opts.flags & libc::MS_REC);
+                    mount(src, &fd_path(target.as_fd()), None, flags, None)
+                        .map_err(|e| merr("bind mount", &m.dest, e))?;
+                }
+            }
             drop(target);
             let want = m.opts.flags & REMOUNT_MASK;
             if want != 0 {
@@ -250,7 +263,17 @@ fn mount_one(root: BorrowedFd, m: &MountPlan, cgroupns: bool, view: &View) -> Re
             set_propagation(root, m)
         }
         MountKind::Fs { fstype } => {
+            let tmpfs = fstype.as_bytes() == b"tmpfs";
             let target = resolve_create(root, &m.dest, false)?;
+            // A tmpfs without mode= takes the mode of the directory it
+            // covers, made 0755 if missing (runc does).
+            let covered_mode = if tmpfs && !has_mode_option(m.data.as_deref()) {
+                rustix::fs::fstat(&target)
+                    .ok()
+                    .map(|st| st.st_mode & 0o7777)
+            } else {
+                None
+            };
             let copy_from = if m.opts.tmpcopyup {
                 rustix::fs::openat(
                     &target,
@@ -263,12 +286,19 @@ fn mount_one(root: BorrowedFd, m: &MountPlan, cgroupns: bool, view: &View) -> Re
                 None
             };
             let flags = m.opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
+            // Read-only later: a tmpfs is filled (copyup, chmod) and /dev
+            // gets nodes and mount points first.
+            let ro_later = flags & libc::MS_RDONLY != 0 && (tmpfs || is_dev(&m.dest));
             let src = m.source.as_deref().unwrap_or(fstype);
             mount(
                 Some(src),
                 &fd_path(target.as_fd()),
                 Some(fstype),
-                flags,
+                if ro_later {
+                    flags & !libc::MS_RDONLY
+                } else {
+                    flags
+                },
                 m.data.as_deref(),
             )
             .map_err(|e| {
@@ -278,20 +308,63 @@ fn mount_one(root: BorrowedFd, m: &MountPlan, cgroupns: bool, view: &View) -> Re
                     e,
                 )
             })?;
-            if let Some(from) = copy_from {
+            if copy_from.is_some() || covered_mode.is_some() {
                 let to = open_in_root(
                     root,
                     m.dest.trim_start_matches('/'),
                     OFlags::RDONLY | OFlags::DIRECTORY,
                 )
                 .map_err(|e| merr("reopen mount", &m.dest, e.raw_os_error()))?;
-                copy_tree(from.as_fd(), to.as_fd(), 0)
-                    .map_err(|e| e.wrap(format!("tmpcopyup {}", m.dest)))?;
+                if let Some(from) = copy_from {
+                    copy_tree(from.as_fd(), to.as_fd(), 0)
+                        .map_err(|e| e.wrap(format!("tmpcopyup {}", m.dest)))?;
+                }
+                if let Some(mode) = covered_mode {
+                    rustix::fs::fchmod(&to, Mode::from_raw_mode(mode))
+                        .map_err(|e| merr("chmod", &m.dest, e.raw_os_error()))?;
+                }
+            }
+            if ro_later && !is_dev(&m.dest) {
+                remount_bind(root, &m.dest, flags)?;
             }
             set_propagation(root, m)
         }
         MountKind::Cgroup => mount_cgroup(root, m, cgroupns, view),
     }
+}
+
+fn has_mode_option(data: Option<&CStr>) -> bool {
+    data.is_some_and(|d| {
+        d.to_bytes()
+            .split(|b| *b == b',')
+            .any(|o| o.starts_with(b"mode="))
+    })
+}
+
+fn is_dev(dest: &str) -> bool {
+    dest.trim_end_matches('/') == "/dev"
+}
+
+/// A read-only /dev mount was mounted writable so its nodes, mount points
+/// and the console could be made: make it read-only now, at the end.
+pub fn seal_dev(plan: &Plan) -> Result<()> {
+    for m in &plan.mounts {
+        if matches!(m.kind, MountKind::Fs { .. })
+            && is_dev(&m.dest)
+            && m.opts.flags & libc::MS_RDONLY != 0
+        {
+            let locked = locked_flags(c"/dev");
+            mount(
+                None,
+                c"/dev",
+                None,
+                libc::MS_BIND | libc::MS_REMOUNT | (m.opts.flags & REMOUNT_MASK) | locked,
+                None,
+            )
+            .map_err(|e| Error::errno("remount /dev read-only", e))?;
+        }
+    }
+    Ok(())
 }
 
 /// tmpcopyup: copy the image's directory content into the fresh tmpfs.
@@ -584,11 +657,61 @@ fn setup_dev(root: BorrowedFd, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-/// Mount everything under the rootfs, in the container's fresh mount
-/// namespace. Does not pivot.
-pub fn prepare_mounts(plan: &Plan) -> Result<()> {
-    mount(None, c"/", None, plan.root_propagation, None)
-        .map_err(|e| Error::errno("make / private", e))?;
+/// The mount `path` lives on, as an O_PATH fd on that mount's root: walk
+/// up until ".." is on another mount (or is the directory itself, at /).
+fn mount_root_of(path: &CStr) -> Result<OwnedFd> {
+    let open_err = |e: rustix::io::Errno| Error::errno("find the rootfs's mount", e.raw_os_error());
+    let mnt_id = |fd: BorrowedFd| -> Result<(u64, u64, u64)> {
+        let st = rustix::fs::statx(
+            fd,
+            "",
+            rustix::fs::AtFlags::EMPTY_PATH,
+            rustix::fs::StatxFlags::MNT_ID | rustix::fs::StatxFlags::INO,
+        )
+        .map_err(open_err)?;
+        let dev = (u64::from(st.stx_dev_major) << 32) | u64::from(st.stx_dev_minor);
+        Ok((st.stx_mnt_id, dev, st.stx_ino))
+    };
+    let mut cur = rustix::fs::open(
+        path,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(open_err)?;
+    for _ in 0..4096 {
+        let here = mnt_id(cur.as_fd())?;
+        let up = rustix::fs::openat(
+            &cur,
+            "..",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(open_err)?;
+        let there = mnt_id(up.as_fd())?;
+        if there.0 != here.0 || there == here {
+            return Ok(cur);
+        }
+        cur = up;
+    }
+    bail!("rootfs path too deep")
+}
+
+/// Mount everything under the rootfs. With a mount namespace: / gets the
+/// configured propagation (rslave by default), then the mount holding the
+/// rootfs is made private so neither the rootfs bind nor anything mounted
+/// below it propagates to the caller's namespace (and pivot_root(2), which
+/// refuses a shared parent, works). Without one, nothing outside the
+/// rootfs is touched: the mounts go into the runtime's namespace on a
+/// bind of the rootfs that `delete` detaches. `bound` gets the rootfs
+/// bind as soon as it exists. Does not pivot.
+pub fn prepare_mounts(plan: &Plan, bound: impl FnOnce(BorrowedFd)) -> Result<()> {
+    if plan.mount_ns {
+        mount(None, c"/", None, plan.root_propagation, None)
+            .map_err(|e| Error::errno("set propagation of /", e))?;
+        let parent = mount_root_of(&plan.rootfs_c)?;
+        mount(None, &fd_path(parent.as_fd()), None, libc::MS_PRIVATE, None)
+            .map_err(|e| Error::errno("make the rootfs's parent mount private", e))?;
+    }
     mount(
         Some(&plan.rootfs_c),
         &plan.rootfs_c,
@@ -608,6 +731,7 @@ pub fn prepare_mounts(plan: &Plan) -> Result<()> {
             e.raw_os_error(),
         )
     })?;
+    bound(root.as_fd());
     for m in &plan.mounts {
         mount_one(
             root.as_fd(),
@@ -622,16 +746,95 @@ pub fn prepare_mounts(plan: &Plan) -> Result<()> {
     Ok(())
 }
 
+/// Unique id of the mount at `path` (STATX_MNT_ID_UNIQUE where the kernel
+/// has it, since 6.8; the reusable id before).
+pub fn mount_id(path: &std::path::Path) -> Option<u64> {
+    const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
+    let want = rustix::fs::StatxFlags::MNT_ID
+        | rustix::fs::StatxFlags::from_bits_retain(STATX_MNT_ID_UNIQUE);
+    rustix::fs::statx(rustix::fs::CWD, path, rustix::fs::AtFlags::empty(), want)
+        .ok()
+        .filter(|st| st.stx_mask & (STATX_MNT_ID_UNIQUE | libc::STATX_MNT_ID) != 0)
+        .map(|st| st.stx_mnt_id)
+}
+
+/// The mount tree a container without mount namespace made at `rootfs`
+/// in the runtime's namespace (the rootfs bind, id `id`, with everything
+/// on it): detached, if it is still there.
+pub fn detach_host_rootfs(rootfs: &str, id: u64) -> Result<()> {
+    let path = std::path::Path::new(rootfs);
+    if id == 0 || mount_id(path) != Some(id) {
+        return Ok(());
+    }
+    rustix::mount::unmount(path, rustix::mount::UnmountFlags::DETACH)
+        .map_err(|e| Error::errno(format!("unmount {rootfs}"), e.raw_os_error()))
+}
+
+/// Make the container's rootfs its root. With a mount namespace:
+/// pivot_root, or (--no-pivot, or an initramfs root where pivot_root is
+/// impossible) MS_MOVE + chroot after detaching the host's proc and sysfs.
+/// Without one: a plain chroot, the mounts staying where the runtime's
+/// namespace has them.
 pub fn pivot(plan: &Plan) -> Result<()> {
-    if plan.no_pivot {
+    if !plan.mount_ns {
         rustix::process::chdir(&plan.rootfs)
             .map_err(|e| Error::errno("chdir rootfs", e.raw_os_error()))?;
-        mount(Some(&plan.rootfs_c), c"/", None, libc::MS_MOVE, None)
-            .map_err(|e| Error::errno("move rootfs to /", e))?;
         rustix::process::chroot(".").map_err(|e| Error::errno("chroot", e.raw_os_error()))?;
         rustix::process::chdir("/").map_err(|e| Error::errno("chdir /", e.raw_os_error()))?;
         return Ok(());
     }
+    if plan.no_pivot || plan.initramfs_root {
+        move_root(plan)?;
+    } else {
+        pivot_root(plan)?;
+    }
+    Ok(())
+}
+
+/// MS_MOVE the rootfs onto / and chroot. The old root stays in the mount
+/// namespace under the new one; a full procfs or sysfs there would let a
+/// process of the container mount a new, unmasked instance in a user
+/// namespace of its own (the kernel allows it when one is already fully
+/// visible), so those are detached first.
+fn move_root(plan: &Plan) -> Result<()> {
+    for p in &plan.host_pseudo_mounts {
+        // Keep the unmount from propagating to the caller's namespace.
+        match mount(None, p, None, libc::MS_SLAVE | libc::MS_REC, None) {
+            Ok(()) => {}
+            // Already gone with a parent detached before it.
+            Err(libc::ENOENT) | Err(libc::EINVAL) => continue,
+            Err(e) => {
+                return Err(Error::errno(
+                    format!("make {} slave", p.to_string_lossy()),
+                    e,
+                ))
+            }
+        }
+        match rustix::mount::unmount(p.as_c_str(), rustix::mount::UnmountFlags::DETACH) {
+            Ok(()) => {}
+            // Locked in a user namespace: cover it instead.
+            Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::PERM) => {
+                mount(Some(c"tmpfs"), p, Some(c"tmpfs"), 0, None)
+                    .map_err(|e| Error::errno(format!("cover {}", p.to_string_lossy()), e))?
+            }
+            Err(e) => {
+                return Err(Error::errno(
+                    format!("unmount {}", p.to_string_lossy()),
+                    e.raw_os_error(),
+                ))
+            }
+        }
+    }
+    rustix::process::chdir(&plan.rootfs)
+        .map_err(|e| Error::errno("chdir rootfs", e.raw_os_error()))?;
+    mount(Some(&plan.rootfs_c), c"/", None, libc::MS_MOVE, None)
+        .map_err(|e| Error::errno("move rootfs to /", e))?;
+    rustix::process::chroot(".").map_err(|e| Error::errno("chroot", e.raw_os_error()))?;
+    rustix::process::chdir("/").map_err(|e| Error::errno("chdir /", e.raw_os_error()))?;
+    Ok(())
+}
+
+fn pivot_root(plan: &Plan) -> Result<()> {
     let old = rustix::fs::open(
         "/",
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -645,17 +848,8 @@ pub fn pivot(plan: &Plan) -> Result<()> {
     )
     .map_err(|e| Error::errno("open rootfs", e.raw_os_error()))?;
     rustix::process::fchdir(&new).map_err(|e| Error::errno("chdir rootfs", e.raw_os_error()))?;
-    rustix::process::pivot_root(".", ".").map_err(|e| {
-        if e == rustix::io::Errno::INVAL {
-            // The usual reason: the host root is a ramfs/initramfs.
-            Error::errno(
-                "pivot_root (on an initramfs root use --no-pivot)",
-                e.raw_os_error(),
-            )
-        } else {
-            Error::errno("pivot_root", e.raw_os_error())
-        }
-    })?;
+    rustix::process::pivot_root(".", ".")
+        .map_err(|e| Error::errno("pivot_root", e.raw_os_error()))?;
     rustix::process::fchdir(&old).map_err(|e| Error::errno("chdir old root", e.raw_os_error()))?;
     // Keep the unmount of the old root from propagating to the host.
     mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None)
@@ -666,7 +860,8 @@ pub fn pivot(plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-/// After pivot: masked paths, read-only paths, read-only root.
+/// After pivot: masked paths, read-only paths, read-only root, then the
+/// configured propagation of /.
 pub fn finish(plan: &Plan) -> Result<()> {
     for p in &plan.readonly_paths {
         match mount(Some(p), p, None, libc::MS_BIND | libc::MS_REC, None) {
@@ -709,6 +904,18 @@ pub fn finish(plan: &Plan) -> Result<()> {
         r.map_err(|e| Error::errno(format!("mask {}", p.to_string_lossy()), e))?;
     }
     if plan.readonly_root {
+        // A missing cwd is created as on a writable root (runc does), so
+        // before / turns read-only; enter_cwd reports what still fails.
+        let cwd = plan.process.cwd.trim_start_matches('/');
+        if !cwd.is_empty() {
+            if let Ok(root) = rustix::fs::open(
+                "/",
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
+                let _ = resolve_create(root.as_fd(), cwd, false);
+            }
+        }
         let locked = locked_flags(c"/");
         mount(
             None,
@@ -718,6 +925,11 @@ pub fn finish(plan: &Plan) -> Result<()> {
             None,
         )
         .map_err(|e| Error::errno("remount root read-only", e))?;
+    }
+    // Last: an unbindable tree would refuse the read-only path binds.
+    if plan.mount_ns && plan.root_propagation_after != 0 {
+        mount(None, c"/", None, plan.root_propagation_after, None)
+            .map_err(|e| Error::errno("set rootfsPropagation of /", e))?;
     }
     Ok(())
 }

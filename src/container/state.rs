@@ -74,6 +74,11 @@ pub struct State {
     pub poststart: Vec<crate::spec::Hook>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub poststop: Vec<crate::spec::Hook>,
+    /// Without a mount namespace the container's mounts are in the
+    /// runtime's namespace, on a bind of the rootfs: that mount's id, for
+    /// `delete` to detach (0: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootfs_mount: Option<u64>,
 }
 
 /// The OCI state as `runc state` prints it.

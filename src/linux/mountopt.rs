@@ -50,6 +50,8 @@ enum Op {
     Prop(c_ulong),
     RecSet(u64),
     RecClear(u64),
+    /// A recursive access-time mode: one value of the ATIME field.
+    RecAtime(u64),
     Nothing,
 }
 
@@ -107,8 +109,9 @@ const TABLE: &[(&str, Op)] = &[
     ("rexec", Op::RecClear(MOUNT_ATTR_NOEXEC)),
     ("rnodiratime", Op::RecSet(MOUNT_ATTR_NODIRATIME)),
     ("rdiratime", Op::RecClear(MOUNT_ATTR_NODIRATIME)),
-    ("rnoatime", Op::RecSet(MOUNT_ATTR_NOATIME)),
-    ("rstrictatime", Op::RecSet(MOUNT_ATTR_STRICTATIME)),
+    ("rnoatime", Op::RecAtime(MOUNT_ATTR_NOATIME)),
+    ("rstrictatime", Op::RecAtime(MOUNT_ATTR_STRICTATIME)),
+    ("rrelatime", Op::RecAtime(MOUNT_ATTR_RELATIME)),
     ("rnosymfollow", Op::RecSet(MOUNT_ATTR_NOSYMFOLLOW)),
     ("rsymfollow", Op::RecClear(MOUNT_ATTR_NOSYMFOLLOW)),
 ];
@@ -183,6 +186,12 @@ pub fn parse(options: &[String]) -> MountOpts {
                     m.rec_clear |= a;
                     m.rec_set &= !a;
                 }
+                // mount_setattr(2) takes an atime value only with the
+                // whole field in attr_clr (EINVAL otherwise).
+                Some(Op::RecAtime(a)) => {
+                    m.rec_set = (m.rec_set & !MOUNT_ATTR_ATIME_MASK) | a;
+                    m.rec_clear |= MOUNT_ATTR_ATIME_MASK;
+                }
                 Some(Op::Nothing) => {}
                 None => {
                     if !m.data.is_empty() {
@@ -243,6 +252,12 @@ mod tests {
         assert!(m.tmpcopyup);
         assert_eq!(m.rec_set, MOUNT_ATTR_RDONLY);
         assert_eq!(propagation("rslave"), Some(libc::MS_SLAVE | libc::MS_REC));
+        // An atime mode clears the whole field; the last one wins.
+        let m = parse(&s(&["rnoatime", "rnosuid", "rstrictatime"]));
+        assert_eq!(m.rec_set, MOUNT_ATTR_STRICTATIME | MOUNT_ATTR_NOSUID);
+        assert_eq!(m.rec_clear, MOUNT_ATTR_ATIME_MASK);
+        let m = parse(&s(&["rrelatime"]));
+        assert_eq!((m.rec_set, m.rec_clear), (0, MOUNT_ATTR_ATIME_MASK));
         assert_eq!(propagation("bogus"), None);
     }
 }
