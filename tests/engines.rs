@@ -59,6 +59,28 @@ fn runc(test: &str) -> Option<PathBuf> {
     }
 }
 
+/// The tier's processes (and so the engines' bridges, veths and firewall
+/// rules) are in a network namespace of the test's own, with `lo` up.
+#[test]
+fn own_network_namespace() {
+    let test = "own_network_namespace";
+    if !engines::ready(test, &["ip"]) {
+        return;
+    }
+    if let Err(e) = engines::netns::moved() {
+        panic!("{test}: {e}");
+    }
+    // Other tests of the tier may have added their links meanwhile.
+    let links = engines::netns::links();
+    assert!(links.iter().any(|l| l == "lo"), "{test}: links {links:?}");
+    let out = std::process::Command::new("ip")
+        .args(["-o", "link", "show", "lo"])
+        .output()
+        .unwrap_or_else(|e| panic!("{test}: ip: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(",UP"), "{test}: lo is not up: {text}");
+}
+
 #[test]
 fn podman_runway() {
     let test = "podman_runway";

@@ -9,7 +9,7 @@
 //! in the new namespace, and the harness's output and exit status are the
 //! test's own (no re-exec to forward them through).
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 /// NOT_TRIED (not root), 0 (in a new namespace with `lo` up) or the errno
 /// of the step that failed.
@@ -17,6 +17,8 @@ static STATE: AtomicI32 = AtomicI32::new(NOT_TRIED);
 const NOT_TRIED: i32 = -1;
 /// Which step failed, for the message.
 static FAILED_STEP: AtomicI32 = AtomicI32::new(0);
+/// Inode of the network namespace the process started in (0: unknown).
+static ORIGINAL: AtomicU64 = AtomicU64::new(0);
 
 #[used]
 #[link_section = ".init_array"]
@@ -36,6 +38,10 @@ extern "C" fn enter() {
     unsafe {
         if libc::geteuid() != 0 {
             return;
+        }
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::stat(c"/proc/self/ns/net".as_ptr(), &mut st) == 0 {
+            ORIGINAL.store(st.st_ino, Ordering::Relaxed);
         }
         let fail = |step: i32| {
             FAILED_STEP.store(step, Ordering::Relaxed);
@@ -86,10 +92,20 @@ pub fn unavailable() -> Option<String> {
     }
 }
 
-/// Inode of a network namespace file, e.g. /proc/self/ns/net.
-pub fn ns_inode(path: &str) -> Option<u64> {
+/// Ok when the process is no longer in the network namespace it started
+/// in (the machine's, or whichever the test was run in).
+pub fn moved() -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| m.ino())
+    let now = std::fs::metadata("/proc/self/ns/net")
+        .map(|m| m.ino())
+        .map_err(|e| format!("/proc/self/ns/net: {e}"))?;
+    match ORIGINAL.load(Ordering::Relaxed) {
+        0 => Err("the network namespace at start is unknown".into()),
+        orig if orig == now => Err(format!(
+            "still in the network namespace the test started in (inode {now})"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Interfaces in the caller's network namespace (from /proc/self/net/dev,
