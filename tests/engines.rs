@@ -27,6 +27,9 @@ const PODMAN_TOOLS: &[&str] = &[
     "podman",
     "conmon",
     "/usr/lib/podman/netavark",
+    // netavark (1.4) runs it for the default network; without it every
+    // podman scenario fails with "netavark: No such file or directory".
+    "iptables",
     "tar",
     "sha256sum",
 ];

@@ -222,10 +222,12 @@ impl Docker {
                 if !name.starts_with("runtime-") {
                     continue;
                 }
-                for e in fs::read_dir(r.path().join("moby")).into_iter().flatten() {
-                    if let Ok(e) = e {
-                        found.push(format!("runtime state left: {}", e.path().display()));
-                    }
+                for e in fs::read_dir(r.path().join("moby"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    found.push(format!("runtime state left: {}", e.path().display()));
                 }
             }
         }

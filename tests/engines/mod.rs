@@ -1,13 +1,14 @@
 //! Support for the engine tier (tests/engines.rs): finding the tools,
-//! skipping or failing when they are missing, the busybox image both engines
+//! skipping or failing when they are missing, the images the engines
 //! import, running engine commands with a timeout, terminals, and the
 //! leftover checks.
 //!
-//! Nothing is installed at test time. The image is built offline from the
+//! Nothing is installed at test time. The images are built offline from the
 //! harness's busybox rootfs: one uncompressed tar layer that podman imports
-//! as is, and for containerd an OCI image layout written by hand (layer,
-//! config, manifest, index, oci-layout) and packed with tar, so no image tool
-//! quirks are in the way.
+//! as is; for containerd an OCI image layout written by hand (layer, config,
+//! manifest, index, oci-layout) and packed with tar, so no image tool quirks
+//! are in the way; for docker the same blobs with docker's manifest.json;
+//! and for CRI a pause image, the static busybox alone, sleeping.
 
 pub mod containerd;
 pub mod cri;
