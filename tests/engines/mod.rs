@@ -1,15 +1,19 @@
 //! Support for the engine tier (tests/engines.rs): finding the tools,
-//! skipping or failing when they are missing, the busybox image both engines
+//! skipping or failing when they are missing, the images the engines
 //! import, running engine commands with a timeout, terminals, and the
 //! leftover checks.
 //!
-//! Nothing is installed at test time. The image is built offline from the
+//! Nothing is installed at test time. The images are built offline from the
 //! harness's busybox rootfs: one uncompressed tar layer that podman imports
-//! as is, and for containerd an OCI image layout written by hand (layer,
-//! config, manifest, index, oci-layout) and packed with tar, so no image tool
-//! quirks are in the way.
+//! as is; for containerd an OCI image layout written by hand (layer, config,
+//! manifest, index, oci-layout) and packed with tar, so no image tool quirks
+//! are in the way; for docker the same blobs with docker's manifest.json;
+//! and for CRI a pause image, the static busybox alone, sleeping.
 
 pub mod containerd;
+pub mod cri;
+pub mod docker;
+pub mod netns;
 pub mod podman;
 
 use crate::common::{self, note, Out};
@@ -67,6 +71,9 @@ pub fn ready(test: &str, tools: &[&str]) -> bool {
     if !is_root() {
         return skip(test, "engines need root; run the tests as root");
     }
+    if let Some(why) = netns::unavailable() {
+        return skip(test, &why);
+    }
     if common::busybox().is_none() {
         return skip(test, "no static busybox (apt-get install busybox-static)");
     }
@@ -85,7 +92,7 @@ pub fn ready(test: &str, tools: &[&str]) -> bool {
         return skip(
             test,
             &format!(
-                "missing {} (apt-get install podman conmon netavark aardvark-dns containerd runc)",
+                "missing {} (apt-get install podman conmon netavark aardvark-dns iptables containerd runc docker.io)",
                 missing.join(", ")
             ),
         );
@@ -135,10 +142,19 @@ pub struct Image {
     pub layer: PathBuf,
     /// An OCI image layout as a tar archive (ctr image import).
     pub oci_archive: PathBuf,
+    /// The same blobs with docker's manifest.json (docker load).
+    pub docker_archive: PathBuf,
+    /// The CRI sandbox ("pause") image as an OCI archive: only the static
+    /// busybox, sleeping.
+    pub pause_oci_archive: PathBuf,
 }
 
 /// Name under which containerd knows the image (from the index annotation).
 pub const CTR_IMAGE: &str = "docker.io/library/runway-test-busybox:latest";
+/// Name under which docker knows it (from manifest.json's RepoTags).
+pub const DOCKER_IMAGE: &str = "runway-test-busybox:latest";
+/// The pause image's name in containerd.
+pub const PAUSE_IMAGE: &str = "docker.io/library/runway-test-pause:latest";
 
 pub fn image() -> &'static Image {
     static IMAGE: OnceLock<Image> = OnceLock::new();
@@ -187,13 +203,27 @@ fn build_image() -> Result<Image, String> {
     let image = |dir: &Path| Image {
         layer: dir.join("layer.tar"),
         oci_archive: dir.join("busybox-oci.tar"),
+        docker_archive: dir.join("busybox-docker.tar"),
+        pause_oci_archive: dir.join("pause-oci.tar"),
     };
-    if image(&final_dir).oci_archive.is_file() {
+    let complete = |i: &Image| {
+        [
+            &i.layer,
+            &i.oci_archive,
+            &i.docker_archive,
+            &i.pause_oci_archive,
+        ]
+        .iter()
+        .all(|p| p.is_file())
+    };
+    if complete(&image(&final_dir)) {
         return Ok(image(&final_dir));
     }
     let dir = final_dir.with_extension(format!("tmp{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     build_image_in(&dir, template)?;
+    // An older, incomplete image dir (from before an archive was added).
+    let _ = fs::remove_dir_all(&final_dir);
     if fs::rename(&dir, &final_dir).is_err() {
         let _ = fs::remove_dir_all(&dir);
     }
@@ -201,18 +231,91 @@ fn build_image() -> Result<Image, String> {
 }
 
 fn build_image_in(dir: &Path, template: &Path) -> Result<(), String> {
-    let layout = dir.join("oci");
-    fs::create_dir_all(layout.join("blobs/sha256")).map_err(|e| format!("{e}"))?;
     let layer = dir.join("layer.tar");
+    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    tar_dir(template, &layer)?;
+    let layout = dir.join("oci");
+    write_layout(
+        &layout,
+        &layer,
+        json!({"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"], "WorkingDir": "/"}),
+        CTR_IMAGE,
+        DOCKER_IMAGE,
+    )?;
+    pack(
+        &layout,
+        &["oci-layout", "index.json", "blobs"],
+        &dir.join("busybox-oci.tar"),
+    )?;
+    pack(
+        &layout,
+        &["manifest.json", "blobs"],
+        &dir.join("busybox-docker.tar"),
+    )?;
+
+    // The pause image: just the static busybox, sleeping until killed.
+    let pause_root = dir.join("pause-rootfs");
+    fs::create_dir_all(pause_root.join("bin")).map_err(|e| format!("{e}"))?;
+    let bb = pause_root.join("bin/busybox");
+    fs::copy(template.join("bin/busybox"), &bb).map_err(|e| format!("{}: {e}", bb.display()))?;
+    let pause_layer = dir.join("pause-layer.tar");
+    tar_dir(&pause_root, &pause_layer)?;
+    let pause_layout = dir.join("pause-oci");
+    write_layout(
+        &pause_layout,
+        &pause_layer,
+        json!({"Entrypoint": ["/bin/busybox", "sleep", "2147483647"], "WorkingDir": "/"}),
+        PAUSE_IMAGE,
+        "runway-test-pause:latest",
+    )?;
+    pack(
+        &pause_layout,
+        &["oci-layout", "index.json", "blobs"],
+        &dir.join("pause-oci.tar"),
+    )?;
+    Ok(())
+}
+
+/// One uncompressed tar layer of `root`, owned by root.
+fn tar_dir(root: &Path, dst: &Path) -> Result<(), String> {
     sh(Command::new("tar")
         .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
-        .arg(template)
+        .arg(root)
         .arg("-cf")
-        .arg(&layer)
+        .arg(dst)
         .arg("."))?;
-    let (layer_digest, layer_size) = add_blob(&layout, &layer)?;
+    Ok(())
+}
+
+fn pack(layout: &Path, members: &[&str], dst: &Path) -> Result<(), String> {
+    sh(Command::new("tar")
+        .arg("-C")
+        .arg(layout)
+        .arg("-cf")
+        .arg(dst)
+        .args(members))?;
+    Ok(())
+}
+
+/// An OCI image layout in `layout` with one layer and the given runtime
+/// config, named `ctr_name` for containerd; plus docker's manifest.json
+/// (pointing at the same blobs) naming it `docker_name`.
+fn write_layout(
+    layout: &Path,
+    layer: &Path,
+    runtime_config: serde_json::Value,
+    ctr_name: &str,
+    docker_name: &str,
+) -> Result<(), String> {
+    fs::create_dir_all(layout.join("blobs/sha256")).map_err(|e| format!("{e}"))?;
+    let (layer_digest, layer_size) = add_blob(layout, layer)?;
+    let dir = layout.parent().unwrap_or(layout);
+    let stem = layout
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let write = |name: &str, v: serde_json::Value| -> Result<PathBuf, String> {
-        let p = dir.join(name);
+        let p = dir.join(format!("{stem}-{name}"));
         fs::write(&p, v.to_string()).map_err(|e| format!("{}: {e}", p.display()))?;
         Ok(p)
     };
@@ -222,11 +325,11 @@ fn build_image_in(dir: &Path, template: &Path) -> Result<(), String> {
         json!({
             "architecture": "amd64",
             "os": "linux",
-            "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"], "WorkingDir": "/"},
+            "config": runtime_config,
             "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
         }),
     )?;
-    let (config_digest, config_size) = add_blob(&layout, &config)?;
+    let (config_digest, config_size) = add_blob(layout, &config)?;
     let manifest = write(
         "manifest.json",
         json!({
@@ -242,7 +345,7 @@ fn build_image_in(dir: &Path, template: &Path) -> Result<(), String> {
             }],
         }),
     )?;
-    let (manifest_digest, manifest_size) = add_blob(&layout, &manifest)?;
+    let (manifest_digest, manifest_size) = add_blob(layout, &manifest)?;
     let index = json!({
         "schemaVersion": 2,
         "manifests": [{
@@ -250,7 +353,7 @@ fn build_image_in(dir: &Path, template: &Path) -> Result<(), String> {
             "digest": manifest_digest, "size": manifest_size,
             "platform": {"architecture": "amd64", "os": "linux"},
             "annotations": {
-                "io.containerd.image.name": CTR_IMAGE,
+                "io.containerd.image.name": ctr_name,
                 "org.opencontainers.image.ref.name": "latest",
             },
         }],
@@ -261,13 +364,16 @@ fn build_image_in(dir: &Path, template: &Path) -> Result<(), String> {
         r#"{"imageLayoutVersion":"1.0.0"}"#,
     )
     .map_err(|e| format!("{e}"))?;
-    let oci_archive = dir.join("busybox-oci.tar");
-    sh(Command::new("tar")
-        .arg("-C")
-        .arg(&layout)
-        .arg("-cf")
-        .arg(&oci_archive)
-        .args(["oci-layout", "index.json", "blobs"]))?;
+    // docker load (20.10) reads only manifest.json; its paths may point
+    // anywhere in the archive, so the OCI blobs serve both.
+    let blob = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
+    let docker_manifest = json!([{
+        "Config": blob(&config_digest),
+        "RepoTags": [docker_name],
+        "Layers": [blob(&layer_digest)],
+    }]);
+    fs::write(layout.join("manifest.json"), docker_manifest.to_string())
+        .map_err(|e| format!("{e}"))?;
     Ok(())
 }
 
@@ -472,6 +578,45 @@ pub fn unmount_under(dir: &Path) {
             // SAFETY: c is a valid NUL-terminated path.
             unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
         }
+    }
+}
+
+/// SIGKILL every process in the cgroup `rel` and below, in every
+/// hierarchy, until none is left (up to a second): container processes a
+/// failed test's killed shims left behind.
+pub fn kill_cgroup_tree(rel: &str) {
+    fn pids(dir: &Path, out: &mut Vec<i32>) {
+        if let Ok(t) = fs::read_to_string(dir.join("cgroup.procs")) {
+            out.extend(t.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        }
+        for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                pids(&e.path(), out);
+            }
+        }
+    }
+    for _ in 0..20 {
+        let mut found = Vec::new();
+        for h in fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let d = h.path().join(rel);
+            if d.is_dir() {
+                pids(&d, &mut found);
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        if found.is_empty() {
+            return;
+        }
+        for p in found {
+            // SAFETY: kill(2) on a process in a cgroup only our test made.
+            unsafe { libc::kill(p, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

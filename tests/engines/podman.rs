@@ -276,7 +276,10 @@ pub const SCENARIOS: &[Scenario<Podman>] = &[
     ("run --uidmap/--gidmap (user namespace)", uidmap),
     ("run --read-only + --tmpfs + -v", mounts),
     ("--network none", network_none),
-    ("default network (netavark)", network_default),
+    (
+        "default network (netavark; its bridge in the tier's netns)",
+        network_default,
+    ),
 ];
 
 fn run_rm_output(p: &Podman) -> Check {
@@ -558,17 +561,35 @@ fn network_none(p: &Podman) -> Check {
 }
 
 fn network_default(p: &Podman) -> Check {
+    use super::netns;
+    // netavark works in the tier's own network namespace, not the machine's.
+    netns::moved()?;
+    let name = p.name("net");
+    p.start_sleeper(&name, &[])?;
+    let links = netns::links();
+    let bridge_here = links.iter().any(|l| l == "podman0");
+    // The container's network namespace, bind-mounted under /run/netns.
+    let sandbox = p.inspect(&name, "{{.NetworkSettings.SandboxKey}}");
     // The container joins the netns netavark set up (by path) and reaches
     // the bridge's gateway.
     let out = p.run(&[
-        "run",
-        "--rm",
-        IMAGE,
+        "exec",
+        &name,
         "sh",
         "-c",
         "ip -4 -o addr show eth0 && gw=$(ip route | awk '/default/{print $3}') && \
          ping -c 1 -W 5 $gw",
     ]);
+    expect_ok(&p.run(&["rm", "-f", "-t", "0", &name]))?;
+    ensure(sandbox.starts_with('/'), || {
+        format!("no network namespace path for {name}: {sandbox:?}")
+    })?;
+    ensure(!Path::new(&sandbox).exists(), || {
+        format!("network namespace {sandbox} left after rm")
+    })?;
+    ensure(bridge_here, || {
+        format!("no podman0 bridge in the tier's namespace; links: {links:?}")
+    })?;
     expect_ok(&out)?;
     ensure(
         out.stdout.contains("inet ") && out.stdout.contains("1 packets received"),
