@@ -3,7 +3,7 @@
 //! The VM boots once for the whole file (first test to ask boots it, the
 //! others wait) and runs every check; each #[test] asserts one group of
 //! result lines. Without qemu/cpio/busybox-static/a kernel, every test
-//! prints "skipped: <why>" and passes, unless RUNWAY_VM_REQUIRE=1.
+//! prints "skipped: <test>: <why>" and passes, unless RUNWAY_VM_REQUIRE=1.
 //!
 //! Knobs: RUNWAY_VM_TIMEOUT (s, default 120), RUNWAY_VM_BIN, RUNWAY_VM_KERNEL,
 //! RUNWAY_VM_QEMU, RUNWAY_VM_BUSYBOX, RUNWAY_VM_CACHE (default
@@ -200,8 +200,11 @@ fn vm() -> Option<&'static Outcome> {
         Ok(o) => Some(o),
         Err(why) if vm_common::required() => panic!("VM test required but cannot run: {why}"),
         Err(why) => {
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| note(&format!("skipped: {why}")));
+            // Every test that needed the VM says so under its own name
+            // (libtest names each test's thread after it).
+            let thread = std::thread::current();
+            let test = thread.name().and_then(|n| n.rsplit("::").next());
+            note(&format!("skipped: {}: {why}", test.unwrap_or("vm")));
             None
         }
     }
