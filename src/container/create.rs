@@ -66,7 +66,75 @@ impl Drop for Cleanup<'_> {
     }
 }
 
+/// Create a container: plan it, record it, make its cgroup, clone its
+/// init, hand the init over through the handshake, and record the result.
+/// Each step is its own function below, in this order.
 pub fn create(o: &CreateOpts) -> Result<Created> {
+    let Planned {
+        spec,
+        plan,
+        cgroup,
+        resources,
+    } = plan_container(o)?;
+
+    let dir = make_state_dir(o)?;
+    let mut cleanup = Cleanup {
+        dir: Some(&dir),
+        cgroup: None,
+        pid: 0,
+    };
+    let lock = dir.lock()?;
+    let mut st = first_state(o, &spec, &plan, &cgroup);
+    record_state(&dir, &st, &spec)?;
+    let (fifo, proc) = open_child_files(o, &dir)?;
+
+    let overlap = overlap_cgroup_setup(&plan, &cgroup);
+    if !overlap {
+        setup_cgroup(&cgroup, &resources, &mut cleanup)?;
+    }
+    let init = spawn_init(o, &plan, &cgroup, overlap, fifo, proc, &lock)?;
+    cleanup.pid = init.pid;
+    record_init(&dir, &mut st, init.pid)?;
+    if overlap {
+        setup_cgroup(&cgroup, &resources, &mut cleanup)?;
+    }
+    crate::container::fault::point("after-clone");
+    place_init(&plan, &cgroup, &init)?;
+
+    handshake(o, &plan, &st, &init)?;
+
+    crate::container::fault::point("after-ready");
+    st.namespaces = namespace_paths(init.pid, &plan);
+    st.created_done = true;
+    dir.save(&st)?;
+    if let Some(pf) = o.pid_file {
+        write_pid_file(pf, init.pid)?;
+    }
+    cleanup.pid = 0;
+    cleanup.cgroup = None;
+    cleanup.dir = None;
+    drop(cleanup);
+    Ok(Created {
+        pid: init.pid,
+        dir,
+        state: st,
+        lock,
+        terminal: plan.process.terminal,
+    })
+}
+
+/// What `plan_container` makes of the bundle: everything the later steps
+/// need, decided before anything is written.
+struct Planned {
+    spec: crate::spec::Spec,
+    plan: Plan,
+    cgroup: Cgroup,
+    resources: crate::spec::Resources,
+}
+
+/// Step 1, plan: read and check the bundle's config, and work out the
+/// cgroup. Nothing is written yet, so a bad config leaves nothing.
+fn plan_container(o: &CreateOpts) -> Result<Planned> {
     state::validate_id(o.id)?;
     let spec = crate::spec::load(o.bundle)?;
     let mut plan = plan::prepare(
@@ -89,25 +157,34 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
         linux.resources.as_ref(),
     )?;
     plan.cgroup_view = view;
+    Ok(Planned {
+        spec,
+        plan,
+        cgroup,
+        resources: linux.resources.unwrap_or_default(),
+    })
+}
 
+/// Step 2, state: the container's directory under --root. Its existence
+/// is what makes the id taken.
+fn make_state_dir(o: &CreateOpts) -> Result<Dir> {
     std::fs::create_dir_all(o.root).ctx(|| format!("create root {}", o.root.display()))?;
     let dir = Dir::new(o.root, o.id);
     match std::fs::create_dir(&dir.path) {
-        Ok(()) => {}
+        Ok(()) => Ok(dir),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             bail!("container with id {} already exists", o.id)
         }
-        Err(e) => return Err(e).ctx(|| format!("create state dir {}", dir.path.display())),
+        Err(e) => Err(e).ctx(|| format!("create state dir {}", dir.path.display())),
     }
-    let mut cleanup = Cleanup {
-        dir: Some(&dir),
-        cgroup: None,
-        pid: 0,
-    };
-    let lock = dir.lock()?;
+}
 
+/// The state as it is before the init exists (pid 0, "creating" while we
+/// live).
+fn first_state(o: &CreateOpts, spec: &crate::spec::Spec, plan: &Plan, cgroup: &Cgroup) -> State {
     let (secs, nanos) = crate::timefmt::now();
-    let mut st = State {
+    let hooks = spec.hooks.as_ref();
+    State {
         id: o.id.to_string(),
         pid: 0,
         start_time: 0,
@@ -125,25 +202,26 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
             let me = rustix::process::getpid().as_raw_nonzero().get();
             state::proc_start_time(me).map(|t| (me, t))
         },
-        poststart: spec
-            .hooks
-            .as_ref()
-            .map(|h| h.poststart.clone())
-            .unwrap_or_default(),
-        poststop: spec
-            .hooks
-            .as_ref()
-            .map(|h| h.poststop.clone())
-            .unwrap_or_default(),
-    };
-    // Early, so a runtime killed from here on can be cleaned by delete -f.
-    dir.save(&st)?;
+        poststart: hooks.map(|h| h.poststart.clone()).unwrap_or_default(),
+        poststop: hooks.map(|h| h.poststop.clone()).unwrap_or_default(),
+    }
+}
+
+/// Write the first state and the config exec will use. Early, so a
+/// runtime killed from here on can be cleaned by delete -f.
+fn record_state(dir: &Dir, st: &State, spec: &crate::spec::Spec) -> Result<()> {
+    dir.save(st)?;
     // exec takes its defaults (caps, env, seccomp...) from the config as
     // it was at create, whatever happens to the bundle later.
-    let cfg = serde_json::to_vec(&spec).map_err(|e| Error::msg(format!("encode config: {e}")))?;
+    let cfg = serde_json::to_vec(spec).map_err(|e| Error::msg(format!("encode config: {e}")))?;
     state::write_atomic(&dir.file(state::CONFIG_FILE), &cfg)?;
     crate::container::fault::point("after-state-dir");
+    Ok(())
+}
 
+/// The exec fifo (not for `run`) as an O_PATH fd, and the host's /proc:
+/// the init reopens the fifo through it after pivot_root.
+fn open_child_files(o: &CreateOpts, dir: &Dir) -> Result<(Option<OwnedFd>, OwnedFd)> {
     let fifo = if o.no_fifo {
         None
     } else {
@@ -182,25 +260,41 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
         rustix::fs::Mode::empty(),
     )
     .ctx(|| "open /proc (is procfs mounted on the host?)")?;
+    Ok((fifo, proc))
+}
 
-    let res = linux.resources.unwrap_or_default();
-    let overlap = overlap_cgroup_setup(&plan, &cgroup);
-    if !overlap {
-        setup_cgroup(&cgroup, &res, &mut cleanup)?;
-    }
+/// The cloned init as the parent holds it.
+struct Init {
+    pid: i32,
+    /// Whether clone3 put it in the unified hierarchy already.
+    in_cgroup: bool,
+    sock: OwnedFd,
+    /// The seccomp-listener flag page, when the filter notifies.
+    shared: Option<SharedPage>,
+}
 
+/// Step 4, spawn: the console, the sync socket, and the init itself.
+fn spawn_init(
+    o: &CreateOpts,
+    plan: &Plan,
+    cgroup: &Cgroup,
+    overlap: bool,
+    fifo: Option<OwnedFd>,
+    proc: OwnedFd,
+    lock: &OwnedFd,
+) -> Result<Init> {
     let console =
         crate::linux::pty::console_for(plan.process.terminal, o.console_fd, o.console_socket)?;
-    let (parent_sock, child_sock) = sync::pair()?;
-    let close = vec![lock.as_raw_fd(), parent_sock.as_raw_fd()];
+    let (sock, child_sock) = sync::pair()?;
+    let close = vec![lock.as_raw_fd(), sock.as_raw_fd()];
     let shared = if plan.seccomp.as_ref().is_some_and(|p| p.notify) {
         Some(SharedPage::new()?)
     } else {
         None
     };
     let (pid, in_cgroup) = spawn(
-        &plan,
-        &cgroup,
+        plan,
+        cgroup,
         overlap,
         ChildFds {
             sock: child_sock,
@@ -211,39 +305,51 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
             close,
         },
     )?;
-    cleanup.pid = pid;
+    Ok(Init {
+        pid,
+        in_cgroup,
+        sock,
+        shared,
+    })
+}
+
+/// Record the init's pid before it goes on, so delete --force finds it
+/// even if we die from here.
+fn record_init(dir: &Dir, st: &mut State, pid: i32) -> Result<()> {
     st.pid = pid;
     // Read now: the child waits for GO, so it can't have exited yet; a
     // short-lived container may be a zombie by the time it says ready.
     st.start_time = state::proc_start_time(pid)
         .ok_or_else(|| Error::msg("container init exited during setup"))?;
-    // Recorded before the init goes on, so delete --force finds it even if
-    // we die from here.
-    dir.save(&st)?;
-    if overlap {
-        setup_cgroup(&cgroup, &res, &mut cleanup)?;
-    }
-    crate::container::fault::point("after-clone");
+    dir.save(st)
+}
 
-    // Child waits for GO: first put it where it belongs. It joined the v1
-    // hierarchies itself; the unified one is ours unless clone3 did it.
-    if !in_cgroup {
-        cgroup.add_pid_unified(pid)?;
+/// The init waits for GO: first put it where it belongs. It joined the v1
+/// hierarchies itself; the unified one is ours unless clone3 did it.
+fn place_init(plan: &Plan, cgroup: &Cgroup, init: &Init) -> Result<()> {
+    if !init.in_cgroup {
+        cgroup.add_pid_unified(init.pid)?;
     }
     if plan.ns_new & libc::CLONE_NEWUSER as u64 != 0 {
-        write_id_maps(pid, &plan)?;
+        write_id_maps(init.pid, plan)?;
     }
     // In a user namespace the child can't raise rlimits or lower its oom
     // score against the host: we do it for it.
-    plan.security.apply_from_parent(pid)?;
+    plan.security.apply_from_parent(init.pid)
+}
+
+/// Step 5, handshake: GO, then serve the init (hooks, seccomp listener)
+/// until it reports READY or fails.
+fn handshake(o: &CreateOpts, plan: &Plan, st: &State, init: &Init) -> Result<()> {
+    let pid = init.pid;
+    let sock = init.sock.as_fd();
     let hook_state =
         crate::container::hooks::state_json(o.id, "creating", pid, &st.bundle, &st.annotations);
-    sync::send(parent_sock.as_fd(), sync::GO, &hook_state)?;
-
+    sync::send(sock, sync::GO, &hook_state)?;
     loop {
-        let (tag, payload, _fd) = sync::recv(parent_sock.as_fd())?;
+        let (tag, payload, _fd) = sync::recv(sock)?;
         match tag {
-            sync::READY => break,
+            sync::READY => return Ok(()),
             sync::FAULT => crate::container::fault::point("after-mounts"),
             sync::FD => {
                 let r = send_seccomp_listener(
@@ -251,10 +357,10 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
                     fd_number(&payload),
                     plan.seccomp_listener.as_deref(),
                     plan.seccomp_metadata.as_deref(),
-                    &st,
+                    st,
                     "creating",
                 );
-                if let Some(p) = &shared {
+                if let Some(p) = &init.shared {
                     p.set(if r.is_ok() { 1 } else { 2 });
                 }
                 r?;
@@ -266,32 +372,13 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
                     &plan.hooks.create_runtime,
                     &hook_state,
                 )?;
-                sync::send(parent_sock.as_fd(), sync::GO, &[])?;
+                sync::send(sock, sync::GO, &[])?;
             }
             sync::ERROR => return Err(sync::decode_error(&payload)),
             0 => bail!("container init exited during setup"),
             t => bail!("sync: unexpected message {t} from container init"),
         }
     }
-
-    crate::container::fault::point("after-ready");
-    st.namespaces = namespace_paths(pid, &plan);
-    st.created_done = true;
-    dir.save(&st)?;
-    if let Some(pf) = o.pid_file {
-        write_pid_file(pf, pid)?;
-    }
-    cleanup.pid = 0;
-    cleanup.cgroup = None;
-    cleanup.dir = None;
-    drop(cleanup);
-    Ok(Created {
-        pid,
-        dir,
-        state: st,
-        lock,
-        terminal: plan.process.terminal,
-    })
 }
 
 /// Namespaces the child can make itself with unshare(2) as well as clone3
@@ -312,8 +399,8 @@ fn overlap_cgroup_setup(plan: &Plan, cgroup: &Cgroup) -> bool {
         && cgroup.layout != crate::cgroups::Layout::V2
 }
 
-/// mkdir the cgroups and write their limits; even without resources the
-/// device policy is deny-all plus the defaults, as runc.
+/// Step 3, cgroup: mkdir the cgroups and write their limits; even without
+/// resources the device policy is deny-all plus the defaults, as runc.
 fn setup_cgroup(
     cgroup: &Cgroup,
     res: &crate::spec::Resources,
