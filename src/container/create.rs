@@ -11,6 +11,7 @@ use crate::error::{Context, Error, Result};
 use crate::linux::{clone::clone3_into, sync};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub struct CreateOpts<'a> {
     pub root: &'a Path,
@@ -47,15 +48,13 @@ struct Cleanup<'a> {
 
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
-        if self.pid > 0 {
-            let _ = rustix::process::kill_process(
-                rustix::process::Pid::from_raw(self.pid).unwrap_or(rustix::process::Pid::INIT),
-                rustix::process::Signal::KILL,
-            );
-            let _ = rustix::process::waitpid(
-                rustix::process::Pid::from_raw(self.pid),
-                rustix::process::WaitOptions::empty(),
-            );
+        if self.pid > 0 && !kill_and_reap(self.pid, Duration::from_millis(200)) {
+            // Frozen: SIGKILL takes effect once the cgroup thaws. It is the
+            // container's cgroup and goes away next anyway.
+            if let Some(cg) = &self.cgroup {
+                let _ = cg.thaw();
+            }
+            kill_and_reap(self.pid, Duration::from_secs(2));
         }
         if let Some(cg) = &self.cgroup {
             let _ = cg.destroy(true);
@@ -70,6 +69,9 @@ impl Drop for Cleanup<'_> {
 /// init, hand the init over through the handshake, and record the result.
 /// Each step is its own function below, in this order.
 pub fn create(o: &CreateOpts) -> Result<Created> {
+    // From here ^C or a TERM ends the create with everything undone, also
+    // while the init is stuck (see handshake).
+    let intr = sync::Interrupts::new()?;
     let Planned {
         spec,
         plan,
@@ -101,7 +103,20 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
     crate::container::fault::point("after-clone");
     place_init(&plan, &cgroup, &init)?;
 
-    handshake(o, &plan, &st, &init)?;
+    // No lock across the wait on the init: a stuck init must not make
+    // kill, delete or resume of this id wait for us. (Unlock, not close:
+    // the init may still hold a copy of the fd.)
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::Unlock)
+        .ctx(|| format!("unlock {}", dir.path.display()))?;
+    handshake(o, &plan, &st, &init, &cgroup, &intr)?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .ctx(|| format!("lock {}", dir.path.display()))?;
+    if !still_ours(&dir, &st) {
+        // delete --force came meanwhile: the dir and cgroup are its now.
+        cleanup.dir = None;
+        cleanup.cgroup = None;
+        bail!("container {} was deleted while being created", o.id);
+    }
 
     crate::container::fault::point("after-ready");
     st.namespaces = namespace_paths(init.pid, &plan);
@@ -339,15 +354,31 @@ fn place_init(plan: &Plan, cgroup: &Cgroup, init: &Init) -> Result<()> {
 }
 
 /// Step 5, handshake: GO, then serve the init (hooks, seccomp listener)
-/// until it reports READY or fails.
-fn handshake(o: &CreateOpts, plan: &Plan, st: &State, init: &Init) -> Result<()> {
+/// until it reports READY or fails. The wait is interruptible (`intr`)
+/// and ends, with an error, when the init's cgroup gets frozen: a frozen
+/// init never answers.
+fn handshake(
+    o: &CreateOpts,
+    plan: &Plan,
+    st: &State,
+    init: &Init,
+    cgroup: &Cgroup,
+    intr: &sync::Interrupts,
+) -> Result<()> {
     let pid = init.pid;
     let sock = init.sock.as_fd();
     let hook_state =
         crate::container::hooks::state_json(o.id, "creating", pid, &st.bundle, &st.annotations);
     sync::send(sock, sync::GO, &hook_state)?;
+    let frozen = || {
+        if cgroup.frozen_or_freezing() {
+            bail!("{FROZEN}");
+        }
+        Ok(())
+    };
     loop {
-        let (tag, payload, _fd) = sync::recv(sock)?;
+        let (tag, payload, _fd) =
+            sync::recv_or_interrupt(sock, intr, Duration::from_millis(100), frozen)?;
         match tag {
             sync::READY => return Ok(()),
             sync::FAULT => crate::container::fault::point("after-mounts"),
@@ -381,6 +412,37 @@ fn handshake(o: &CreateOpts, plan: &Plan, st: &State, init: &Init) -> Result<()>
     }
 }
 
+/// runc's words for a create into a frozen cgroup.
+const FROZEN: &str = "container's cgroup unexpectedly frozen";
+
+/// SIGKILL our child `pid` and reap it, waiting at most `limit`; false if
+/// it is still there (a frozen task dies only once thawed).
+pub(crate) fn kill_and_reap(pid: i32, limit: Duration) -> bool {
+    // SAFETY: plain kill(2) of our own child, which stays ours (its pid
+    // can't be reused) until we reap it.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let deadline = Instant::now() + limit;
+    loop {
+        // SAFETY: plain waitpid of our own child.
+        let r = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+        if r != 0 {
+            // Reaped, or not ours to reap (ECHILD): nothing to wait for.
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Whether the state dir still holds our container (not deleted and made
+/// anew while we waited unlocked).
+fn still_ours(dir: &Dir, st: &State) -> bool {
+    dir.load(&st.id)
+        .is_ok_and(|now| now.pid == st.pid && now.start_time == st.start_time)
+}
+
 /// Namespaces the child can make itself with unshare(2) as well as clone3
 /// could: a new network namespace alone takes ~0.5 ms of kernel time.
 const UNSHARED_BY_CHILD: u64 =
@@ -408,6 +470,11 @@ fn setup_cgroup(
 ) -> Result<()> {
     cgroup.create()?;
     cleanup.cgroup = Some(cgroup.clone());
+    // An init placed in a frozen cgroup stops before it can say anything:
+    // refuse rather than wait for it (as runc).
+    if cgroup.frozen_or_freezing() {
+        bail!("{FROZEN}");
+    }
     cgroup.apply(res)?;
     crate::container::fault::point("after-cgroup");
     Ok(())
