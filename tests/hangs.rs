@@ -676,3 +676,65 @@ fn events_keys_in_runc_order() {
         env.assert_nothing_left(&id, &b);
     }
 }
+
+// ------------------------------------------------------- user namespaces
+
+/// A user-namespaced container's bundle (root mapped to 100000).
+fn userns_bundle(env: &TestEnv) -> Bundle {
+    let mut b = env.bundle();
+    b.add_namespace("user", None);
+    for key in ["/linux/uidMappings", "/linux/gidMappings"] {
+        b.set(
+            key,
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+        );
+    }
+    // The mapped root may not mount cgroupfs on v1.
+    b.edit(|c| {
+        if let Some(m) = c["mounts"].as_array_mut() {
+            m.retain(|m| m["destination"] != "/sys/fs/cgroup");
+        }
+    });
+    b
+}
+
+/// Joining another container's user namespace together with a new pid
+/// namespace (and the other new ones) works, as in crun: the new
+/// namespaces belong to the joined user namespace, so the container's
+/// root can mount its /proc and /sys.
+#[test]
+fn join_user_namespace_with_new_pid_namespace() {
+    let Some(env) = TestEnv::new("userns_join_pid") else {
+        return;
+    };
+    let e = Engine::tested(&env);
+    let mut a = userns_bundle(&env);
+    a.args(&["sleep", "1000"]).write();
+    let aid = env.id("a");
+    e.detached(&a, &aid);
+    let apid: i32 = env.state_json(&aid)["pid"].as_i64().unwrap_or(0) as i32;
+    let mut b = userns_bundle(&env);
+    b.remove_namespace("user")
+        .add_namespace("user", Some(&format!("/proc/{apid}/ns/user")));
+    b.sh("echo pid=$$; id -u; cat /proc/self/uid_map; ls /sys/class/net")
+        .write();
+    let bid = env.id("b");
+    let out = e.run_within(
+        &b,
+        Duration::from_secs(20),
+        &["run", "--bundle", &b.path_str(), &bid],
+    );
+    out.assert_ok();
+    let lines: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines.first(), Some(&vec!["pid=1"]), "{out}");
+    assert_eq!(lines.get(1), Some(&vec!["0"]), "{out}");
+    assert_eq!(lines.get(2), Some(&vec!["0", "100000", "65536"]), "{out}");
+    assert!(out.stdout.contains("lo"), "{out}");
+    env.assert_nothing_left(&bid, &b);
+    e.delete(&a, &aid);
+    env.assert_nothing_left(&aid, &a);
+}

@@ -5,10 +5,13 @@
 use crate::bail;
 use crate::cgroups::Cgroup;
 use crate::container::init::{self, ChildFds};
-use crate::container::plan::{self, Plan};
+use crate::container::plan::{self, JoinNs, Plan};
 use crate::container::state::{self, Dir, State};
 use crate::error::{Context, Error, Result};
-use crate::linux::{clone::clone3_into, sync};
+use crate::linux::{
+    clone::{clone3, clone3_into},
+    sync,
+};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -74,7 +77,7 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
     let intr = sync::Interrupts::new()?;
     let Planned {
         spec,
-        plan,
+        mut plan,
         cgroup,
         resources,
     } = plan_container(o)?;
@@ -94,7 +97,10 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
     if !overlap {
         setup_cgroup(&cgroup, &resources, &mut cleanup)?;
     }
-    let init = spawn_init(o, &plan, &cgroup, overlap, fifo, proc, &lock)?;
+    // A user namespace given by path is joined before the clone (see
+    // spawn), not by the init.
+    let join_user = take_joined_user(&mut plan);
+    let init = spawn_init(o, &plan, &cgroup, overlap, join_user, fifo, proc, &lock)?;
     cleanup.pid = init.pid;
     record_init(&dir, &mut st, init.pid)?;
     if overlap {
@@ -281,19 +287,20 @@ fn open_child_files(o: &CreateOpts, dir: &Dir) -> Result<(Option<OwnedFd>, Owned
 /// The cloned init as the parent holds it.
 struct Init {
     pid: i32,
-    /// Whether clone3 put it in the unified hierarchy already.
-    in_cgroup: bool,
+    placed: Placed,
     sock: OwnedFd,
     /// The seccomp-listener flag page, when the filter notifies.
     shared: Option<SharedPage>,
 }
 
 /// Step 4, spawn: the console, the sync socket, and the init itself.
+#[allow(clippy::too_many_arguments)]
 fn spawn_init(
     o: &CreateOpts,
     plan: &Plan,
     cgroup: &Cgroup,
     overlap: bool,
+    join_user: Option<JoinNs>,
     fifo: Option<OwnedFd>,
     proc: OwnedFd,
     lock: &OwnedFd,
@@ -307,10 +314,12 @@ fn spawn_init(
     } else {
         None
     };
-    let (pid, in_cgroup) = spawn(
+    let (pid, placed) = spawn(
         plan,
         cgroup,
         overlap,
+        join_user.as_ref(),
+        &sock,
         ChildFds {
             sock: child_sock,
             fifo,
@@ -322,7 +331,7 @@ fn spawn_init(
     )?;
     Ok(Init {
         pid,
-        in_cgroup,
+        placed,
         sock,
         shared,
     })
@@ -339,11 +348,12 @@ fn record_init(dir: &Dir, st: &mut State, pid: i32) -> Result<()> {
     dir.save(st)
 }
 
-/// The init waits for GO: first put it where it belongs. It joined the v1
-/// hierarchies itself; the unified one is ours unless clone3 did it.
+/// The init waits for GO: first put it where it belongs (see `Placed`).
 fn place_init(plan: &Plan, cgroup: &Cgroup, init: &Init) -> Result<()> {
-    if !init.in_cgroup {
-        cgroup.add_pid_unified(init.pid)?;
+    match init.placed {
+        Placed::Fully => {}
+        Placed::V1 => cgroup.add_pid_unified(init.pid)?,
+        Placed::Not => cgroup.add_pid(init.pid)?,
     }
     if plan.ns_new & libc::CLONE_NEWUSER as u64 != 0 {
         write_id_maps(init.pid, plan)?;
@@ -484,7 +494,34 @@ fn setup_cgroup(
 /// namespaces at once and joins its cgroups (made meanwhile by us) only
 /// after GO; otherwise the cgroups exist already and it joins first.
 /// Returns the pid and whether the unified hierarchy is taken care of.
-fn spawn(plan: &Plan, cgroup: &Cgroup, overlap: bool, fds: ChildFds) -> Result<(i32, bool)> {
+/// Which cgroups the init is in (or joins itself) once spawned; the rest
+/// are the parent's to write.
+#[derive(Clone, Copy)]
+enum Placed {
+    /// clone3 put it in the unified hierarchy and it joins the v1 ones.
+    Fully,
+    /// It joins the v1 hierarchies itself.
+    V1,
+    /// Nothing: it runs as the joined user namespace's root, which may
+    /// not write the host's cgroup files.
+    Not,
+}
+
+/// Take the user namespace to join out of the plan: it is joined before
+/// the init is cloned, never by the init.
+fn take_joined_user(plan: &mut Plan) -> Option<JoinNs> {
+    let i = plan.ns_join.iter().position(|j| j.typ == "user")?;
+    Some(plan.ns_join.remove(i))
+}
+
+fn spawn(
+    plan: &Plan,
+    cgroup: &Cgroup,
+    overlap: bool,
+    join_user: Option<&JoinNs>,
+    parent_sock: &OwnedFd,
+    fds: ChildFds,
+) -> Result<(i32, Placed)> {
     // pid and time namespaces given by path apply to our children: join
     // them here so the one clone lands the init inside.
     for j in &plan.ns_join {
@@ -516,6 +553,13 @@ fn spawn(plan: &Plan, cgroup: &Cgroup, overlap: bool, fds: ChildFds) -> Result<(
         0
     };
     flags &= !child_unshares;
+    if let Some(user) = join_user {
+        let pid = clone_in_user_ns(plan, user, flags, parent_sock, fds)?;
+        crate::log::debug(&format!(
+            "cloned container init {pid} in the user namespace it joins"
+        ));
+        return Ok((pid, Placed::Not));
+    }
     let (pid, in_cgroup) = if overlap {
         (clone3_into(flags, None)?.0, true)
     } else {
@@ -537,17 +581,7 @@ fn spawn(plan: &Plan, cgroup: &Cgroup, overlap: bool, fds: ChildFds) -> Result<(
             cgroup.join_self_v1()
         };
         if let Err(e) = first {
-            let sock = fds.sock.as_fd();
-            let _ = sync::send(sock, sync::ERROR, &sync::encode_error(&e));
-            // The parent reads the error after its GO; wait for it to end us
-            // so it finds the message, not a dead socket.
-            while let Ok((t, _, _)) = sync::recv(sock) {
-                if t == 0 {
-                    break;
-                }
-            }
-            // SAFETY: _exit skips the parent image's atexit handlers.
-            unsafe { libc::_exit(1) }
+            child_fail(fds.sock.as_fd(), &e);
         }
         init::run(plan, fds, overlap.then_some(cgroup));
     }
@@ -561,7 +595,86 @@ fn spawn(plan: &Plan, cgroup: &Cgroup, overlap: bool, fds: ChildFds) -> Result<(
             ""
         }
     ));
-    Ok((pid, in_cgroup))
+    Ok((pid, if in_cgroup { Placed::Fully } else { Placed::V1 }))
+}
+
+/// Report `e` from a child that failed before init::run, and end it.
+fn child_fail(sock: std::os::fd::BorrowedFd, e: &Error) -> ! {
+    let _ = sync::send(sock, sync::ERROR, &sync::encode_error(e));
+    // The parent reads the error after its GO; wait for it to end us so it
+    // finds the message, not a dead socket.
+    while let Ok((t, _, _)) = sync::recv(sock) {
+        if t == 0 {
+            break;
+        }
+    }
+    // SAFETY: _exit skips the parent image's atexit handlers.
+    unsafe { libc::_exit(1) }
+}
+
+/// Clone the init inside the user namespace `user` (runc's and crun's
+/// order: join it, then make the new namespaces), so the namespaces it
+/// gets belong to that user namespace and its root may use them (mount
+/// /proc in a new pid namespace, sysfs in a new network one). We can't
+/// join it ourselves (we'd lose our rights on the host), so a short-lived
+/// helper joins, becomes its root, and clones the init with CLONE_PARENT:
+/// the init is our child all the same. The helper sends its pid.
+fn clone_in_user_ns(
+    plan: &Plan,
+    user: &JoinNs,
+    flags: u64,
+    parent_sock: &OwnedFd,
+    fds: ChildFds,
+) -> Result<i32> {
+    let helper = clone3(0, None)?;
+    if helper == 0 {
+        // SAFETY: a namespace fd from the plan; we are single-threaded.
+        let joined = if unsafe { libc::setns(user.fd.as_raw_fd(), libc::CLONE_NEWUSER) } != 0 {
+            Err(Error::last_os("join user namespace"))
+        } else {
+            become_root()
+        };
+        match joined.and_then(|()| clone3(flags | libc::CLONE_PARENT as u64, None)) {
+            // The init: its first wait is for GO, which comes once we
+            // have said its pid.
+            Ok(0) => init::run(plan, fds, None),
+            Ok(pid) => {
+                let _ = sync::send(fds.sock.as_fd(), sync::CHILD_PID, &pid.to_le_bytes());
+            }
+            Err(e) => {
+                let _ = sync::send(fds.sock.as_fd(), sync::ERROR, &sync::encode_error(&e));
+            }
+        }
+        // SAFETY: _exit skips the parent image's atexit handlers.
+        unsafe { libc::_exit(0) }
+    }
+    // Our copies go now, so a helper that died without a word reads as
+    // a closed socket, not a wait.
+    drop(fds);
+    // SAFETY: waitpid of the helper we just cloned; it exits at once.
+    unsafe { libc::waitpid(helper, std::ptr::null_mut(), 0) };
+    match sync::recv(parent_sock.as_fd())? {
+        (sync::CHILD_PID, p, _) if p.len() == 4 => Ok(i32::from_le_bytes([p[0], p[1], p[2], p[3]])),
+        (sync::ERROR, p, _) => Err(sync::decode_error(&p)),
+        _ => bail!("container init: no pid from the user namespace helper"),
+    }
+}
+
+/// Become the root of the user namespace just joined (our host uid 0 is
+/// not mapped there): what the init's own setup expects to be.
+fn become_root() -> Result<()> {
+    rustix::thread::set_thread_res_gid(
+        rustix::process::Gid::ROOT,
+        rustix::process::Gid::ROOT,
+        rustix::process::Gid::ROOT,
+    )
+    .map_err(|e| Error::errno("setresgid 0 in joined user namespace", e.raw_os_error()))?;
+    rustix::thread::set_thread_res_uid(
+        rustix::process::Uid::ROOT,
+        rustix::process::Uid::ROOT,
+        rustix::process::Uid::ROOT,
+    )
+    .map_err(|e| Error::errno("setresuid 0 in joined user namespace", e.raw_os_error()))
 }
 
 fn write_id_maps(pid: i32, plan: &Plan) -> Result<()> {

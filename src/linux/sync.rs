@@ -19,6 +19,8 @@ pub const FD: u8 = 5;
 pub const HOOKS: u8 = 6;
 /// Test-only: ask the parent to hit a fault point.
 pub const FAULT: u8 = 7;
+/// The init's pid (4 bytes LE), from the helper that cloned it.
+pub const CHILD_PID: u8 = 8;
 
 pub fn pair() -> Result<(OwnedFd, OwnedFd)> {
     socketpair(
