@@ -699,7 +699,7 @@ fn userns_bundle(env: &TestEnv) -> Bundle {
 }
 
 /// Joining another container's user namespace together with a new pid
-/// namespace (and the other new ones) works, as in crun: the new
+/// namespace (and the other new ones) works, as in crun and runc: the new
 /// namespaces belong to the joined user namespace, so the container's
 /// root can mount its /proc and /sys.
 #[test]
@@ -707,34 +707,52 @@ fn join_user_namespace_with_new_pid_namespace() {
     let Some(env) = TestEnv::new("userns_join_pid") else {
         return;
     };
-    let e = Engine::tested(&env);
-    let mut a = userns_bundle(&env);
-    a.args(&["sleep", "1000"]).write();
-    let aid = env.id("a");
-    e.detached(&a, &aid);
-    let apid: i32 = env.state_json(&aid)["pid"].as_i64().unwrap_or(0) as i32;
-    let mut b = userns_bundle(&env);
-    b.remove_namespace("user")
-        .add_namespace("user", Some(&format!("/proc/{apid}/ns/user")));
-    b.sh("echo pid=$$; id -u; cat /proc/self/uid_map; ls /sys/class/net")
-        .write();
-    let bid = env.id("b");
-    let out = e.run_within(
-        &b,
-        Duration::from_secs(20),
-        &["run", "--bundle", &b.path_str(), &bid],
-    );
-    out.assert_ok();
-    let lines: Vec<Vec<&str>> = out
-        .stdout
-        .lines()
-        .map(|l| l.split_whitespace().collect())
-        .collect();
-    assert_eq!(lines.first(), Some(&vec!["pid=1"]), "{out}");
-    assert_eq!(lines.get(1), Some(&vec!["0"]), "{out}");
-    assert_eq!(lines.get(2), Some(&vec!["0", "100000", "65536"]), "{out}");
-    assert!(out.stdout.contains("lo"), "{out}");
-    env.assert_nothing_left(&bid, &b);
-    e.delete(&a, &aid);
-    env.assert_nothing_left(&aid, &a);
+    let mut seen = Vec::new();
+    for e in engines(&env, "join_user_namespace_with_new_pid_namespace") {
+        let mut a = userns_bundle(&env);
+        a.args(&["sleep", "1000"]).write();
+        let aid = env.id("a");
+        e.detached(&a, &aid);
+        let state = e.run(&a, &["state", &aid]);
+        let apid = serde_json::from_str::<serde_json::Value>(&state.stdout)
+            .ok()
+            .and_then(|v| v["pid"].as_i64())
+            .unwrap_or_else(|| panic!("{}: no pid in state:\n{state}", e.name()));
+        let mut b = userns_bundle(&env);
+        b.remove_namespace("user")
+            .add_namespace("user", Some(&format!("/proc/{apid}/ns/user")));
+        b.sh("echo pid=$$; id -u; cat /proc/self/uid_map; ls /sys/class/net")
+            .write();
+        let bid = env.id("b");
+        let out = e.run_within(
+            &b,
+            Duration::from_secs(20),
+            &["run", "--bundle", &b.path_str(), &bid],
+        );
+        out.assert_ok();
+        let lines: Vec<Vec<String>> = out
+            .stdout
+            .lines()
+            .map(|l| l.split_whitespace().map(String::from).collect())
+            .collect();
+        assert_eq!(
+            lines.first().map(|l| l.join(" ")),
+            Some("pid=1".into()),
+            "{out}"
+        );
+        assert_eq!(lines.get(1).map(|l| l.join(" ")), Some("0".into()), "{out}");
+        assert_eq!(
+            lines.get(2).map(|l| l.join(" ")),
+            Some("0 100000 65536".into()),
+            "{out}"
+        );
+        assert!(out.stdout.contains("lo"), "{out}");
+        seen.push(out.stdout.clone());
+        env.assert_nothing_left(&bid, &b);
+        e.delete(&a, &aid);
+        env.assert_nothing_left(&aid, &a);
+    }
+    if let [ours, theirs] = seen.as_slice() {
+        assert_eq!(ours, theirs, "output differs from runc's");
+    }
 }
