@@ -407,12 +407,20 @@ fn handshake(
                 r?;
             }
             sync::HOOKS => {
-                crate::container::hooks::run_all("prestart", &plan.hooks.prestart, &hook_state)?;
-                crate::container::hooks::run_all(
-                    "createRuntime",
-                    &plan.hooks.create_runtime,
-                    &hook_state,
-                )?;
+                // A hook may hang too: ^C/TERM end us meanwhile as they
+                // would without the interrupt wait (delete --force cleans).
+                intr.unblocked(|| {
+                    crate::container::hooks::run_all(
+                        "prestart",
+                        &plan.hooks.prestart,
+                        &hook_state,
+                    )?;
+                    crate::container::hooks::run_all(
+                        "createRuntime",
+                        &plan.hooks.create_runtime,
+                        &hook_state,
+                    )
+                })?;
                 sync::send(sock, sync::GO, &[])?;
             }
             sync::ERROR => return Err(sync::decode_error(&payload)),

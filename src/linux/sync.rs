@@ -146,6 +146,25 @@ impl Interrupts {
         }
     }
 
+    /// Run `f` (work of our own that may take long, e.g. hooks) with the
+    /// interrupts acting as they would without us: a ^C then ends the
+    /// process at once instead of waiting for `f`.
+    pub fn unblocked<T>(&self, f: impl FnOnce() -> T) -> T {
+        let mut blocked: libc::sigset_t;
+        // SAFETY: sigprocmask with valid pointers; the old mask is saved
+        // and put back after `f`.
+        unsafe {
+            blocked = std::mem::zeroed();
+            libc::sigprocmask(libc::SIG_SETMASK, &self.old, &mut blocked);
+        }
+        let r = f();
+        // SAFETY: as above.
+        unsafe {
+            libc::sigprocmask(libc::SIG_SETMASK, &blocked, std::ptr::null_mut());
+        }
+        r
+    }
+
     /// The interrupting signal, if one came (consumes it).
     fn take(&self) -> Option<i32> {
         let mut info = [0u8; 128];
