@@ -748,6 +748,25 @@ impl Cgroup {
         self.freeze_file().is_some_and(|f| file_says_frozen(&f))
     }
 
+    /// Whether a process placed in the cgroup now would stop: frozen, or
+    /// on the way there, by this cgroup's own setting or an ancestor's
+    /// (v1 freezer.state shows both; cgroup2's own cgroup.freeze does not,
+    /// its cgroup.events does). A create waiting for such an init would
+    /// wait forever.
+    pub fn frozen_or_freezing(&self) -> bool {
+        if let Some(h) = self.v1("freezer") {
+            return files::read_trim(&h.dir, "freezer.state")
+                .is_ok_and(|s| s == "FROZEN" || s == "FREEZING");
+        }
+        if let Some(h) = self.unified() {
+            let own = files::read_trim(&h.dir, "cgroup.freeze").is_ok_and(|s| s == "1");
+            let effective = files::read(&h.dir, "cgroup.events")
+                .is_ok_and(|t| t.lines().any(|l| l.trim() == "frozen 1"));
+            return own || effective;
+        }
+        false
+    }
+
     /// The file that says whether the container is frozen: v1
     /// freezer.state, else cgroup2's cgroup.freeze.
     pub fn freeze_file(&self) -> Option<String> {

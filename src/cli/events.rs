@@ -15,12 +15,19 @@ const FLAGS: &[Flag] = &[
     ),
 ];
 
+fn json<T: serde::Serialize + ?Sized>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::msg(format!("encode: {e}")))
+}
+
+/// One event line. Written by hand: serde_json's maps sort their keys,
+/// and readers of runc's output expect its order (type, id, data).
 fn emit(kind: &str, id: &str, data: Option<serde_json::Value>) -> Result<()> {
-    let mut v = serde_json::json!({"type": kind, "id": id});
+    let mut s = format!("{{\"type\":{},\"id\":{}", json(kind)?, json(id)?);
     if let Some(d) = data {
-        v["data"] = d;
+        s.push_str(",\"data\":");
+        s.push_str(&json(&d)?);
     }
-    let s = serde_json::to_string(&v).map_err(|e| Error::msg(format!("encode: {e}")))?;
+    s.push('}');
     let mut out = std::io::stdout().lock();
     writeln!(out, "{s}")
         .map_err(|e| Error::errno("write stdout", e.raw_os_error().unwrap_or(libc::EIO)))?;

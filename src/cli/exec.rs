@@ -149,13 +149,10 @@ fn build_process(g: &Global, a: &args::Args, id: &str) -> Result<Process> {
     let caps = a.all("cap");
     if !caps.is_empty() {
         let c = p.capabilities.get_or_insert_with(Default::default);
-        for set in [
-            &mut c.bounding,
-            &mut c.effective,
-            &mut c.permitted,
-            &mut c.inheritable,
-            &mut c.ambient,
-        ] {
+        // Not inheritable or ambient: those would pass the capability on
+        // across execve to unprivileged programs (runc's CVE-2022-29162
+        // fix does the same).
+        for set in [&mut c.bounding, &mut c.effective, &mut c.permitted] {
             let v = set.get_or_insert_with(Vec::new);
             for cap in &caps {
                 if !v.iter().any(|x| x == cap) {
@@ -182,7 +179,22 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
             "exec --cgroup: sub-cgroups are not supported; using the container's cgroup",
         );
     }
-    let process = build_process(g, &a, &id)?;
+    // From here a failure is the exec's, not the command line's: 255, as
+    // runc, so it can't be taken for the process's own exit status.
+    match exec(g, &a, &id) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            crate::log::error(&e.to_string());
+            Ok(EXEC_FAILED)
+        }
+    }
+}
+
+/// Exit status of an exec that could not run its process.
+pub const EXEC_FAILED: i32 = 255;
+
+fn exec(g: &Global, a: &args::Args, id: &str) -> Result<i32> {
+    let process = build_process(g, a, id)?;
     let detach = a.is_set("detach");
     let own_console = if process.terminal && a.get("console-socket").is_none() && !detach {
         let (ours, theirs) = rustix::net::socketpair(
@@ -202,7 +214,7 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     }
     let spawned = exec_process(&ExecOpts {
         root: &g.root,
-        id: &id,
+        id,
         process,
         pid_file: a.get("pid-file").map(Path::new),
         console_socket: a.get("console-socket").map(Path::new),

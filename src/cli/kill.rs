@@ -21,7 +21,13 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
         [] => bail!("kill: container id is required"),
         _ => bail!("kill: too many arguments"),
     };
-    let sig = crate::linux::signal::parse(sig)?;
+    // Signal 0 probes: it checks the container is there and running and
+    // delivers nothing (runc accepts it; it is no signal name).
+    let sig = if sig == "0" {
+        0
+    } else {
+        crate::linux::signal::parse(sig)?
+    };
     crate::container::kill(&g.root, id, sig, a.is_set("all"))?;
     Ok(0)
 }

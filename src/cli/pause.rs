@@ -35,6 +35,9 @@ pub fn resume(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let (dir, st, _lock) = crate::container::open(&g.root, &id)?;
     match st.status(&dir) {
         Status::Paused => st.cgroup.thaw()?,
+        // A paused container that was never started reads "created" (the
+        // exec fifo is still there); it must thaw all the same.
+        Status::Created if st.cgroup.is_frozen() => st.cgroup.thaw()?,
         s => bail!("container {id} is not paused: {}", s.as_str()),
     }
     Ok(0)

@@ -5,12 +5,16 @@
 use crate::bail;
 use crate::cgroups::Cgroup;
 use crate::container::init::{self, ChildFds};
-use crate::container::plan::{self, Plan};
+use crate::container::plan::{self, JoinNs, Plan};
 use crate::container::state::{self, Dir, State};
 use crate::error::{Context, Error, Result};
-use crate::linux::{clone::clone3_into, sync};
+use crate::linux::{
+    clone::{clone3, clone3_into},
+    sync,
+};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub struct CreateOpts<'a> {
     pub root: &'a Path,
@@ -47,15 +51,13 @@ struct Cleanup<'a> {
 
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
-        if self.pid > 0 {
-            let _ = rustix::process::kill_process(
-                rustix::process::Pid::from_raw(self.pid).unwrap_or(rustix::process::Pid::INIT),
-                rustix::process::Signal::KILL,
-            );
-            let _ = rustix::process::waitpid(
-                rustix::process::Pid::from_raw(self.pid),
-                rustix::process::WaitOptions::empty(),
-            );
+        if self.pid > 0 && !kill_and_reap(self.pid, Duration::from_millis(200)) {
+            // Frozen: SIGKILL takes effect once the cgroup thaws. It is the
+            // container's cgroup and goes away next anyway.
+            if let Some(cg) = &self.cgroup {
+                let _ = cg.thaw();
+            }
+            kill_and_reap(self.pid, Duration::from_secs(2));
         }
         if let Some(cg) = &self.cgroup {
             let _ = cg.destroy(true);
@@ -66,7 +68,97 @@ impl Drop for Cleanup<'_> {
     }
 }
 
+/// Create a container: plan it, record it, make its cgroup, clone its
+/// init, hand the init over through the handshake, and record the result.
+/// Each step is its own function below, in this order.
 pub fn create(o: &CreateOpts) -> Result<Created> {
+    // From here ^C or a TERM ends the create with everything undone, also
+    // while the init is stuck (see handshake).
+    let intr = sync::Interrupts::new()?;
+    let Planned {
+        spec,
+        mut plan,
+        cgroup,
+        resources,
+    } = plan_container(o)?;
+
+    let dir = make_state_dir(o)?;
+    let mut cleanup = Cleanup {
+        dir: Some(&dir),
+        cgroup: None,
+        pid: 0,
+    };
+    let lock = dir.lock()?;
+    let mut st = first_state(o, &spec, &plan, &cgroup);
+    record_state(&dir, &st, &spec)?;
+    let (fifo, proc) = open_child_files(o, &dir)?;
+
+    let overlap = overlap_cgroup_setup(&plan, &cgroup);
+    if !overlap {
+        setup_cgroup(&cgroup, &resources, &mut cleanup)?;
+    }
+    // A user namespace given by path is joined before the clone (see
+    // spawn), not by the init.
+    let join_user = take_joined_user(&mut plan);
+    let init = spawn_init(o, &plan, &cgroup, overlap, join_user, fifo, proc, &lock)?;
+    cleanup.pid = init.pid;
+    record_init(&dir, &mut st, init.pid)?;
+    if overlap {
+        setup_cgroup(&cgroup, &resources, &mut cleanup)?;
+    }
+    crate::container::fault::point("after-clone");
+    place_init(&plan, &cgroup, &init)?;
+
+    // No lock across the wait on the init: a stuck init must not make
+    // kill, delete or resume of this id wait for us. (Unlock, not close:
+    // the init may still hold a copy of the fd.)
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::Unlock)
+        .ctx(|| format!("unlock {}", dir.path.display()))?;
+    handshake(o, &plan, &st, &init, &cgroup, &intr)?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .ctx(|| format!("lock {}", dir.path.display()))?;
+    if !still_ours(&dir, &st) {
+        // delete --force came meanwhile: the dir and cgroup are its now.
+        cleanup.dir = None;
+        cleanup.cgroup = None;
+        bail!("container {} was deleted while being created", o.id);
+    }
+
+    crate::container::fault::point("after-ready");
+    st.namespaces = namespace_paths(init.pid, &plan);
+    if !plan.mount_ns {
+        st.rootfs_mount = crate::container::rootfs::mount_id(&plan.rootfs);
+    }
+    st.created_done = true;
+    dir.save(&st)?;
+    if let Some(pf) = o.pid_file {
+        write_pid_file(pf, init.pid)?;
+    }
+    cleanup.pid = 0;
+    cleanup.cgroup = None;
+    cleanup.dir = None;
+    drop(cleanup);
+    Ok(Created {
+        pid: init.pid,
+        dir,
+        state: st,
+        lock,
+        terminal: plan.process.terminal,
+    })
+}
+
+/// What `plan_container` makes of the bundle: everything the later steps
+/// need, decided before anything is written.
+struct Planned {
+    spec: crate::spec::Spec,
+    plan: Plan,
+    cgroup: Cgroup,
+    resources: crate::spec::Resources,
+}
+
+/// Step 1, plan: read and check the bundle's config, and work out the
+/// cgroup. Nothing is written yet, so a bad config leaves nothing.
+fn plan_container(o: &CreateOpts) -> Result<Planned> {
     state::validate_id(o.id)?;
     let spec = crate::spec::load(o.bundle)?;
     let mut plan = plan::prepare(
@@ -89,25 +181,34 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
         linux.resources.as_ref(),
     )?;
     plan.cgroup_view = view;
+    Ok(Planned {
+        spec,
+        plan,
+        cgroup,
+        resources: linux.resources.unwrap_or_default(),
+    })
+}
 
+/// Step 2, state: the container's directory under --root. Its existence
+/// is what makes the id taken.
+fn make_state_dir(o: &CreateOpts) -> Result<Dir> {
     std::fs::create_dir_all(o.root).ctx(|| format!("create root {}", o.root.display()))?;
     let dir = Dir::new(o.root, o.id);
     match std::fs::create_dir(&dir.path) {
-        Ok(()) => {}
+        Ok(()) => Ok(dir),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             bail!("container with id {} already exists", o.id)
         }
-        Err(e) => return Err(e).ctx(|| format!("create state dir {}", dir.path.display())),
+        Err(e) => Err(e).ctx(|| format!("create state dir {}", dir.path.display())),
     }
-    let mut cleanup = Cleanup {
-        dir: Some(&dir),
-        cgroup: None,
-        pid: 0,
-    };
-    let lock = dir.lock()?;
+}
 
+/// The state as it is before the init exists (pid 0, "creating" while we
+/// live).
+fn first_state(o: &CreateOpts, spec: &crate::spec::Spec, plan: &Plan, cgroup: &Cgroup) -> State {
     let (secs, nanos) = crate::timefmt::now();
-    let mut st = State {
+    let hooks = spec.hooks.as_ref();
+    State {
         id: o.id.to_string(),
         pid: 0,
         start_time: 0,
@@ -125,26 +226,27 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
             let me = rustix::process::getpid().as_raw_nonzero().get();
             state::proc_start_time(me).map(|t| (me, t))
         },
-        poststart: spec
-            .hooks
-            .as_ref()
-            .map(|h| h.poststart.clone())
-            .unwrap_or_default(),
-        poststop: spec
-            .hooks
-            .as_ref()
-            .map(|h| h.poststop.clone())
-            .unwrap_or_default(),
+        poststart: hooks.map(|h| h.poststart.clone()).unwrap_or_default(),
+        poststop: hooks.map(|h| h.poststop.clone()).unwrap_or_default(),
         rootfs_mount: None,
-    };
-    // Early, so a runtime killed from here on can be cleaned by delete -f.
-    dir.save(&st)?;
+    }
+}
+
+/// Write the first state and the config exec will use. Early, so a
+/// runtime killed from here on can be cleaned by delete -f.
+fn record_state(dir: &Dir, st: &State, spec: &crate::spec::Spec) -> Result<()> {
+    dir.save(st)?;
     // exec takes its defaults (caps, env, seccomp...) from the config as
     // it was at create, whatever happens to the bundle later.
-    let cfg = serde_json::to_vec(&spec).map_err(|e| Error::msg(format!("encode config: {e}")))?;
+    let cfg = serde_json::to_vec(spec).map_err(|e| Error::msg(format!("encode config: {e}")))?;
     state::write_atomic(&dir.file(state::CONFIG_FILE), &cfg)?;
     crate::container::fault::point("after-state-dir");
+    Ok(())
+}
 
+/// The exec fifo (not for `run`) as an O_PATH fd, and the host's /proc:
+/// the init reopens the fifo through it after pivot_root.
+fn open_child_files(o: &CreateOpts, dir: &Dir) -> Result<(Option<OwnedFd>, OwnedFd)> {
     let fifo = if o.no_fifo {
         None
     } else {
@@ -183,26 +285,45 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
         rustix::fs::Mode::empty(),
     )
     .ctx(|| "open /proc (is procfs mounted on the host?)")?;
+    Ok((fifo, proc))
+}
 
-    let res = linux.resources.unwrap_or_default();
-    let overlap = overlap_cgroup_setup(&plan, &cgroup);
-    if !overlap {
-        setup_cgroup(&cgroup, &res, &mut cleanup)?;
-    }
+/// The cloned init as the parent holds it.
+struct Init {
+    pid: i32,
+    placed: Placed,
+    sock: OwnedFd,
+    /// The seccomp-listener flag page, when the filter notifies.
+    shared: Option<SharedPage>,
+}
 
+/// Step 4, spawn: the console, the sync socket, and the init itself.
+#[allow(clippy::too_many_arguments)]
+fn spawn_init(
+    o: &CreateOpts,
+    plan: &Plan,
+    cgroup: &Cgroup,
+    overlap: bool,
+    join_user: Option<JoinNs>,
+    fifo: Option<OwnedFd>,
+    proc: OwnedFd,
+    lock: &OwnedFd,
+) -> Result<Init> {
     let console =
         crate::linux::pty::console_for(plan.process.terminal, o.console_fd, o.console_socket)?;
-    let (parent_sock, child_sock) = sync::pair()?;
-    let close = vec![lock.as_raw_fd(), parent_sock.as_raw_fd()];
+    let (sock, child_sock) = sync::pair()?;
+    let close = vec![lock.as_raw_fd(), sock.as_raw_fd()];
     let shared = if plan.seccomp.as_ref().is_some_and(|p| p.notify) {
         Some(SharedPage::new()?)
     } else {
         None
     };
-    let (pid, in_cgroup) = spawn(
-        &plan,
-        &cgroup,
+    let (pid, placed) = spawn(
+        plan,
+        cgroup,
         overlap,
+        join_user.as_ref(),
+        &sock,
         ChildFds {
             sock: child_sock,
             fifo,
@@ -212,39 +333,68 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
             close,
         },
     )?;
-    cleanup.pid = pid;
+    Ok(Init {
+        pid,
+        placed,
+        sock,
+        shared,
+    })
+}
+
+/// Record the init's pid before it goes on, so delete --force finds it
+/// even if we die from here.
+fn record_init(dir: &Dir, st: &mut State, pid: i32) -> Result<()> {
     st.pid = pid;
     // Read now: the child waits for GO, so it can't have exited yet; a
     // short-lived container may be a zombie by the time it says ready.
     st.start_time = state::proc_start_time(pid)
         .ok_or_else(|| Error::msg("container init exited during setup"))?;
-    // Recorded before the init goes on, so delete --force finds it even if
-    // we die from here.
-    dir.save(&st)?;
-    if overlap {
-        setup_cgroup(&cgroup, &res, &mut cleanup)?;
-    }
-    crate::container::fault::point("after-clone");
+    dir.save(st)
+}
 
-    // Child waits for GO: first put it where it belongs. It joined the v1
-    // hierarchies itself; the unified one is ours unless clone3 did it.
-    if !in_cgroup {
-        cgroup.add_pid_unified(pid)?;
+/// The init waits for GO: first put it where it belongs (see `Placed`).
+fn place_init(plan: &Plan, cgroup: &Cgroup, init: &Init) -> Result<()> {
+    match init.placed {
+        Placed::Fully => {}
+        Placed::V1 => cgroup.add_pid_unified(init.pid)?,
+        Placed::Not => cgroup.add_pid(init.pid)?,
     }
     if plan.ns_new & libc::CLONE_NEWUSER as u64 != 0 {
-        write_id_maps(pid, &plan)?;
+        write_id_maps(init.pid, plan)?;
     }
     // In a user namespace the child can't raise rlimits or lower its oom
     // score against the host: we do it for it.
-    plan.security.apply_from_parent(pid)?;
+    plan.security.apply_from_parent(init.pid)
+}
+
+/// Step 5, handshake: GO, then serve the init (hooks, seccomp listener)
+/// until it reports READY or fails. The wait is interruptible (`intr`)
+/// and ends, with an error, when the init's cgroup gets frozen: a frozen
+/// init never answers.
+fn handshake(
+    o: &CreateOpts,
+    plan: &Plan,
+    st: &State,
+    init: &Init,
+    cgroup: &Cgroup,
+    intr: &sync::Interrupts,
+) -> Result<()> {
+    let pid = init.pid;
+    let sock = init.sock.as_fd();
     let hook_state =
         crate::container::hooks::state_json(o.id, "creating", pid, &st.bundle, &st.annotations);
-    sync::send(parent_sock.as_fd(), sync::GO, &hook_state)?;
-
+    sync::send(sock, sync::GO, &hook_state)?;
+    let frozen = || {
+        if cgroup.frozen_or_freezing() {
+            bail!("{FROZEN}");
+        }
+        Ok(())
+    };
     loop {
-        let (tag, payload, _fd) = sync::recv(parent_sock.as_fd())?;
+        let (tag, payload, _fd) =
+            sync::recv_or_interrupt(sock, intr, Duration::from_millis(100), frozen)?;
         match tag {
-            sync::READY => break,
+            sync::READY => return Ok(()),
             sync::FAULT => crate::container::fault::point("after-mounts"),
             sync::FD => {
                 let r = send_seccomp_listener(
@@ -252,50 +402,67 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
                     fd_number(&payload),
                     plan.seccomp_listener.as_deref(),
                     plan.seccomp_metadata.as_deref(),
-                    &st,
+                    st,
                     "creating",
                 );
-                if let Some(p) = &shared {
+                if let Some(p) = &init.shared {
                     p.set(if r.is_ok() { 1 } else { 2 });
                 }
                 r?;
             }
             sync::HOOKS => {
-                crate::container::hooks::run_all("prestart", &plan.hooks.prestart, &hook_state)?;
-                crate::container::hooks::run_all(
-                    "createRuntime",
-                    &plan.hooks.create_runtime,
-                    &hook_state,
-                )?;
-                sync::send(parent_sock.as_fd(), sync::GO, &[])?;
+                // A hook may hang too: ^C/TERM end us meanwhile as they
+                // would without the interrupt wait (delete --force cleans).
+                intr.unblocked(|| {
+                    crate::container::hooks::run_all(
+                        "prestart",
+                        &plan.hooks.prestart,
+                        &hook_state,
+                    )?;
+                    crate::container::hooks::run_all(
+                        "createRuntime",
+                        &plan.hooks.create_runtime,
+                        &hook_state,
+                    )
+                })?;
+                sync::send(sock, sync::GO, &[])?;
             }
             sync::ERROR => return Err(sync::decode_error(&payload)),
             0 => bail!("container init exited during setup"),
             t => bail!("sync: unexpected message {t} from container init"),
         }
     }
+}
 
-    crate::container::fault::point("after-ready");
-    st.namespaces = namespace_paths(pid, &plan);
-    if !plan.mount_ns {
-        st.rootfs_mount = crate::container::rootfs::mount_id(&plan.rootfs);
+/// runc's words for a create into a frozen cgroup.
+const FROZEN: &str = "container's cgroup unexpectedly frozen";
+
+/// SIGKILL our child `pid` and reap it, waiting at most `limit`; false if
+/// it is still there (a frozen task dies only once thawed).
+pub(crate) fn kill_and_reap(pid: i32, limit: Duration) -> bool {
+    // SAFETY: plain kill(2) of our own child, which stays ours (its pid
+    // can't be reused) until we reap it.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let deadline = Instant::now() + limit;
+    loop {
+        // SAFETY: plain waitpid of our own child.
+        let r = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+        if r != 0 {
+            // Reaped, or not ours to reap (ECHILD): nothing to wait for.
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
-    st.created_done = true;
-    dir.save(&st)?;
-    if let Some(pf) = o.pid_file {
-        write_pid_file(pf, pid)?;
-    }
-    cleanup.pid = 0;
-    cleanup.cgroup = None;
-    cleanup.dir = None;
-    drop(cleanup);
-    Ok(Created {
-        pid,
-        dir,
-        state: st,
-        lock,
-        terminal: plan.process.terminal,
-    })
+}
+
+/// Whether the state dir still holds our container (not deleted and made
+/// anew while we waited unlocked).
+fn still_ours(dir: &Dir, st: &State) -> bool {
+    dir.load(&st.id)
+        .is_ok_and(|now| now.pid == st.pid && now.start_time == st.start_time)
 }
 
 /// Namespaces the child can make itself with unshare(2) as well as clone3
@@ -316,8 +483,8 @@ fn overlap_cgroup_setup(plan: &Plan, cgroup: &Cgroup) -> bool {
         && cgroup.layout != crate::cgroups::Layout::V2
 }
 
-/// mkdir the cgroups and write their limits; even without resources the
-/// device policy is deny-all plus the defaults, as runc.
+/// Step 3, cgroup: mkdir the cgroups and write their limits; even without
+/// resources the device policy is deny-all plus the defaults, as runc.
 fn setup_cgroup(
     cgroup: &Cgroup,
     res: &crate::spec::Resources,
@@ -325,6 +492,11 @@ fn setup_cgroup(
 ) -> Result<()> {
     cgroup.create()?;
     cleanup.cgroup = Some(cgroup.clone());
+    // An init placed in a frozen cgroup stops before it can say anything:
+    // refuse rather than wait for it (as runc).
+    if cgroup.frozen_or_freezing() {
+        bail!("{FROZEN}");
+    }
     cgroup.apply(res)?;
     crate::container::fault::point("after-cgroup");
     Ok(())
@@ -334,7 +506,34 @@ fn setup_cgroup(
 /// namespaces at once and joins its cgroups (made meanwhile by us) only
 /// after GO; otherwise the cgroups exist already and it joins first.
 /// Returns the pid and whether the unified hierarchy is taken care of.
-fn spawn(plan: &Plan, cgroup: &Cgroup, overlap: bool, fds: ChildFds) -> Result<(i32, bool)> {
+/// Which cgroups the init is in (or joins itself) once spawned; the rest
+/// are the parent's to write.
+#[derive(Clone, Copy)]
+enum Placed {
+    /// clone3 put it in the unified hierarchy and it joins the v1 ones.
+    Fully,
+    /// It joins the v1 hierarchies itself.
+    V1,
+    /// Nothing: it runs as the joined user namespace's root, which may
+    /// not write the host's cgroup files.
+    Not,
+}
+
+/// Take the user namespace to join out of the plan: it is joined before
+/// the init is cloned, never by the init.
+fn take_joined_user(plan: &mut Plan) -> Option<JoinNs> {
+    let i = plan.ns_join.iter().position(|j| j.typ == "user")?;
+    Some(plan.ns_join.remove(i))
+}
+
+fn spawn(
+    plan: &Plan,
+    cgroup: &Cgroup,
+    overlap: bool,
+    join_user: Option<&JoinNs>,
+    parent_sock: &OwnedFd,
+    fds: ChildFds,
+) -> Result<(i32, Placed)> {
     // pid and time namespaces given by path apply to our children: join
     // them here so the one clone lands the init inside.
     for j in &plan.ns_join {
@@ -366,6 +565,13 @@ fn spawn(plan: &Plan, cgroup: &Cgroup, overlap: bool, fds: ChildFds) -> Result<(
         0
     };
     flags &= !child_unshares;
+    if let Some(user) = join_user {
+        let pid = clone_in_user_ns(plan, user, flags, parent_sock, fds)?;
+        crate::log::debug(&format!(
+            "cloned container init {pid} in the user namespace it joins"
+        ));
+        return Ok((pid, Placed::Not));
+    }
     let (pid, in_cgroup) = if overlap {
         (clone3_into(flags, None)?.0, true)
     } else {
@@ -387,17 +593,7 @@ fn spawn(plan: &Plan, cgroup: &Cgroup, overlap: bool, fds: ChildFds) -> Result<(
             cgroup.join_self_v1()
         };
         if let Err(e) = first {
-            let sock = fds.sock.as_fd();
-            let _ = sync::send(sock, sync::ERROR, &sync::encode_error(&e));
-            // The parent reads the error after its GO; wait for it to end us
-            // so it finds the message, not a dead socket.
-            while let Ok((t, _, _)) = sync::recv(sock) {
-                if t == 0 {
-                    break;
-                }
-            }
-            // SAFETY: _exit skips the parent image's atexit handlers.
-            unsafe { libc::_exit(1) }
+            child_fail(fds.sock.as_fd(), &e);
         }
         init::run(plan, fds, overlap.then_some(cgroup));
     }
@@ -411,7 +607,86 @@ fn spawn(plan: &Plan, cgroup: &Cgroup, overlap: bool, fds: ChildFds) -> Result<(
             ""
         }
     ));
-    Ok((pid, in_cgroup))
+    Ok((pid, if in_cgroup { Placed::Fully } else { Placed::V1 }))
+}
+
+/// Report `e` from a child that failed before init::run, and end it.
+fn child_fail(sock: std::os::fd::BorrowedFd, e: &Error) -> ! {
+    let _ = sync::send(sock, sync::ERROR, &sync::encode_error(e));
+    // The parent reads the error after its GO; wait for it to end us so it
+    // finds the message, not a dead socket.
+    while let Ok((t, _, _)) = sync::recv(sock) {
+        if t == 0 {
+            break;
+        }
+    }
+    // SAFETY: _exit skips the parent image's atexit handlers.
+    unsafe { libc::_exit(1) }
+}
+
+/// Clone the init inside the user namespace `user` (runc's and crun's
+/// order: join it, then make the new namespaces), so the namespaces it
+/// gets belong to that user namespace and its root may use them (mount
+/// /proc in a new pid namespace, sysfs in a new network one). We can't
+/// join it ourselves (we'd lose our rights on the host), so a short-lived
+/// helper joins, becomes its root, and clones the init with CLONE_PARENT:
+/// the init is our child all the same. The helper sends its pid.
+fn clone_in_user_ns(
+    plan: &Plan,
+    user: &JoinNs,
+    flags: u64,
+    parent_sock: &OwnedFd,
+    fds: ChildFds,
+) -> Result<i32> {
+    let helper = clone3(0, None)?;
+    if helper == 0 {
+        // SAFETY: a namespace fd from the plan; we are single-threaded.
+        let joined = if unsafe { libc::setns(user.fd.as_raw_fd(), libc::CLONE_NEWUSER) } != 0 {
+            Err(Error::last_os("join user namespace"))
+        } else {
+            become_root()
+        };
+        match joined.and_then(|()| clone3(flags | libc::CLONE_PARENT as u64, None)) {
+            // The init: its first wait is for GO, which comes once we
+            // have said its pid.
+            Ok(0) => init::run(plan, fds, None),
+            Ok(pid) => {
+                let _ = sync::send(fds.sock.as_fd(), sync::CHILD_PID, &pid.to_le_bytes());
+            }
+            Err(e) => {
+                let _ = sync::send(fds.sock.as_fd(), sync::ERROR, &sync::encode_error(&e));
+            }
+        }
+        // SAFETY: _exit skips the parent image's atexit handlers.
+        unsafe { libc::_exit(0) }
+    }
+    // Our copies go now, so a helper that died without a word reads as
+    // a closed socket, not a wait.
+    drop(fds);
+    // SAFETY: waitpid of the helper we just cloned; it exits at once.
+    unsafe { libc::waitpid(helper, std::ptr::null_mut(), 0) };
+    match sync::recv(parent_sock.as_fd())? {
+        (sync::CHILD_PID, p, _) if p.len() == 4 => Ok(i32::from_le_bytes([p[0], p[1], p[2], p[3]])),
+        (sync::ERROR, p, _) => Err(sync::decode_error(&p)),
+        _ => bail!("container init: no pid from the user namespace helper"),
+    }
+}
+
+/// Become the root of the user namespace just joined (our host uid 0 is
+/// not mapped there): what the init's own setup expects to be.
+fn become_root() -> Result<()> {
+    rustix::thread::set_thread_res_gid(
+        rustix::process::Gid::ROOT,
+        rustix::process::Gid::ROOT,
+        rustix::process::Gid::ROOT,
+    )
+    .map_err(|e| Error::errno("setresgid 0 in joined user namespace", e.raw_os_error()))?;
+    rustix::thread::set_thread_res_uid(
+        rustix::process::Uid::ROOT,
+        rustix::process::Uid::ROOT,
+        rustix::process::Uid::ROOT,
+    )
+    .map_err(|e| Error::errno("setresuid 0 in joined user namespace", e.raw_os_error()))
 }
 
 fn write_id_maps(pid: i32, plan: &Plan) -> Result<()> {

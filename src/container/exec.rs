@@ -87,10 +87,15 @@ fn open_namespaces(st: &state::State) -> Result<Vec<JoinNs>> {
 }
 
 pub fn exec_process(o: &ExecOpts) -> Result<Spawned> {
+    // ^C or a TERM while the new process is set up ends the exec with the
+    // process killed, also when it is stuck (frozen with --ignore-paused).
+    let intr = sync::Interrupts::new()?;
     let (dir, st, lock) = crate::container::open(o.root, o.id)?;
     match st.status(&dir) {
         Status::Stopped => bail!("cannot exec in a stopped container"),
-        Status::Paused if !o.ignore_paused => bail!("cannot exec in a paused container"),
+        Status::Paused if !o.ignore_paused => {
+            bail!("cannot exec in a paused container (use --ignore-paused to override)")
+        }
         Status::Creating => bail!("container {} is still being created", o.id),
         _ => {}
     }
@@ -169,20 +174,30 @@ pub fn exec_process(o: &ExecOpts) -> Result<Spawned> {
     drop(console);
     crate::container::fault::point("exec-after-clone");
     let fail = |e: Error| -> Error {
-        // SAFETY: plain kill/waitpid of our own child.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-            libc::waitpid(pid, std::ptr::null_mut(), 0);
-        }
+        // Bounded: in a paused container the process dies only at resume
+        // (it is in the container's cgroup, so delete --force gets it too).
+        crate::container::create::kill_and_reap(pid, std::time::Duration::from_millis(200));
         e
     };
     if !in_cgroup {
         st.cgroup.add_pid(pid).map_err(fail)?;
     }
     ep.security.apply_from_parent(pid).map_err(fail)?;
+    // Nothing below needs the container held still, and the process may
+    // wait frozen (--ignore-paused) until a resume that takes the lock.
+    // Unlock rather than close: the child may not have closed its copy.
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::Unlock)
+        .map_err(|e| fail(Error::errno("unlock state dir", e.raw_os_error())))?;
     sync::send(parent_sock.as_fd(), sync::GO, &[]).map_err(fail)?;
+    let no_check = || Ok(());
     loop {
-        match sync::recv(parent_sock.as_fd()).map_err(fail)? {
+        let msg = sync::recv_or_interrupt(
+            parent_sock.as_fd(),
+            &intr,
+            std::time::Duration::from_secs(1),
+            no_check,
+        );
+        match msg.map_err(fail)? {
             (sync::READY, _, _) => break,
             (sync::FD, p, _) => {
                 let r = crate::container::create::send_seccomp_listener(

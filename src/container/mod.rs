@@ -36,12 +36,16 @@ pub fn open(root: &Path, id: &str) -> Result<(Dir, State, OwnedFd)> {
 }
 
 pub fn start(root: &Path, id: &str) -> Result<()> {
-    let (dir, st, _lock) = open(root, id)?;
+    let (dir, st, lock) = open(root, id)?;
     match st.status(&dir) {
         Status::Created => {}
         Status::Creating => bail!("container {id} is still being created"),
         Status::Running | Status::Paused => bail!("cannot start an already running container"),
         Status::Stopped => bail!("cannot start a container that has stopped"),
+    }
+    // A frozen init can't take the go (runc's words and refusal).
+    if st.cgroup.frozen_or_freezing() {
+        bail!("cannot start a container in the paused state");
     }
     let fifo_path = dir.file(state::FIFO);
     let fifo = rustix::fs::open(
@@ -50,13 +54,25 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         rustix::fs::Mode::empty(),
     )
     .ctx(|| format!("open {}", fifo_path.display()))?;
+    // The wait below is on the init (startContainer hooks run first): no
+    // lock across it, so kill, delete or resume of the container never
+    // wait for us. SIGINT/SIGTERM end it; nothing is changed before the
+    // byte arrives.
+    drop(lock);
     // The init opens the write side as soon as we hold the read side; a
     // dead init never will, so poll with a liveness check.
     let mut buf = [0u8; 1];
     loop {
         match rustix::io::read(&fifo, &mut buf) {
             Ok(1) => break,
-            Ok(_) | Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => {}
+            // No writer: the init has not opened its end yet, or it has
+            // exec'd because a concurrent start took the byte (then the
+            // fifo is gone).
+            Ok(_) if !fifo_path.exists() => {
+                bail!("cannot start an already running container")
+            }
+            Ok(_) => std::thread::sleep(Duration::from_millis(10)),
+            Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(Error::errno("read exec fifo", e.raw_os_error())),
         }
         if !st.init_alive() {
@@ -73,7 +89,11 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         };
         let _ = rustix::event::poll(&mut pfd, Some(&timeout));
     }
-    std::fs::remove_file(&fifo_path).ctx(|| format!("remove {}", fifo_path.display()))?;
+    match std::fs::remove_file(&fifo_path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).ctx(|| format!("remove {}", fifo_path.display())),
+    }
     hooks::run_all_warn("poststart", &st.poststart, &st.hook_state(Status::Running));
     Ok(())
 }

@@ -198,10 +198,10 @@ pub fn prepare(spec: &Spec, o: &Options) -> Result<Plan> {
         }
     }
     let mount_ns = ns_types.contains(&"mount");
-    if ns_join.iter().any(|j| j.typ == "user")
-        && ns_new & (libc::CLONE_NEWPID as u64 | libc::CLONE_NEWTIME as u64) != 0
-    {
-        bail!("config: joining a user namespace together with a new pid or time namespace is not supported");
+    if ns_join.iter().any(|j| j.typ == "user") && ns_new & libc::CLONE_NEWTIME as u64 != 0 {
+        bail!(
+            "config: joining a user namespace together with a new time namespace is not supported"
+        );
     }
     let userns = ns_types.contains(&"user");
 

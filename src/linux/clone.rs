@@ -28,9 +28,16 @@ pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// We are single-threaded, so the child may keep running ordinary code:
 /// no other thread can hold a lock it would need.
 pub fn clone3(flags: u64, cgroup_fd: Option<i32>) -> Result<i32> {
+    // A CLONE_PARENT child signals our parent as we would: clone3 wants
+    // no exit signal of its own then.
+    let exit_signal = if flags & libc::CLONE_PARENT as u64 != 0 {
+        0
+    } else {
+        libc::SIGCHLD as u64
+    };
     let mut args = CloneArgs {
         flags,
-        exit_signal: libc::SIGCHLD as u64,
+        exit_signal,
         ..Default::default()
     };
     if let Some(fd) = cgroup_fd {

@@ -1,6 +1,6 @@
 //! The parent<->child channel during create: a SOCK_SEQPACKET socketpair
 //! carrying tiny tagged messages (one message = one packet), plus fd
-//! passing with SCM_RIGHTS.
+//! passing with SCM_RIGHTS, and a receive that signals can interrupt.
 
 use crate::error::{Error, Result};
 use rustix::net::{
@@ -19,6 +19,8 @@ pub const FD: u8 = 5;
 pub const HOOKS: u8 = 6;
 /// Test-only: ask the parent to hit a fault point.
 pub const FAULT: u8 = 7;
+/// The init's pid (4 bytes LE), from the helper that cloned it.
+pub const CHILD_PID: u8 = 8;
 
 pub fn pair() -> Result<(OwnedFd, OwnedFd)> {
     socketpair(
@@ -103,5 +105,127 @@ pub fn decode_error(p: &[u8]) -> Error {
         Error::msg(ctx)
     } else {
         Error::errno(ctx, errno)
+    }
+}
+
+/// The signals that end a wait on a child: the user's ^C, a supervisor's
+/// TERM, a closed terminal. While one of these exists they are blocked and
+/// read through a signalfd, so the waiter can clean up instead of dying
+/// with the child half set up; dropping it restores the signal mask.
+pub struct Interrupts {
+    fd: OwnedFd,
+    old: libc::sigset_t,
+}
+
+const INTERRUPTS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+impl Interrupts {
+    pub fn new() -> Result<Self> {
+        // SAFETY: sigset manipulation on locals, then sigprocmask and
+        // signalfd with valid pointers; the new fd is ours.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for s in INTERRUPTS {
+                libc::sigaddset(&mut set, s);
+            }
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            if libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old) != 0 {
+                return Err(Error::last_os("block signals"));
+            }
+            let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+            if fd < 0 {
+                let e = Error::last_os("signalfd");
+                libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+                return Err(e);
+            }
+            Ok(Interrupts {
+                fd: <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd),
+                old,
+            })
+        }
+    }
+
+    /// Run `f` (work of our own that may take long, e.g. hooks) with the
+    /// interrupts acting as they would without us: a ^C then ends the
+    /// process at once instead of waiting for `f`.
+    pub fn unblocked<T>(&self, f: impl FnOnce() -> T) -> T {
+        let mut blocked: libc::sigset_t;
+        // SAFETY: sigprocmask with valid pointers; the old mask is saved
+        // and put back after `f`.
+        unsafe {
+            blocked = std::mem::zeroed();
+            libc::sigprocmask(libc::SIG_SETMASK, &self.old, &mut blocked);
+        }
+        let r = f();
+        // SAFETY: as above.
+        unsafe {
+            libc::sigprocmask(libc::SIG_SETMASK, &blocked, std::ptr::null_mut());
+        }
+        r
+    }
+
+    /// The interrupting signal, if one came (consumes it).
+    fn take(&self) -> Option<i32> {
+        let mut info = [0u8; 128];
+        match rustix::io::read(&self.fd, &mut info) {
+            Ok(128) => Some(i32::from_ne_bytes([info[0], info[1], info[2], info[3]])),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Interrupts {
+    fn drop(&mut self) {
+        // Signals that came in and were not read stay pending: unblocked
+        // here they act as they would have (the caller's mask may keep
+        // them blocked, as `run` does to forward them).
+        // SAFETY: restoring the mask saved in new().
+        unsafe {
+            libc::sigprocmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut());
+        }
+    }
+}
+
+/// `recv`, but ended by an interrupt (an error saying which signal) and
+/// calling `tick` every `every` while nothing comes, so the caller can
+/// give up on a child that can't answer (e.g. a frozen cgroup).
+pub fn recv_or_interrupt(
+    sock: BorrowedFd,
+    intr: &Interrupts,
+    every: std::time::Duration,
+    mut tick: impl FnMut() -> Result<()>,
+) -> Result<(u8, Vec<u8>, Option<OwnedFd>)> {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let timeout = Timespec {
+        tv_sec: every.as_secs() as i64,
+        tv_nsec: every.subsec_nanos() as i64,
+    };
+    loop {
+        let mut fds = [
+            PollFd::new(&sock, PollFlags::IN),
+            PollFd::new(&intr.fd, PollFlags::IN),
+        ];
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(Error::errno("poll", e.raw_os_error())),
+        }
+        let (sock_ready, sig_ready) = (!fds[0].revents().is_empty(), !fds[1].revents().is_empty());
+        if sig_ready {
+            if let Some(sig) = intr.take() {
+                return Err(Error::msg(format!(
+                    "interrupted by {} while waiting for the container process",
+                    match sig {
+                        libc::SIGINT => "SIGINT",
+                        libc::SIGTERM => "SIGTERM",
+                        _ => "SIGHUP",
+                    }
+                )));
+            }
+        }
+        if sock_ready {
+            return recv(sock);
+        }
+        tick()?;
     }
 }

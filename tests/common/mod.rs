@@ -159,7 +159,13 @@ impl Out {
                 line.len() > prefix.len() + 3,
                 "error line says nothing:\n{self}"
             );
-            assert_eq!(self.code, 1, "runway errors exit 1:\n{self}");
+            // exec's own failures exit 255, as runc's.
+            let want = if self.args.iter().any(|a| a == "exec") {
+                255
+            } else {
+                1
+            };
+            assert_eq!(self.code, want, "runway errors exit {want}:\n{self}");
         }
         line
     }

@@ -208,7 +208,8 @@ pub fn clean_error(out: &Out) -> Result<String, String> {
     if out.code == 101 {
         return Err(format!("exit 101 (Rust panic):\n{out}"));
     }
-    if out.code >= 128 {
+    // 255 is exec's own failure (runc's status for it), not a signal.
+    if out.code >= 128 && out.code != 255 {
         return Err(format!(
             "died by signal {} (abort/crash?):\n{out}",
             out.code - 128
