@@ -190,7 +190,7 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     }
 }
 
-/// Exit status of an exec that could not run its process.
+/// Exit status of an exec or run that could not run its process.
 pub const EXEC_FAILED: i32 = 255;
 
 fn exec(g: &Global, a: &args::Args, id: &str) -> Result<i32> {

@@ -33,8 +33,21 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
         return Ok(0);
     }
     let id = super::one_id(&a, "run")?;
+    // From here a failure is runway's own, not the container process's:
+    // 255, so it can't be taken for the process's exit status (0-254).
+    // runc 1.1 exits 1 here; its exec already uses 255.
+    match run(g, &a, &id) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            crate::log::error(&e.to_string());
+            Ok(super::exec::EXEC_FAILED)
+        }
+    }
+}
+
+fn run(g: &Global, a: &args::Args, id: &str) -> Result<i32> {
     let detach = a.is_set("detach");
-    let mut opts = super::create::opts(g, &a, &id, true)?;
+    let mut opts = super::create::opts(g, a, id, true)?;
     // Foreground with a terminal and no engine: we are the console.
     let own_console = if !detach && opts.console_socket.is_none() {
         let (ours, theirs) = rustix::net::socketpair(

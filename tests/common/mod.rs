@@ -159,8 +159,9 @@ impl Out {
                 line.len() > prefix.len() + 3,
                 "error line says nothing:\n{self}"
             );
-            // exec's own failures exit 255, as runc's.
-            let want = if self.args.iter().any(|a| a == "exec") {
+            // run's and exec's own failures exit 255 (runc's exec does;
+            // its run exits 1), so they can't be taken for the process's.
+            let want = if self.args.iter().any(|a| a == "exec" || a == "run") {
                 255
             } else {
                 1
