@@ -94,7 +94,7 @@ fn run(g: &Global, a: &args::Args, id: &str) -> Result<i32> {
     drop(own_console);
     let code = wait_forwarding(created.pid, &set, master);
     if !a.is_set("keep") {
-        if let Err(e) = crate::container::delete(&g.root, &id, true) {
+        if let Err(e) = crate::container::delete(&g.root, id, true) {
             crate::log::warn(&format!("delete after run: {e}"));
         }
     }
