@@ -12,11 +12,11 @@
 //! CAP_SYS_RESOURCE, hence `restrict_oom_score_adj`.
 
 use super::{
-    ensure, expect_ok, kill_cgroup_tree, next_seq, poll, processes_in_cgroups,
-    processes_mentioning, remove_cgroup_tree, remove_test_dir, run, skip, unmount_under, Check,
-    Scenario, CTR_IMAGE, ENGINE_TIMEOUT, PAUSE_IMAGE,
+    ctr_leftovers, ctr_remove_all, dir_leftovers, ensure, expect_ok, is_line_of, next_seq, poll,
+    processes_in_cgroups, run, skip, stop_child, teardown, Check, Scenario, CTR_IMAGE,
+    ENGINE_TIMEOUT, PAUSE_IMAGE,
 };
-use crate::common::{cgroup_dirs_named, mount_points_under, Out};
+use crate::common::{cgroup_dirs_named, Out};
 use serde_json::{json, Value};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -344,12 +344,7 @@ state = "{state}"
                 Err(e) => found.push(format!("CRI {method}: {e}")),
             }
         }
-        for what in [["container", "ls", "-q"], ["task", "ls", "-q"]] {
-            let out = self.ctr(&what);
-            if !out.ok() || !out.stdout.trim().is_empty() {
-                found.push(format!("containerd still lists:\n{out}"));
-            }
-        }
+        found.extend(ctr_leftovers(|a| self.ctr(a)));
         found.extend(self.system_leftovers());
         found
     }
@@ -373,40 +368,17 @@ state = "{state}"
             }
         }
         found.extend(processes_in_cgroups(&[self.cgroup_parent.as_str()]));
-        let dir = format!("{}/", self.dir.display());
-        found.extend(
-            processes_mentioning(&[&dir])
-                .into_iter()
-                .filter(|p| !self.is_daemon_line(p))
-                .map(|p| format!("process left: {p}")),
-        );
-        found.extend(
-            mount_points_under(&self.dir)
-                .into_iter()
-                .map(|m| format!("mount left: {m}")),
-        );
+        found.extend(dir_leftovers(
+            &self.dir,
+            |p| is_line_of(self.daemon.as_ref(), p),
+            |_| false,
+        ));
         found
-    }
-
-    fn is_daemon_line(&self, line: &str) -> bool {
-        self.daemon
-            .as_ref()
-            .is_some_and(|d| line.starts_with(&format!("pid {}:", d.id())))
     }
 
     /// Stop containerd (SIGTERM, then SIGKILL after 10 s) and reap it.
     pub fn stop_daemon(&mut self) {
-        if let Some(mut d) = self.daemon.take() {
-            // SAFETY: kill(2) on our own child.
-            unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
-            let stopped = poll(Duration::from_secs(10), || {
-                matches!(d.try_wait(), Ok(Some(_)))
-            });
-            if !stopped {
-                let _ = d.kill();
-            }
-            let _ = d.wait();
-        }
+        stop_child(&mut self.daemon, Duration::from_secs(10));
     }
 }
 
@@ -423,37 +395,11 @@ impl Drop for Cri {
                     }
                 }
             }
-            let ids = self.ctr(&["container", "ls", "-q"]).stdout;
-            for id in ids.split_whitespace() {
-                let _ = self.ctr(&["task", "kill", "-a", "-s", "SIGKILL", id]);
-                let _ = self.ctr(&["task", "delete", "-f", id]);
-                let _ = self.ctr(&["container", "rm", id]);
-            }
+            ctr_remove_all(|a| self.ctr(a));
         }
         self.stop_daemon();
         // Shims outlive containerd; theirs name our socket.
-        let dir = format!("{}/", self.dir.display());
-        for _ in 0..20 {
-            let ours: Vec<i32> = crate::common::live_pids()
-                .into_iter()
-                .filter(|p| {
-                    fs::read(format!("/proc/{p}/cmdline"))
-                        .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&dir))
-                })
-                .collect();
-            if ours.is_empty() {
-                break;
-            }
-            for p in ours {
-                // SAFETY: kill(2) on a process naming our private directory.
-                unsafe { libc::kill(p, libc::SIGKILL) };
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        kill_cgroup_tree(&self.cgroup_parent);
-        unmount_under(&self.dir);
-        remove_cgroup_tree(&self.cgroup_parent);
-        remove_test_dir(&self.dir);
+        teardown(&self.dir, &self.cgroup_parent);
     }
 }
 

@@ -9,9 +9,8 @@
 //! client is /usr/bin/docker (docker.io's) with DOCKER_HOST on that socket.
 
 use super::{
-    ensure, expect_code, expect_ok, kill_cgroup_tree, on_pty, poll, processes_in_cgroups,
-    processes_mentioning, remove_cgroup_tree, remove_test_dir, run, unmount_under, Check, Scenario,
-    DOCKER_IMAGE as IMAGE, ENGINE_TIMEOUT,
+    dir_leftovers, ensure, expect_code, expect_ok, is_line_of, on_pty, poll, processes_in_cgroups,
+    run, stop_child, teardown, Check, Scenario, DOCKER_IMAGE as IMAGE, ENGINE_TIMEOUT,
 };
 use crate::common::{cgroup_dirs_named, mount_points_under, Out};
 use serde_json::json;
@@ -241,30 +240,22 @@ impl Docker {
             }
         }
         found.extend(processes_in_cgroups(&[self.cgroup_parent.as_str()]));
-        let dir = format!("{}/", self.dir.display());
-        found.extend(
-            processes_mentioning(&[&dir])
-                .into_iter()
-                .filter(|p| !self.is_daemon_line(p))
-                .map(|p| format!("process left: {p}")),
-        );
         // While dockerd runs, its data-root is bind-mounted onto itself.
         let data = self.dir.join("data").to_string_lossy().into_owned();
-        found.extend(
-            mount_points_under(&self.dir)
-                .into_iter()
-                .filter(|m| !(self.daemon.is_some() && *m == data))
-                .map(|m| format!("mount left: {m}")),
-        );
+        found.extend(dir_leftovers(
+            &self.dir,
+            |p| self.is_daemon_line(p),
+            |m| self.daemon.is_some() && m == data,
+        ));
         found
     }
 
     /// dockerd itself, and the containerd it manages, while running.
     fn is_daemon_line(&self, line: &str) -> bool {
-        self.daemon.as_ref().is_some_and(|d| {
-            line.starts_with(&format!("pid {}:", d.id()))
-                || (line.contains("containerd --config") && !line.contains("containerd-shim"))
-        })
+        is_line_of(self.daemon.as_ref(), line)
+            || (self.daemon.is_some()
+                && line.contains("containerd --config")
+                && !line.contains("containerd-shim"))
     }
 
     /// Stop dockerd (SIGTERM, then SIGKILL after 20 s) and reap it; it
@@ -272,16 +263,7 @@ impl Docker {
     /// onto itself (to make it a shared mount) and leaves that behind; that
     /// one mount is dockerd's, not a container's, so it goes here.
     pub fn stop_daemon(&mut self) {
-        if let Some(mut d) = self.daemon.take() {
-            // SAFETY: kill(2) on our own child.
-            unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
-            let stopped = poll(Duration::from_secs(20), || {
-                matches!(d.try_wait(), Ok(Some(_)))
-            });
-            if !stopped {
-                let _ = d.kill();
-            }
-            let _ = d.wait();
+        if stop_child(&mut self.daemon, Duration::from_secs(20)) {
             let data = self.dir.join("data");
             let data_str = data.to_string_lossy().into_owned();
             if let Ok(c) = std::ffi::CString::new(data_str.clone()) {
@@ -309,28 +291,7 @@ impl Drop for Docker {
         }
         self.stop_daemon();
         // containerd and shims outlive a killed dockerd; they name our dir.
-        let dir = format!("{}/", self.dir.display());
-        for _ in 0..40 {
-            let ours: Vec<i32> = crate::common::live_pids()
-                .into_iter()
-                .filter(|p| {
-                    fs::read(format!("/proc/{p}/cmdline"))
-                        .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&dir))
-                })
-                .collect();
-            if ours.is_empty() {
-                break;
-            }
-            for p in ours {
-                // SAFETY: kill(2) on a process naming our private directory.
-                unsafe { libc::kill(p, libc::SIGKILL) };
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        kill_cgroup_tree(&self.cgroup_parent);
-        unmount_under(&self.dir);
-        remove_cgroup_tree(&self.cgroup_parent);
-        remove_test_dir(&self.dir);
+        teardown(&self.dir, &self.cgroup_parent);
         if self.counted {
             PluginDir::leave();
         }

@@ -662,6 +662,103 @@ pub fn remove_test_dir(dir: &Path) {
     }
 }
 
+// ------------------------------------------------ daemons the tier starts
+
+/// Stop a daemon the tier started (SIGTERM, then SIGKILL after `grace`)
+/// and reap it. Returns whether there was one.
+pub fn stop_child(slot: &mut Option<std::process::Child>, grace: Duration) -> bool {
+    let Some(mut d) = slot.take() else {
+        return false;
+    };
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
+    if !poll(grace, || matches!(d.try_wait(), Ok(Some(_)))) {
+        let _ = d.kill();
+    }
+    let _ = d.wait();
+    true
+}
+
+/// Whether a `processes_mentioning` line is `child`'s own.
+pub fn is_line_of(child: Option<&std::process::Child>, line: &str) -> bool {
+    child.is_some_and(|d| line.starts_with(&format!("pid {}:", d.id())))
+}
+
+/// What a test's private directory must not have once its containers are
+/// gone: processes naming it (other than the daemon's, which
+/// `is_daemon` picks out) and mounts under it (other than those `keep`
+/// allows).
+pub fn dir_leftovers(
+    dir: &Path,
+    is_daemon: impl Fn(&str) -> bool,
+    keep: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    // With the slash: one test dir name is a prefix of another's.
+    let named = format!("{}/", dir.display());
+    let mut found: Vec<String> = processes_mentioning(&[&named])
+        .into_iter()
+        .filter(|p| !is_daemon(p))
+        .map(|p| format!("process left: {p}"))
+        .collect();
+    found.extend(
+        common::mount_points_under(dir)
+            .into_iter()
+            .filter(|m| !keep(m))
+            .map(|m| format!("mount left: {m}")),
+    );
+    found
+}
+
+/// What containerd (through `ctr`) still lists; empty when nothing.
+pub fn ctr_leftovers(ctr: impl Fn(&[&str]) -> Out) -> Vec<String> {
+    let mut found = Vec::new();
+    for what in [["container", "ls", "-q"], ["task", "ls", "-q"]] {
+        let out = ctr(&what);
+        if !out.ok() || !out.stdout.trim().is_empty() {
+            found.push(format!("containerd still lists:\n{out}"));
+        }
+    }
+    found
+}
+
+/// Force away every container containerd still has, through `ctr`.
+pub fn ctr_remove_all(ctr: impl Fn(&[&str]) -> Out) {
+    let ids = ctr(&["container", "ls", "-q"]).stdout;
+    for id in ids.split_whitespace() {
+        let _ = ctr(&["task", "kill", "-a", "-s", "SIGKILL", id]);
+        let _ = ctr(&["task", "delete", "-f", id]);
+        let _ = ctr(&["container", "rm", id]);
+    }
+}
+
+/// After the daemon is stopped: SIGKILL what still names `dir` (shims and
+/// the containerd a killed dockerd started outlive it), then kill what is
+/// left in the cgroup parent, unmount, and remove the cgroups and `dir`.
+pub fn teardown(dir: &Path, cgroup_parent: &str) {
+    let named = format!("{}/", dir.display());
+    for _ in 0..40 {
+        let ours: Vec<i32> = common::live_pids()
+            .into_iter()
+            .filter(|p| {
+                fs::read(format!("/proc/{p}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&named))
+            })
+            .collect();
+        if ours.is_empty() {
+            break;
+        }
+        for p in ours {
+            // SAFETY: kill(2) on a process naming our private directory.
+            unsafe { libc::kill(p, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    kill_cgroup_tree(cgroup_parent);
+    unmount_under(dir);
+    remove_cgroup_tree(cgroup_parent);
+    remove_test_dir(dir);
+}
+
 /// Run every scenario and report each; returns the failures.
 pub fn run_scenarios<E>(label: &str, engine: &E, scenarios: &[Scenario<E>]) -> Vec<String> {
     let started = Instant::now();
