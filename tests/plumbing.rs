@@ -8,7 +8,6 @@ use common::{Bundle, TestEnv, STATE_TIMEOUT};
 use serde_json::{json, Value};
 use std::fs;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -188,27 +187,6 @@ fn exec_into_missing_stopped_or_paused_fails_clearly() {
 
 // --------------------------------------------------------------- terminals
 
-/// A console-socket receiver: accepts one connection and returns the fd.
-fn console_server(path: &Path) -> std::thread::JoinHandle<Result<OwnedFd, String>> {
-    let l = UnixListener::bind(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    std::thread::spawn(move || {
-        l.set_nonblocking(true).map_err(|e| e.to_string())?;
-        let start = std::time::Instant::now();
-        let conn = loop {
-            match l.accept() {
-                Ok((c, _)) => break c,
-                Err(_) if start.elapsed() < Duration::from_secs(20) => {
-                    std::thread::sleep(Duration::from_millis(10))
-                }
-                Err(e) => return Err(format!("no connection: {e}")),
-            }
-        };
-        conn.set_nonblocking(false).map_err(|e| e.to_string())?;
-        let (_, fd) = extra::recv_with_fd(&conn).map_err(|e| e.to_string())?;
-        fd.ok_or_else(|| "no fd".to_string())
-    })
-}
-
 fn join_fd(h: std::thread::JoinHandle<Result<OwnedFd, String>>) -> OwnedFd {
     match h.join() {
         Ok(Ok(fd)) => fd,
@@ -225,7 +203,7 @@ fn create_with_terminal_sends_pty_master() {
     let mut b = env.bundle();
     b.terminal(true).args(&["sh"]).write();
     let sock = env.dir.join("console.sock");
-    let server = console_server(&sock);
+    let server = extra::console_server(&sock);
     let id = env.id("c");
     let pf = env.pid_file(&id);
     let out = env.rt_for(
@@ -263,7 +241,7 @@ fn exec_tty_sends_pty_master() {
     let id = env.id("c");
     start_running(&env, &b, &id);
     let sock = env.dir.join("exec-console.sock");
-    let server = console_server(&sock);
+    let server = extra::console_server(&sock);
     let mut p: Proc = extra::spawn_rt(
         &env,
         &b.mark,
