@@ -8,7 +8,7 @@ use runway::cli::list;
 use runway::container::limits;
 use runway::container::state::validate_id;
 use runway::error::{errno_text, Error};
-use runway::linux::{caps, mountopt, rlimit, sched, signal, sync, sysctl};
+use runway::linux::{caps, mountinfo, mountopt, rlimit, sched, signal, sync, sysctl};
 use runway::spec::{IdMapping, IoPriority, Personality, Resources, Rlimit, Scheduler};
 use std::collections::BTreeMap;
 
@@ -148,11 +148,25 @@ fn durations(s: &str) {
     }
 }
 
+/// A mount table: the line parser (the cgroup view reads through it), the
+/// initramfs check and the host pseudo mounts --no-pivot detaches.
+fn mount_table(data: &[u8]) {
+    let text = text(data);
+    for l in text.lines().filter_map(mountinfo::parse_line) {
+        assert!(!l.fstype.contains(' ') && !l.id.contains(' '));
+    }
+    let _ = runway::container::plan::is_initramfs_root(data);
+    for p in runway::container::plan::pseudo_mounts_outside(data, std::path::Path::new("/r")) {
+        let p = p.to_string_lossy();
+        assert!(p != "/r" && !p.starts_with("/r/"), "{p}");
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else {
         return;
     };
-    match which % 13 {
+    match which % 14 {
         0 => mount_options(&text(rest)),
         1 => signal(&text(rest)),
         2 => capabilities(&text(rest)),
@@ -167,6 +181,7 @@ fuzz_target!(|data: &[u8]| {
         }
         10 => child_error(rest),
         11 => runway::container::list_cache::fuzz_decode(rest),
+        12 => mount_table(rest),
         _ => durations(&text(rest)),
     }
 });

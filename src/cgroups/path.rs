@@ -5,6 +5,7 @@
 
 use crate::bail;
 use crate::error::{Context, Result};
+use crate::linux::mountinfo;
 
 /// One mounted cgroup hierarchy as /proc/self/mountinfo shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,54 +40,21 @@ const V1_CONTROLLERS: &[&str] = &[
     "debug",
 ];
 
-/// Undo the octal escapes mountinfo uses for space, tab, newline, backslash.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() {
-            let oct = &b[i + 1..i + 4];
-            if oct.iter().all(|c| (b'0'..=b'7').contains(c)) {
-                let v = (oct[0] - b'0') as u32 * 64
-                    + (oct[1] - b'0') as u32 * 8
-                    + (oct[2] - b'0') as u32;
-                if v <= 255 {
-                    out.push(v as u8);
-                    i += 4;
-                    continue;
-                }
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Cgroup mounts from the text of /proc/self/mountinfo. A hierarchy mounted
 /// more than once keeps its first (outermost) mount.
 pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
     let mut out: Vec<Mount> = Vec::new();
-    for line in text.lines() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let Some(sep) = fields.iter().position(|f| *f == "-") else {
-            continue;
-        };
-        if sep < 6 || fields.len() < sep + 4 {
-            continue;
-        }
-        let fstype = fields[sep + 1];
-        let unified = match fstype {
+    for l in text.lines().filter_map(mountinfo::parse_line) {
+        let unified = match l.fstype {
             "cgroup2" => true,
             "cgroup" => false,
             _ => continue,
         };
-        let read_only = fields[5].split(',').any(|o| o == "ro");
+        let read_only = l.options.split(',').any(|o| o == "ro");
         let controllers: Vec<String> = if unified {
             Vec::new()
         } else {
-            fields[sep + 3]
+            l.super_options
                 .split(',')
                 .filter(|o| V1_CONTROLLERS.contains(o) || o.starts_with("name="))
                 .map(str::to_string)
@@ -96,8 +64,8 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
             continue;
         }
         let m = Mount {
-            point: unescape(fields[4]),
-            root: unescape(fields[3]),
+            point: l.point,
+            root: l.root,
             controllers,
             unified,
             read_only,

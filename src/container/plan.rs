@@ -3,6 +3,7 @@
 
 use crate::bail;
 use crate::error::{Context, Error, Result};
+use crate::linux::mountinfo;
 use crate::linux::mountopt::{self, MountOpts};
 use crate::spec::{Device, Spec};
 use std::ffi::CString;
@@ -427,43 +428,6 @@ fn open_bind_source(src: &CString, recursive: bool) -> Result<Option<OwnedFd>> {
     }
 }
 
-/// One /proc/self/mountinfo line: (mount id, parent id, root, mount
-/// point, fs type), paths unescaped.
-fn mountinfo_fields(line: &str) -> Option<(&str, &str, String, String, &str)> {
-    let f: Vec<&str> = line.split(' ').collect();
-    let sep = f.iter().position(|x| *x == "-")?;
-    Some((
-        f.first()?,
-        f.get(1)?,
-        unescape(f.get(3)?),
-        unescape(f.get(4)?),
-        f.get(sep + 1)?,
-    ))
-}
-
-/// mountinfo escapes space, tab, newline and backslash as \ooo.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = b[i + 1..i + 4]
-                .iter()
-                .fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
-            out.push(v as u8);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Whether our root is the namespace's first mount (the initramfs): its
 /// mountinfo line is its own parent, and pivot_root(2) refuses to move it.
 pub fn is_initramfs_root(mountinfo: &[u8]) -> bool {
@@ -471,9 +435,9 @@ pub fn is_initramfs_root(mountinfo: &[u8]) -> bool {
     // The last mount on / is the one we see.
     text.lines()
         .rev()
-        .filter_map(mountinfo_fields)
-        .find(|(_, _, _, point, _)| point == "/")
-        .is_some_and(|(id, parent, _, _, fstype)| id == parent || fstype == "rootfs")
+        .filter_map(mountinfo::parse_line)
+        .find(|l| l.point == "/")
+        .is_some_and(|l| l.id == l.parent || l.fstype == "rootfs")
 }
 
 /// Mount points of whole proc and sysfs instances outside `rootfs`.
@@ -481,16 +445,16 @@ pub fn pseudo_mounts_outside(mountinfo: &[u8], rootfs: &Path) -> Vec<CString> {
     let text = String::from_utf8_lossy(mountinfo);
     let rootfs = rootfs.to_string_lossy();
     text.lines()
-        .filter_map(mountinfo_fields)
-        .filter(|(_, _, root, point, fstype)| {
-            root == "/"
-                && (*fstype == "proc" || *fstype == "sysfs")
-                && !(point.as_str() == rootfs
-                    || point
+        .filter_map(mountinfo::parse_line)
+        .filter(|l| {
+            l.root == "/"
+                && (l.fstype == "proc" || l.fstype == "sysfs")
+                && !(l.point.as_str() == rootfs
+                    || l.point
                         .strip_prefix(rootfs.as_ref())
                         .is_some_and(|r| r.starts_with('/')))
         })
-        .filter_map(|(_, _, _, point, _)| CString::new(point).ok())
+        .filter_map(|l| CString::new(l.point).ok())
         .collect()
 }
 

@@ -6,6 +6,7 @@ pub mod caps;
 pub mod clone;
 pub mod file;
 pub mod lsm;
+pub mod mountinfo;
 pub mod mountopt;
 pub mod pty;
 pub mod rlimit;
