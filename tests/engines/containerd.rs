@@ -220,6 +220,19 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     }
 }
 
+impl super::Engine for Containerd {
+    fn left(&self) -> Vec<String> {
+        self.leftovers()
+    }
+    fn stop(&mut self) -> bool {
+        self.stop_daemon();
+        true
+    }
+    fn left_after_stop(&self) -> Vec<String> {
+        self.system_leftovers()
+    }
+}
+
 impl Drop for Containerd {
     /// Force everything away even when a scenario failed half-way.
     fn drop(&mut self) {
@@ -419,31 +432,8 @@ fn mount(c: &Containerd) -> Check {
 pub fn tier(test: &str, runtime: &Path) {
     let dir = super::test_dir(test);
     let namespace = format!("runway-{}-{}", test.replace('_', "-"), std::process::id());
-    let mut ctd =
+    let ctd =
         Containerd::new(&dir, runtime, &namespace).unwrap_or_else(|e| panic!("{test}: setup: {e}"));
-    let mut failed = super::run_scenarios(test, &ctd, SCENARIOS);
-    let mut left = Vec::new();
-    poll(Duration::from_secs(5), || {
-        left = ctd.leftovers();
-        left.is_empty()
-    });
-    // Then without the daemon: it must stop, and nothing may outlive it.
-    // (After a failure the daemon stays up for Drop to clean up through.)
-    if left.is_empty() {
-        ctd.stop_daemon();
-        poll(Duration::from_secs(5), || {
-            left = ctd.system_leftovers();
-            left.is_empty()
-        });
-    }
-    if !left.is_empty() {
-        failed.push(format!("leftovers:\n  {}", left.join("\n  ")));
-    }
-    drop(ctd);
-    assert!(
-        failed.is_empty(),
-        "{test}: {} failure(s):\n{}",
-        failed.len(),
-        failed.join("\n")
-    );
+    let failed = super::run_scenarios(test, &ctd, SCENARIOS);
+    super::conclude(test, ctd, failed);
 }

@@ -382,6 +382,19 @@ state = "{state}"
     }
 }
 
+impl super::Engine for Cri {
+    fn left(&self) -> Vec<String> {
+        self.leftovers()
+    }
+    fn stop(&mut self) -> bool {
+        self.stop_daemon();
+        true
+    }
+    fn left_after_stop(&self) -> Vec<String> {
+        self.system_leftovers()
+    }
+}
+
 impl Drop for Cri {
     /// Force everything away even when a scenario failed half-way: pods
     /// through CRI first (which also unmounts their shm), then whatever
@@ -514,31 +527,8 @@ fn exit_code(c: &Cri) -> Check {
 /// The scenarios, the leftover checks and the cleanup for one runtime.
 pub fn tier(test: &str, runtime: &Path, python: &Path) {
     let dir = super::test_dir(test);
-    let mut cri =
+    let cri =
         Cri::new(&dir, runtime, python, test).unwrap_or_else(|e| panic!("{test}: setup: {e}"));
-    let mut failed = super::run_scenarios(test, &cri, SCENARIOS);
-    let mut left = Vec::new();
-    poll(Duration::from_secs(5), || {
-        left = cri.leftovers();
-        left.is_empty()
-    });
-    // Then without the daemon: it must stop, and nothing may outlive it.
-    // (After a failure the daemon stays up for Drop to clean up through.)
-    if left.is_empty() {
-        cri.stop_daemon();
-        poll(Duration::from_secs(5), || {
-            left = cri.system_leftovers();
-            left.is_empty()
-        });
-    }
-    if !left.is_empty() {
-        failed.push(format!("leftovers:\n  {}", left.join("\n  ")));
-    }
-    drop(cri);
-    assert!(
-        failed.is_empty(),
-        "{test}: {} failure(s):\n{}",
-        failed.len(),
-        failed.join("\n")
-    );
+    let failed = super::run_scenarios(test, &cri, SCENARIOS);
+    super::conclude(test, cri, failed);
 }

@@ -280,6 +280,19 @@ impl Docker {
     }
 }
 
+impl super::Engine for Docker {
+    fn left(&self) -> Vec<String> {
+        self.leftovers()
+    }
+    fn stop(&mut self) -> bool {
+        self.stop_daemon();
+        true
+    }
+    fn left_after_stop(&self) -> Vec<String> {
+        self.system_leftovers()
+    }
+}
+
 impl Drop for Docker {
     /// Force everything away even when a scenario failed half-way.
     fn drop(&mut self) {
@@ -425,31 +438,7 @@ fn limits(d: &Docker) -> Check {
 /// The scenarios, the leftover checks and the cleanup for one runtime.
 pub fn tier(test: &str, runtime: &Path) {
     let dir = super::test_dir(test);
-    let mut docker =
-        Docker::new(&dir, runtime, test).unwrap_or_else(|e| panic!("{test}: setup: {e}"));
-    let mut failed = super::run_scenarios(test, &docker, SCENARIOS);
-    let mut left = Vec::new();
-    poll(Duration::from_secs(5), || {
-        left = docker.leftovers();
-        left.is_empty()
-    });
-    // Then without the daemon: it must stop, and nothing may outlive it.
-    // (After a failure the daemon stays up for Drop to clean up through.)
-    if left.is_empty() {
-        docker.stop_daemon();
-        poll(Duration::from_secs(5), || {
-            left = docker.system_leftovers();
-            left.is_empty()
-        });
-    }
-    if !left.is_empty() {
-        failed.push(format!("leftovers:\n  {}", left.join("\n  ")));
-    }
-    drop(docker);
-    assert!(
-        failed.is_empty(),
-        "{test}: {} failure(s):\n{}",
-        failed.len(),
-        failed.join("\n")
-    );
+    let docker = Docker::new(&dir, runtime, test).unwrap_or_else(|e| panic!("{test}: setup: {e}"));
+    let failed = super::run_scenarios(test, &docker, SCENARIOS);
+    super::conclude(test, docker, failed);
 }

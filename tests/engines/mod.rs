@@ -759,6 +759,49 @@ pub fn teardown(dir: &Path, cgroup_parent: &str) {
     remove_test_dir(dir);
 }
 
+/// What the end of a tier needs of an engine.
+pub trait Engine {
+    /// Everything the engine and the runtime left (daemon still up).
+    fn left(&self) -> Vec<String>;
+    /// Stop the daemon the tier started; false when there is none.
+    fn stop(&mut self) -> bool {
+        false
+    }
+    /// What must not outlive the daemon, once it is stopped.
+    fn left_after_stop(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// The end of every tier: leftovers with the daemon up, then (if there
+/// were none) without it, then the engine's own cleanup (Drop), then one
+/// failure listing everything that went wrong. After a failure the daemon
+/// stays up for Drop to clean up through.
+pub fn conclude<E: Engine>(test: &str, mut engine: E, mut failed: Vec<String>) {
+    // Exiting containers, conmon and shims go asynchronously.
+    let mut left = Vec::new();
+    poll(Duration::from_secs(5), || {
+        left = engine.left();
+        left.is_empty()
+    });
+    if left.is_empty() && engine.stop() {
+        poll(Duration::from_secs(5), || {
+            left = engine.left_after_stop();
+            left.is_empty()
+        });
+    }
+    if !left.is_empty() {
+        failed.push(format!("leftovers:\n  {}", left.join("\n  ")));
+    }
+    drop(engine);
+    assert!(
+        failed.is_empty(),
+        "{test}: {} failure(s):\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}
+
 /// Run every scenario and report each; returns the failures.
 pub fn run_scenarios<E>(label: &str, engine: &E, scenarios: &[Scenario<E>]) -> Vec<String> {
     let started = Instant::now();

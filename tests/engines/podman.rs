@@ -218,6 +218,12 @@ network_config_dir = "{net}"
     }
 }
 
+impl super::Engine for Podman {
+    fn left(&self) -> Vec<String> {
+        self.leftovers()
+    }
+}
+
 impl Drop for Podman {
     /// Force everything away even when a scenario failed half-way.
     fn drop(&mut self) {
@@ -601,21 +607,6 @@ fn network_default(p: &Podman) -> Check {
 pub fn tier(test: &str, runtime: &Path) {
     let dir = super::test_dir(test);
     let podman = Podman::new(&dir, runtime).unwrap_or_else(|e| panic!("{test}: setup: {e}"));
-    let mut failed = super::run_scenarios(test, &podman, SCENARIOS);
-    // Exiting containers and conmon go asynchronously; give them a moment.
-    let mut left = Vec::new();
-    poll(Duration::from_secs(5), || {
-        left = podman.leftovers();
-        left.is_empty()
-    });
-    if !left.is_empty() {
-        failed.push(format!("leftovers:\n  {}", left.join("\n  ")));
-    }
-    drop(podman);
-    assert!(
-        failed.is_empty(),
-        "{test}: {} failure(s):\n{}",
-        failed.len(),
-        failed.join("\n")
-    );
+    let failed = super::run_scenarios(test, &podman, SCENARIOS);
+    super::conclude(test, podman, failed);
 }
