@@ -6,8 +6,8 @@
 
 use super::{
     ctr_leftovers, ctr_remove_all, dir_leftovers, ensure, expect_code, expect_ok, is_line_of,
-    next_seq, on_pty, poll, processes_in_cgroups, run, stop_child, teardown, Check, Scenario,
-    ENGINE_TIMEOUT,
+    next_seq, on_pty, poll, processes_in_cgroups, run, stop_child, teardown, Check, Engine,
+    Scenario, ENGINE_TIMEOUT,
 };
 use crate::common::{cgroup_dirs_named, Out};
 use std::fs;
@@ -178,10 +178,12 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         .trim()
         .to_string()
     }
+}
 
+impl Engine for Containerd {
     /// Everything left: containers containerd still knows, runtime state,
     /// cgroups, mounts, processes.
-    pub fn leftovers(&self) -> Vec<String> {
+    fn leftovers(&self) -> Vec<String> {
         let mut found = ctr_leftovers(|a| self.ctr(a));
         found.extend(self.system_leftovers());
         found
@@ -215,21 +217,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     }
 
     /// Stop containerd (SIGTERM, then SIGKILL after 10 s) and reap it.
-    pub fn stop_daemon(&mut self) {
+    fn stop_daemon(&mut self) -> bool {
         stop_child(&mut self.daemon, Duration::from_secs(10));
-    }
-}
-
-impl super::Engine for Containerd {
-    fn left(&self) -> Vec<String> {
-        self.leftovers()
-    }
-    fn stop(&mut self) -> bool {
-        self.stop_daemon();
         true
-    }
-    fn left_after_stop(&self) -> Vec<String> {
-        self.system_leftovers()
     }
 }
 

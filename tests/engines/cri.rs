@@ -13,7 +13,7 @@
 
 use super::{
     ctr_leftovers, ctr_remove_all, dir_leftovers, ensure, expect_ok, is_line_of, next_seq, poll,
-    processes_in_cgroups, run, skip, stop_child, teardown, Check, Scenario, CTR_IMAGE,
+    processes_in_cgroups, run, skip, stop_child, teardown, Check, Engine, Scenario, CTR_IMAGE,
     ENGINE_TIMEOUT, PAUSE_IMAGE,
 };
 use crate::common::{cgroup_dirs_named, Out};
@@ -329,10 +329,12 @@ state = "{state}"
         self.rt("RemovePodSandbox", json!({"pod_sandbox_id": pod}))?;
         Ok(())
     }
+}
 
+impl Engine for Cri {
     /// Everything left: pods and containers CRI or containerd still list,
     /// plus what system_leftovers finds.
-    pub fn leftovers(&self) -> Vec<String> {
+    fn leftovers(&self) -> Vec<String> {
         let mut found = Vec::new();
         for (method, key) in [
             ("ListPodSandbox", "items"),
@@ -377,21 +379,9 @@ state = "{state}"
     }
 
     /// Stop containerd (SIGTERM, then SIGKILL after 10 s) and reap it.
-    pub fn stop_daemon(&mut self) {
+    fn stop_daemon(&mut self) -> bool {
         stop_child(&mut self.daemon, Duration::from_secs(10));
-    }
-}
-
-impl super::Engine for Cri {
-    fn left(&self) -> Vec<String> {
-        self.leftovers()
-    }
-    fn stop(&mut self) -> bool {
-        self.stop_daemon();
         true
-    }
-    fn left_after_stop(&self) -> Vec<String> {
-        self.system_leftovers()
     }
 }
 

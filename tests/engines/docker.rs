@@ -10,7 +10,7 @@
 
 use super::{
     dir_leftovers, ensure, expect_code, expect_ok, is_line_of, on_pty, poll, processes_in_cgroups,
-    run, stop_child, teardown, Check, Scenario, DOCKER_IMAGE as IMAGE, ENGINE_TIMEOUT,
+    run, stop_child, teardown, Check, Engine, Scenario, DOCKER_IMAGE as IMAGE, ENGINE_TIMEOUT,
 };
 use crate::common::{cgroup_dirs_named, mount_points_under, Out};
 use serde_json::json;
@@ -198,9 +198,19 @@ impl Docker {
             .to_string()
     }
 
+    /// dockerd itself, and the containerd it manages, while running.
+    fn is_daemon_line(&self, line: &str) -> bool {
+        is_line_of(self.daemon.as_ref(), line)
+            || (self.daemon.is_some()
+                && line.contains("containerd --config")
+                && !line.contains("containerd-shim"))
+    }
+}
+
+impl Engine for Docker {
     /// Everything left: containers docker still lists, runtime state,
     /// cgroups, mounts, processes.
-    pub fn leftovers(&self) -> Vec<String> {
+    fn leftovers(&self) -> Vec<String> {
         let mut found = Vec::new();
         let ps = self.docker(&["ps", "-a", "-q"]);
         if !ps.ok() || !ps.stdout.trim().is_empty() {
@@ -250,46 +260,27 @@ impl Docker {
         found
     }
 
-    /// dockerd itself, and the containerd it manages, while running.
-    fn is_daemon_line(&self, line: &str) -> bool {
-        is_line_of(self.daemon.as_ref(), line)
-            || (self.daemon.is_some()
-                && line.contains("containerd --config")
-                && !line.contains("containerd-shim"))
-    }
-
     /// Stop dockerd (SIGTERM, then SIGKILL after 20 s) and reap it; it
     /// stops the containerd it started. dockerd bind-mounts its data-root
     /// onto itself (to make it a shared mount) and leaves that behind; that
     /// one mount is dockerd's, not a container's, so it goes here.
-    pub fn stop_daemon(&mut self) {
-        if stop_child(&mut self.daemon, Duration::from_secs(20)) {
-            let data = self.dir.join("data");
-            let data_str = data.to_string_lossy().into_owned();
-            if let Ok(c) = std::ffi::CString::new(data_str.clone()) {
-                // Possibly stacked: once per mount on that very point.
-                for _ in 0..5 {
-                    if !mount_points_under(&data).contains(&data_str) {
-                        break;
-                    }
-                    // SAFETY: c is a valid NUL-terminated path.
-                    unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    fn stop_daemon(&mut self) -> bool {
+        if !stop_child(&mut self.daemon, Duration::from_secs(20)) {
+            return true;
+        }
+        let data = self.dir.join("data");
+        let data_str = data.to_string_lossy().into_owned();
+        if let Ok(c) = std::ffi::CString::new(data_str.clone()) {
+            // Possibly stacked: once per mount on that very point.
+            for _ in 0..5 {
+                if !mount_points_under(&data).contains(&data_str) {
+                    break;
                 }
+                // SAFETY: c is a valid NUL-terminated path.
+                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
             }
         }
-    }
-}
-
-impl super::Engine for Docker {
-    fn left(&self) -> Vec<String> {
-        self.leftovers()
-    }
-    fn stop(&mut self) -> bool {
-        self.stop_daemon();
         true
-    }
-    fn left_after_stop(&self) -> Vec<String> {
-        self.system_leftovers()
     }
 }
 

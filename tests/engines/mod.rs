@@ -762,13 +762,14 @@ pub fn teardown(dir: &Path, cgroup_parent: &str) {
 /// What the end of a tier needs of an engine.
 pub trait Engine {
     /// Everything the engine and the runtime left (daemon still up).
-    fn left(&self) -> Vec<String>;
-    /// Stop the daemon the tier started; false when there is none.
-    fn stop(&mut self) -> bool {
+    fn leftovers(&self) -> Vec<String>;
+    /// Stop the daemon the tier started (if still running); false for an
+    /// engine that starts none.
+    fn stop_daemon(&mut self) -> bool {
         false
     }
     /// What must not outlive the daemon, once it is stopped.
-    fn left_after_stop(&self) -> Vec<String> {
+    fn system_leftovers(&self) -> Vec<String> {
         Vec::new()
     }
 }
@@ -781,12 +782,12 @@ pub fn conclude<E: Engine>(test: &str, mut engine: E, mut failed: Vec<String>) {
     // Exiting containers, conmon and shims go asynchronously.
     let mut left = Vec::new();
     poll(Duration::from_secs(5), || {
-        left = engine.left();
+        left = engine.leftovers();
         left.is_empty()
     });
-    if left.is_empty() && engine.stop() {
+    if left.is_empty() && engine.stop_daemon() {
         poll(Duration::from_secs(5), || {
-            left = engine.left_after_stop();
+            left = engine.system_leftovers();
             left.is_empty()
         });
     }

@@ -13,8 +13,8 @@
 
 use super::{
     ensure, expect_code, expect_ok, next_seq, on_pty, poll, processes_in_cgroups,
-    processes_mentioning, remove_cgroup_tree, remove_test_dir, run, unmount_under, Check, Scenario,
-    ENGINE_TIMEOUT,
+    processes_mentioning, remove_cgroup_tree, remove_test_dir, run, unmount_under, Check, Engine,
+    Scenario, ENGINE_TIMEOUT,
 };
 use crate::common::{cgroup_dirs_named, mount_points_under, Out};
 use std::fs;
@@ -171,10 +171,12 @@ network_config_dir = "{net}"
         ids.dedup();
         ids
     }
+}
 
+impl Engine for Podman {
     /// What this podman's containers left behind: containers podman still
     /// knows, runtime state dirs, container cgroups, mounts, processes.
-    pub fn leftovers(&self) -> Vec<String> {
+    fn leftovers(&self) -> Vec<String> {
         let mut found = Vec::new();
         let ps = self.run(&["ps", "-a", "-q"]);
         if !ps.stdout.trim().is_empty() || !ps.ok() {
@@ -215,12 +217,6 @@ network_config_dir = "{net}"
                 .map(|m| format!("mount left: {m}")),
         );
         found
-    }
-}
-
-impl super::Engine for Podman {
-    fn left(&self) -> Vec<String> {
-        self.leftovers()
     }
 }
 
