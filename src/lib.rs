@@ -5,6 +5,8 @@ pub mod cgroups;
 pub mod cli;
 pub mod container;
 pub mod error;
+#[cfg(feature = "full")]
+pub mod image;
 pub mod jsonfmt;
 pub mod linux;
 pub mod log;

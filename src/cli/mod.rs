@@ -7,6 +7,8 @@ pub mod duration;
 pub mod events;
 pub mod exec;
 pub mod features;
+#[cfg(feature = "full")]
+pub mod image;
 pub mod kill;
 pub mod list;
 pub mod pause;

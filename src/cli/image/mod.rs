@@ -1,0 +1,1 @@
+//! `runway image …`: docker's image management commands, one file each.

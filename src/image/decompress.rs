@@ -1,0 +1,9 @@
+//! Layer decompression: gzip, zstd or none, told by media type or magic bytes.
+
+/// How a layer blob is compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}

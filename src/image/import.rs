@@ -1,0 +1,1 @@
+//! image import: OCI layouts (dir or tar), docker-archives and plain rootfs tarballs into the store.

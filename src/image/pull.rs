@@ -1,0 +1,1 @@
+//! image pull: manifest -> config -> layers, in parallel, streamed, verified and resumable.

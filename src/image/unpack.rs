@@ -1,0 +1,1 @@
+//! Unpack one layer tarball into a directory ready to be an overlayfs lowerdir.
