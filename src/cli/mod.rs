@@ -35,6 +35,12 @@ pub struct Global {
     pub debug: bool,
     pub systemd_cgroup: bool,
     pub rootless: Option<bool>,
+    /// Images, layers, containers' data, volumes (`--data-root`,
+    /// $RUNWAY_DATA_ROOT, /var/lib/runway).
+    pub data_root: PathBuf,
+    /// Registries spoken to over plain HTTP (docker's
+    /// --insecure-registry); loopback ones always may be.
+    pub insecure_registries: Vec<String>,
 }
 
 pub const GLOBAL: &[Flag] = &[
@@ -60,6 +66,18 @@ pub const GLOBAL: &[Flag] = &[
         "PATH",
         "accepted for runc compatibility; checkpoints are not supported",
     ),
+    val(
+        "data-root",
+        None,
+        "DIR",
+        "images and containers' data (default /var/lib/runway, or $RUNWAY_DATA_ROOT)",
+    ),
+    val(
+        "insecure-registry",
+        None,
+        "HOST",
+        "a registry to reach over plain HTTP (repeatable)",
+    ),
     flag("version", Some('v'), "print the version"),
 ];
 
@@ -83,6 +101,9 @@ Commands:
   update   change resource limits
   spec     write a default config.json
   features what this runtime supports (JSON)
+
+  image    pull, import, list, inspect, tag, remove and prune images
+           (aliases: pull, images, rmi)
 
 Every command takes --help.
 ";
@@ -149,6 +170,16 @@ pub fn main(argv: Vec<OsString>) -> Result<i32> {
         debug: g.is_set("debug"),
         systemd_cgroup: g.is_set("systemd-cgroup"),
         rootless,
+        data_root: match (g.get("data-root"), std::env::var_os("RUNWAY_DATA_ROOT")) {
+            (Some(d), _) => PathBuf::from(d),
+            (None, Some(d)) if !d.is_empty() => PathBuf::from(d),
+            _ => PathBuf::from("/var/lib/runway"),
+        },
+        insecure_registries: g
+            .all("insecure-registry")
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     };
     let mut tail = tail.into_iter();
     let Some(cmd) = tail.next() else {
@@ -176,6 +207,15 @@ pub fn main(argv: Vec<OsString>) -> Result<i32> {
         "features" => features::main(&global, rest),
         "list" | "ps-list" => list::main(&global, rest),
         "spec" => spec::main(&global, rest),
+        #[cfg(feature = "full")]
+        "image" => image::main(&global, rest),
+        // docker's top-level aliases, where runc has no such verb.
+        #[cfg(feature = "full")]
+        "pull" => image::pull::main(&global, rest),
+        #[cfg(feature = "full")]
+        "images" => image::ls::main(&global, rest),
+        #[cfg(feature = "full")]
+        "rmi" => image::rm::main(&global, rest),
         "help" => {
             print!("{}", usage());
             Ok(0)

@@ -7,3 +7,5 @@ pub enum Compression {
     Gzip,
     Zstd,
 }
+
+// reader(Compression, R) -> Box<dyn Read + Send> and sniff(&[u8]) come with the unpacker.

@@ -188,7 +188,7 @@ pub struct Index {
 #[derive(Clone, Debug)]
 pub enum Parsed {
     Index(Index),
-    Manifest(Manifest),
+    Manifest(Box<Manifest>),
 }
 
 /// Which kind a document is: the Content-Type if it names one we know,
@@ -237,7 +237,7 @@ pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed
     } else {
         let m: Manifest = serde_json::from_slice(bytes)
             .map_err(|e| Error::msg(format!("invalid manifest: {e}")))?;
-        Ok(Parsed::Manifest(m))
+        Ok(Parsed::Manifest(Box::new(m)))
     }
 }
 
