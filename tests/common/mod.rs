@@ -15,6 +15,8 @@
 #![allow(dead_code)]
 
 pub mod extra;
+pub mod oci;
+pub mod registry;
 pub mod robust_extra;
 
 use serde_json::{json, Value};

@@ -1,0 +1,1 @@
+//! Registries for the image tests on 127.0.0.1: Debian's docker-registry over HTTP, HTTPS (a CA the test makes), htpasswd basic auth and a bearer-token service; fault proxies (byte flips, cut connections).
