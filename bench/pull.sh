@@ -67,6 +67,7 @@ ip link set lo up
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 work=$(mktemp -d "${TMPDIR:-/tmp}/runway-bench-pull.XXXXXX")
 registry_pid=
+cur_pid=
 made_dirs=()
 
 # Unmount everything at or below $1 (podman's overlay driver leaves mounts), deepest first.
@@ -76,6 +77,13 @@ unmount_under() {
 }
 
 cleanup() {
+    # timeout signals us twice (directly and through the process group): a second TERM
+    # must not cut the cleanup short.
+    trap '' TERM INT
+    if [ -n "$cur_pid" ]; then
+        kill -KILL -- "-$cur_pid" 2>/dev/null || kill -KILL "$cur_pid" 2>/dev/null || true
+        wait "$cur_pid" 2>/dev/null || true
+    fi
     if [ -n "$registry_pid" ]; then
         kill "$registry_pid" 2>/dev/null || true
         wait "$registry_pid" 2>/dev/null || true
@@ -186,12 +194,18 @@ measure() {
     cmd=$(command -v "$1") || { echo "not found: $1" >"$logf"; return 127; }
     shift
     rm -f "$work/rss.out"
+    # In the background and waited for, so a SIGTERM runs the trap at once (bash defers
+    # traps while a foreground command runs); timeout puts the command in a process group
+    # of its own, which cleanup kills.
     t0=$EPOCHREALTIME
     if [ -n "$rss_probe" ]; then
-        timeout -k 5 "$CMD_TIMEOUT" "$rss_probe" "$work/rss.out" "$cmd" "$@" >"$logf" 2>&1 </dev/null && st=0 || st=$?
+        timeout -k 5 "$CMD_TIMEOUT" "$rss_probe" "$work/rss.out" "$cmd" "$@" >"$logf" 2>&1 </dev/null &
     else
-        timeout -k 5 "$CMD_TIMEOUT" /usr/bin/time -f %M -o "$work/rss.out" "$cmd" "$@" >"$logf" 2>&1 </dev/null && st=0 || st=$?
+        timeout -k 5 "$CMD_TIMEOUT" /usr/bin/time -f %M -o "$work/rss.out" "$cmd" "$@" >"$logf" 2>&1 </dev/null &
     fi
+    cur_pid=$!
+    wait "$cur_pid" && st=0 || st=$?
+    cur_pid=
     t1=$EPOCHREALTIME
     M_US=$(($(us "$t1") - $(us "$t0")))
     M_KIB=$(tail -n1 "$work/rss.out" 2>/dev/null || echo 0)
@@ -255,6 +269,19 @@ pull_runway() { # STORE PHASE
     fi
 }
 
+# Cold means "this image is absent", not "the tool's first run ever": a store is set up
+# (untimed) before its cold pull, by a command that reads it. For podman that setup (bolt
+# database, overlay feature probes with mounts) is ~150 ms; runway's is a few mkdirs;
+# skopeo + umoci have no store.
+init_podman() {
+    # shellcheck disable=SC2046
+    podman $(podman_args "$1") images -q >"$work/logs/podman.init" 2>&1 || true
+}
+init_skopeo() { :; }
+init_runway() {
+    [ ! -x "$RUNWAY_BIN" ] || "$RUNWAY_BIN" --data-root "$1/data" image ls -q >"$work/logs/runway.init" 2>&1 || true
+}
+
 tools=(podman skopeo runway)
 declare -A failed=()
 
@@ -293,6 +320,7 @@ for i in $(seq 0 $((N - 1))); do
         find "$work/shadow/var/lib/containers" -mindepth 1 -delete
         export TMPDIR=$s/tmp # big temporary files (podman's blob copies) stay in the store
         P_WHY=
+        "init_$t" "$s"
         if "pull_$t" "$s" cold; then
             add_sample "$t.cold.us" "$P_US"
             add_sample "$t.cold.kib" "$P_KIB"
@@ -332,7 +360,7 @@ version_of() {
     case $1 in
     podman) podman --version 2>/dev/null ;;
     skopeo) echo "$(skopeo --version 2>/dev/null) + $(umoci --version 2>/dev/null)" ;;
-    runway) [ -x "$RUNWAY_BIN" ] && "$RUNWAY_BIN" --version 2>/dev/null | head -n1 ;;
+    runway) if [ -x "$RUNWAY_BIN" ]; then "$RUNWAY_BIN" --version 2>/dev/null | head -n1; else echo "(no binary)"; fi ;;
     esac
 }
 label() {
@@ -357,8 +385,8 @@ pc_rss=$(median "$work/samples/podman.cold.kib")
         echo "$(label "$t"): $(version_of "$t" || true)  "
     done
     echo
-    echo "Median of $N pulls each; lower is better. Cold: empty store. Warm: the same pull again, everything present."
-    echo "Peak RSS: ru_maxrss of the command's process tree, i.e. its largest single process (for skopeo + umoci: the larger of the two)."
+    echo "Median of $N pulls each; lower is better. Cold: the image absent from a newly set-up store (podman's set up by an untimed \`podman images\`). Warm: the same pull again, everything present (skopeo + umoci: blobs present, \`umoci unpack\` into a new bundle, as it keeps no unpacked layers)."
+    echo "Peak RSS: ru_maxrss of the command's process tree, i.e. its largest single process, not a sum (podman: itself or one of its \`storage-untar\` children; skopeo + umoci: the larger of the two)."
     echo
     echo "| tool | cold wall (ms) | cold peak RSS (MiB) | warm wall (ms) | warm peak RSS (MiB) | cold wall / podman | cold RSS / podman |"
     echo "|---|---|---|---|---|---|---|"
