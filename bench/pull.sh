@@ -91,7 +91,9 @@ cleanup() {
     for d in /var/lib/containers /etc/containers/networks /etc/cni/net.d; do
         ! mountpoint -q "$d" || umount "$d" 2>/dev/null || umount -l "$d" 2>/dev/null || true
     done
-    for d in ${made_dirs[@]+"${made_dirs[@]}"}; do rmdir "$d" 2>/dev/null || true; done
+    for d in ${made_dirs[@]+"${made_dirs[@]}"}; do
+        find "$d" -depth -type d -empty -delete 2>/dev/null || true
+    done
     unmount_under "$work"
     umount "$work" 2>/dev/null || umount -l "$work" 2>/dev/null || true
     rm -rf "$work"
@@ -120,7 +122,9 @@ chmod 700 "$work"
 made_dirs=()
 for d in /var/lib/containers /etc/containers/networks /etc/cni/net.d; do
     if [ ! -d "$d" ]; then
-        mkdir -p "$d" && made_dirs+=("$d")
+        top=$d
+        while [ ! -d "$(dirname "$top")" ]; do top=$(dirname "$top"); done
+        mkdir -p "$d" && made_dirs+=("$top")
     fi
     mkdir -p "$work/shadow$d"
     [ "$d" = /var/lib/containers ] || cp -a "$d/." "$work/shadow$d/"
