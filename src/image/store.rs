@@ -493,6 +493,17 @@ impl Store {
         fs::rename(staging, &dest).ctx(|| format!("store layer {chain}"))
     }
 
+    /// Remove an unpacked layer (out of sight by one rename first).
+    pub fn remove_layer(&self, chain: &Digest) -> Result<()> {
+        let dir = self.root.join("layers").join(chain.hex());
+        let doomed = self.tmp().join(unique(&format!("{}.deleted", chain.hex())));
+        match fs::rename(&dir, &doomed) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            r => r.ctx(|| format!("remove layer {chain}"))?,
+        }
+        remove_any(&doomed).ctx(|| format!("remove {}", doomed.display()))
+    }
+
     /// syncfs on the data root: one flush for everything unpacked.
     pub fn sync(&self) -> Result<()> {
         let d = File::open(&self.root).ctx(|| format!("open {}", self.root.display()))?;
@@ -727,11 +738,11 @@ impl Store {
             remove_any(&p).ctx(|| format!("remove {}", p.display()))?;
             report.tmp.push((format!("tmp/{name}"), size));
         }
-        for name in ["index.json.tmp"] {
-            let p = self.root.join(name);
-            if p.exists() {
-                let _ = fs::remove_file(p);
-            }
+        // Left by a writer that died between write and rename; taken under
+        // .lock so that a live writer's is never touched.
+        {
+            let _l = self.index_lock()?;
+            let _ = fs::remove_file(self.root.join("index.json.tmp"));
         }
         Ok(report)
     }
@@ -925,6 +936,19 @@ fn remove_name_in(idx: &mut Index, name: &str) -> Removal {
     r.untagged.dedup();
     r.deleted = Some(digest);
     r
+}
+
+/// The short form docker prints for a ref name: "busybox:latest",
+/// "ghcr.io/a/b:1", "busybox@sha256:…".
+pub fn familiar(ref_name: &str) -> String {
+    match Reference::parse(ref_name) {
+        Ok(r) => match (&r.tag, &r.digest) {
+            (Some(t), _) => format!("{}:{t}", r.familiar_name()),
+            (None, Some(d)) => format!("{}@{d}", r.familiar_name()),
+            (None, None) => r.familiar_name(),
+        },
+        Err(_) => ref_name.to_string(),
+    }
 }
 
 /// `Store::lookup` over a list of images.
