@@ -139,23 +139,18 @@ fn bad_tar(e: io::Error) -> Error {
 
 /// Rootfs tarball or image archive, by the names in it.
 fn classify(path: &Path) -> Result<Kind> {
-    let mut seen = BTreeMap::new();
+    let mut named = 0u64;
     let mut note = |name: &str| -> bool {
         let Some(n) = clean(name) else { return false };
-        if !archive_like(&n) {
-            return false;
-        }
-        seen.insert(n, ());
-        true
+        named += u64::from(!n.is_empty());
+        archive_like(&n)
     };
-    let mut count = 0u64;
     if file_compression(path)? == Compression::None {
         // Uncompressed: seek past file data instead of reading it.
         let f = File::open(path).ctx(|| format!("open {}", path.display()))?;
         let mut ar = tar::Archive::new(f);
         for e in ar.entries_with_seek().map_err(bad_tar)? {
             let e = e.map_err(bad_tar)?;
-            count += 1;
             let p = String::from_utf8_lossy(&e.path_bytes()).into_owned();
             if !note(&p) {
                 return Ok(Kind::Rootfs);
@@ -165,21 +160,18 @@ fn classify(path: &Path) -> Result<Kind> {
         let mut ar = tar::Archive::new(open_tar(path)?);
         for e in ar.entries().map_err(bad_tar)? {
             let e = e.map_err(bad_tar)?;
-            count += 1;
             let p = String::from_utf8_lossy(&e.path_bytes()).into_owned();
             if !note(&p) {
                 return Ok(Kind::Rootfs);
             }
         }
     }
-    let has = |n: &str| seen.contains_key(n);
-    if has("manifest.json") || (has("index.json") && has("oci-layout")) {
-        return Ok(Kind::Archive);
+    // Only names an image archive has: one, complete or not (a missing
+    // manifest.json or index.json is then its error, not a rootfs).
+    if named == 0 {
+        bail!("invalid archive: no files in it");
     }
-    if count == 0 {
-        bail!("invalid archive: no tar entries");
-    }
-    Ok(Kind::Rootfs)
+    Ok(Kind::Archive)
 }
 
 /// Where an archive's files are: a directory, or staged from a tar.
@@ -798,16 +790,23 @@ fn layer_media_type(c: Compression) -> &'static str {
     }
 }
 
-/// A reader that copies what it reads into `out`.
+/// A reader that copies what it reads into `out`. A write error is kept:
+/// the decompressor and unpacker it passes through may reword it, and a
+/// full disk must be reported in the kernel's words.
 struct Tee<R, W> {
     inner: R,
     out: W,
+    failed: Option<io::Error>,
 }
 
 impl<R: Read, W: Write> Read for Tee<R, W> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.out.write_all(&buf[..n])?;
+        if let Err(e) = self.out.write_all(&buf[..n]) {
+            let again = io::Error::new(e.kind(), e.to_string());
+            self.failed = Some(e);
+            return Err(again);
+        }
         Ok(n)
     }
 }
@@ -832,11 +831,18 @@ fn import_rootfs(
         let mut tee = Tee {
             inner: HashReader::new(f),
             out,
+            failed: None,
         };
-        let (diff_id, _) = store.ingest_base_layer(&mut tee, comp)?;
+        let (diff_id, _) = match store.ingest_base_layer(&mut tee, comp) {
+            Ok(v) => v,
+            Err(e) => match tee.failed.take() {
+                Some(w) => return Err(w).ctx(|| format!("write {}", tmp.display())),
+                None => return Err(e),
+            },
+        };
         // Bytes after the end of the compressed stream belong to the blob.
         io::copy(&mut tee, &mut io::sink()).ctx(|| format!("read {}", src.display()))?;
-        let Tee { inner, out } = tee;
+        let Tee { inner, out, .. } = tee;
         drop(out);
         let (d, size) = inner.finish().ctx(|| format!("read {}", src.display()))?;
         Ok((diff_id, d, size))
