@@ -219,8 +219,20 @@ fn put(l: &Path, media_type: &str, bytes: &[u8]) -> Value {
 }
 
 /// An OCI image layout at `l` with one image of `layers` (dirs, each with
-/// its compression), named `tag` (ref.name as skopeo writes it).
+/// its compression), named `tag` (ref.name as skopeo writes it). Returns
+/// the config's descriptor.
 fn make_layout(d: &Dir, l: &Path, layers: &[(&Path, &str)], tag: &str) -> Value {
+    let arch = runway::image::types::Platform::host().architecture;
+    let (mut md, cfg) = make_image(d, l, layers, &arch);
+    md["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
+    let idx = json!({"schemaVersion": 2, "manifests": [md]});
+    fs::write(l.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
+    cfg
+}
+
+/// The blobs of one image for `arch` in the layout at `l` (no index.json
+/// entry); returns the descriptors of its manifest and config.
+fn make_image(d: &Dir, l: &Path, layers: &[(&Path, &str)], arch: &str) -> (Value, Value) {
     fs::create_dir_all(l.join("blobs/sha256")).unwrap();
     fs::write(l.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let mut descs = Vec::new();
@@ -254,7 +266,6 @@ fn make_layout(d: &Dir, l: &Path, layers: &[(&Path, &str)], tag: &str) -> Value 
         descs.push(put(l, mt, &bytes));
         let _ = fs::remove_file(&out);
     }
-    let arch = runway::image::types::Platform::host().architecture;
     let cfg = json!({
         "created": "2024-01-02T03:04:05Z",
         "architecture": arch,
@@ -279,15 +290,12 @@ fn make_layout(d: &Dir, l: &Path, layers: &[(&Path, &str)], tag: &str) -> Value 
         "config": cfg_desc,
         "layers": descs,
     });
-    let mut md = put(
+    let md = put(
         l,
         "application/vnd.oci.image.manifest.v1+json",
         &serde_json::to_vec(&m).unwrap(),
     );
-    md["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
-    let idx = json!({"schemaVersion": 2, "manifests": [md]});
-    fs::write(l.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
-    cfg_desc
+    (md, cfg_desc)
 }
 
 /// The two-layer test image as an OCI layout (a gzip and an uncompressed
@@ -603,7 +611,15 @@ fn rm_keeps_what_another_image_uses() {
     d.ok(&["image", "import", l1.to_str().unwrap(), "one"]);
     d.ok(&["image", "import", l2.to_str().unwrap(), "two"]);
     assert_eq!(d.layers().len(), 2);
+    // A pull's partial download: rm leaves it for the next pull to resume.
+    let partial = d
+        .root()
+        .join("tmp")
+        .join(format!("{}.partial", "1".repeat(64)));
+    fs::write(&partial, b"half").unwrap();
     d.ok(&["rmi", "two"]);
+    assert!(partial.exists(), "rm removed a partial download");
+    fs::remove_file(&partial).unwrap();
     // The base layer (and blob) stay for `one`.
     assert_eq!(d.layers().len(), 1);
     d.assert_consistent();
@@ -892,4 +908,61 @@ fn full_disk_is_a_clear_error() {
         .filter(|l| !l.is_empty() && !l.ends_with(".lock"))
         .collect();
     assert!(rest.is_empty(), "tmp litter: {rest:?}");
+}
+
+#[test]
+fn import_multi_arch_layout_picks_the_host() {
+    if tools(&["tar", "gzip", "zstd"]).is_none() {
+        return;
+    }
+    let d = Dir::new("multiarch");
+    let (base, top) = rootfs_dirs(&d);
+    let host = runway::image::types::Platform::host().architecture;
+    let other = if host == "arm64" { "amd64" } else { "arm64" };
+    let l = d.join("multi");
+    let (mut mh, ch) = make_image(&d, &l, &[(&base, "gzip")], &host);
+    let (mut mo, _) = make_image(&d, &l, &[(&top, "gzip")], other);
+    mh["platform"] = json!({"architecture": host, "os": "linux"});
+    mo["platform"] = json!({"architecture": other, "os": "linux"});
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [mo, mh],
+    });
+    let mut id = put(
+        &l,
+        "application/vnd.oci.image.index.v1+json",
+        &serde_json::to_vec(&index).unwrap(),
+    );
+    id["annotations"] = json!({"org.opencontainers.image.ref.name": "example.com/multi:1"});
+    fs::write(
+        l.join("index.json"),
+        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [id]})).unwrap(),
+    )
+    .unwrap();
+    let o = d.ok(&["image", "import", l.to_str().unwrap()]);
+    assert_eq!(o.stdout, "Loaded image: example.com/multi:1\n");
+    let o = d.ok(&["image", "inspect", "example.com/multi:1"]);
+    let v: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(v[0]["Id"], ch["digest"]);
+    assert_eq!(v[0]["Architecture"], host.as_str());
+    // Only the host's image is stored: no blob of the other, nor the index.
+    d.assert_consistent();
+
+    // A layout with only a foreign image: the error lists what is there.
+    let f = d.join("foreign");
+    let (mut mf, _) = make_image(&d, &f, &[(&top, "gzip")], other);
+    mf["platform"] = json!({"architecture": other, "os": "linux"});
+    let index = json!({"schemaVersion": 2, "manifests": [mf]});
+    let fi = put(
+        &f,
+        "application/vnd.oci.image.index.v1+json",
+        &serde_json::to_vec(&index).unwrap(),
+    );
+    fs::write(
+        f.join("index.json"),
+        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [fi]})).unwrap(),
+    )
+    .unwrap();
+    assert_import_fails_cleanly(&d, &f, &[&format!("linux/{other}")]);
 }

@@ -34,11 +34,15 @@ pub struct Imported {
 
 /// Import `src` (a path) into `store`, naming the image `name` if given.
 pub fn import(store: &Store, src: &Path, name: Option<&Reference>) -> Result<Vec<Imported>> {
-    let _w = store.writer()?;
+    let w = store.writer()?;
     let mut txn = Txn::default();
     let res = import_any(store, src, name, &mut txn);
+    drop(w);
     if res.is_err() {
-        txn.rollback(store);
+        // What this import stored is referenced by no image: a gc removes
+        // it, unless another writer runs (whose data it might be too):
+        // then the next rm or prune does.
+        let _ = store.try_gc();
     }
     res
 }
@@ -366,16 +370,13 @@ impl Source {
             }
         };
         store.put_blob_file(&d, &file)?;
-        txn.blobs.push(d.clone());
         Ok((d, size))
     }
 }
 
-/// What this import added, removed again if it fails.
+/// One import's state: names for its temporary files.
 #[derive(Default)]
 struct Txn {
-    blobs: Vec<Digest>,
-    layers: Vec<Digest>,
     n: usize,
 }
 
@@ -383,15 +384,6 @@ impl Txn {
     fn seq(&mut self) -> usize {
         self.n += 1;
         self.n
-    }
-
-    fn rollback(&self, store: &Store) {
-        for l in &self.layers {
-            let _ = store.remove_layer(l);
-        }
-        for b in &self.blobs {
-            let _ = fs::remove_file(store.blob_path(b));
-        }
     }
 }
 
@@ -456,7 +448,7 @@ fn import_oci(
     let mut wanted: Vec<(Descriptor, Option<Reference>)> = Vec::new();
     for e in &idx.manifests {
         let n = layout_name(e);
-        let (bytes, _) = verified_small(src, store, txn, e)?;
+        let bytes = verified_small(src, e)?;
         let m = match types::parse_manifest(&bytes, Some(&e.media_type))
             .ctx(|| format!("manifest {}", e.digest))?
         {
@@ -487,22 +479,14 @@ fn import_oci(
     }
     let mut out: Vec<Imported> = Vec::new();
     for (d, n) in &wanted {
-        let (bytes, _) = verified_small(src, store, txn, d)?;
+        let bytes = verified_small(src, d)?;
         let m = match types::parse_manifest(&bytes, Some(&d.media_type))
             .ctx(|| format!("manifest {}", d.digest))?
         {
             types::Parsed::Manifest(m) => *m,
             types::Parsed::Index(_) => bail!("manifest {}: an index inside an index", d.digest),
         };
-        let id = import_manifest(
-            store,
-            src,
-            txn,
-            &m,
-            &d.digest,
-            bytes.len() as u64,
-            &d.media_type,
-        )?;
+        let id = import_manifest(store, src, txn, &m, &bytes, &d.media_type)?;
         let n = name.cloned().or_else(|| n.clone());
         let names = record(store, &id.0, n.as_ref())?;
         match out.iter_mut().find(|o| o.id == id.1) {
@@ -517,14 +501,8 @@ fn import_oci(
     Ok(out)
 }
 
-/// Read a small blob of the archive, verified against its descriptor, and
-/// store it.
-fn verified_small(
-    src: &Source,
-    store: &Store,
-    txn: &mut Txn,
-    d: &Descriptor,
-) -> Result<(Vec<u8>, Digest)> {
+/// Read a small blob of the archive, verified against its descriptor.
+fn verified_small(src: &Source, d: &Descriptor) -> Result<Vec<u8>> {
     if d.size > MAX_JSON_BLOB {
         bail!(
             "blob {}: {} bytes is too large for a manifest",
@@ -545,11 +523,7 @@ fn verified_small(
             d.size
         );
     }
-    if !store.has_blob(&got) {
-        store.put_blob(Some(&got), &bytes)?;
-        txn.blobs.push(got.clone());
-    }
-    Ok((bytes, got))
+    Ok(bytes)
 }
 
 /// Store one image's config and layers (verified, layers unpacked);
@@ -559,11 +533,11 @@ fn import_manifest(
     src: &Source,
     txn: &mut Txn,
     m: &Manifest,
-    digest: &Digest,
-    size: u64,
+    bytes: &[u8],
     media_type: &str,
 ) -> Result<(Descriptor, Digest)> {
-    let (cfg_bytes, id) = verified_small(src, store, txn, &m.config)?;
+    let cfg_bytes = verified_small(src, &m.config)?;
+    let id = m.config.digest.clone();
     let cfg = types::parse_config(&cfg_bytes).ctx(|| format!("config {id}"))?;
     let mut layers = Vec::new();
     for l in &m.layers {
@@ -582,13 +556,16 @@ fn import_manifest(
         )?;
         layers.push((d, comp));
     }
-    ingest_layers(store, txn, &cfg, &layers)?;
+    ingest_layers(store, &cfg, &layers)?;
+    store.put_blob(Some(&id), &cfg_bytes)?;
+    let digest = store.put_blob(None, bytes)?;
+    let size = bytes.len() as u64;
     let mt = m
         .media_type
         .clone()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| media_type.to_string());
-    Ok((descriptor(&mt, digest, size, &cfg), id))
+    Ok((descriptor(&mt, &digest, size, &cfg), id))
 }
 
 /// The index descriptor of a manifest: platform from the config.
@@ -616,12 +593,7 @@ fn descriptor(media_type: &str, digest: &Digest, size: u64, cfg: &ImageConfig) -
 
 /// Unpack each stored layer blob, checking its diff_id (an error names
 /// the layer); then one sync for all of it.
-fn ingest_layers(
-    store: &Store,
-    txn: &mut Txn,
-    cfg: &ImageConfig,
-    layers: &[(Digest, Compression)],
-) -> Result<()> {
+fn ingest_layers(store: &Store, cfg: &ImageConfig, layers: &[(Digest, Compression)]) -> Result<()> {
     if layers.len() != cfg.rootfs.diff_ids.len() {
         bail!(
             "invalid image: {} layers but {} diff_ids in its config",
@@ -635,7 +607,6 @@ fn ingest_layers(
         if !store.has_layer(chain) {
             let mut f = File::open(store.blob_path(d)).ctx(|| format!("open blob {d}"))?;
             store.ingest_layer(&mut f, *comp, &cfg.rootfs.diff_ids[i], chain)?;
-            txn.layers.push(chain.clone());
         }
     }
     store.sync()
@@ -703,10 +674,9 @@ fn import_docker(
         }
         let layers: Vec<(Digest, Compression)> =
             stored.iter().map(|(d, _, c)| (d.clone(), *c)).collect();
-        ingest_layers(store, txn, &cfg, &layers)?;
+        ingest_layers(store, &cfg, &layers)?;
         if !store.has_blob(&id) {
             store.put_blob(Some(&id), &cfg_bytes)?;
-            txn.blobs.push(id.clone());
         }
         let m = Manifest {
             schema_version: 2,
@@ -741,7 +711,6 @@ fn import_docker(
         let md = Digest::of(&mbytes);
         if !store.has_blob(&md) {
             store.put_blob(Some(&md), &mbytes)?;
-            txn.blobs.push(md.clone());
         }
         let desc = descriptor(types::OCI_MANIFEST, &md, mbytes.len() as u64, &cfg);
         let mut names = Vec::new();
@@ -854,10 +823,8 @@ fn import_rootfs(
             return Err(e);
         }
     };
-    txn.layers.push(diff_id.clone());
     if !store.has_blob(&blob) {
         store.put_blob_file(&blob, &tmp)?;
-        txn.blobs.push(blob.clone());
     } else {
         let _ = fs::remove_file(&tmp);
     }
@@ -880,7 +847,6 @@ fn import_rootfs(
     let id = Digest::of(&cfg_bytes);
     if !store.has_blob(&id) {
         store.put_blob(None, &cfg_bytes)?;
-        txn.blobs.push(id.clone());
     }
     let m = serde_json::json!({
         "schemaVersion": 2,
@@ -892,7 +858,6 @@ fn import_rootfs(
     let md = Digest::of(&mbytes);
     if !store.has_blob(&md) {
         store.put_blob(None, &mbytes)?;
-        txn.blobs.push(md.clone());
     }
     store.sync()?;
     let desc = descriptor(types::OCI_MANIFEST, &md, mbytes.len() as u64, &parsed);

@@ -646,24 +646,26 @@ impl Store {
         })
     }
 
-    /// Garbage collection, waiting for running writers to finish.
+    /// Garbage collection for `prune`, waiting for running writers to
+    /// finish; partial downloads go too.
     pub fn gc(&self) -> Result<GcReport> {
         let _g = self.gc_lock()?;
-        self.gc_locked()
+        self.gc_locked(true)
     }
 
     /// Garbage collection unless a writer runs (then None: the next gc
-    /// or prune collects).
+    /// or prune collects). Partial downloads stay for the next pull to
+    /// resume.
     pub fn try_gc(&self) -> Result<Option<GcReport>> {
         match self.try_gc_lock()? {
-            Some(_g) => self.gc_locked().map(Some),
+            Some(_g) => self.gc_locked(false).map(Some),
             None => Ok(None),
         }
     }
 
     /// Delete blobs and layers no index entry reaches, and every stale
     /// temporary entry. Called with `.gc.lock` held exclusively.
-    fn gc_locked(&self) -> Result<GcReport> {
+    fn gc_locked(&self, partials: bool) -> Result<GcReport> {
         let idx = {
             let _l = self.index_lock()?;
             self.read_index()?
@@ -732,6 +734,9 @@ impl Store {
                     }
                     None => continue,
                 }
+                continue;
+            }
+            if !partials && name.ends_with(".partial") {
                 continue;
             }
             let size = tree_size(&p);
