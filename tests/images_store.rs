@@ -2,6 +2,7 @@
 //! write, `image ls/inspect/tag/rm/prune` outputs and exit codes, a store
 //! that skopeo and umoci read as an OCI layout, and no data left that no
 //! image uses (after rm, prune, a bad archive, or concurrent imports).
+#![cfg(feature = "full")]
 
 mod common;
 
