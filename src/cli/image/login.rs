@@ -35,6 +35,12 @@ Remove the saved credentials for REGISTRY (default docker.io).
 /// The registry as the user named it, normalised (`docker.io` for any
 /// spelling of Docker Hub, `host:port` otherwise).
 fn registry_arg(a: &args::Args) -> Result<String> {
+    if a.positionals.len() > 1 {
+        bail!(
+            "image login/logout take one registry, got {:?}",
+            a.positionals
+        );
+    }
     let raw = a
         .positionals
         .first()
@@ -44,7 +50,8 @@ fn registry_arg(a: &args::Args) -> Result<String> {
 }
 
 pub fn login(g: &Global, argv: Vec<OsString>) -> Result<i32> {
-    let a = args::parse(argv, LOGIN_FLAGS, Some(1))?;
+    // Flags may follow the registry (docker's grammar): no positional cap.
+    let a = args::parse(argv, LOGIN_FLAGS, None)?;
     if crate::cli::help_requested(&a, LOGIN_USAGE) {
         return Ok(0);
     }
@@ -90,7 +97,7 @@ pub fn login(g: &Global, argv: Vec<OsString>) -> Result<i32> {
 }
 
 pub fn logout(_g: &Global, argv: Vec<OsString>) -> Result<i32> {
-    let a = args::parse(argv, &[], Some(1))?;
+    let a = args::parse(argv, &[], None)?;
     if crate::cli::help_requested(&a, LOGOUT_USAGE) {
         return Ok(0);
     }

@@ -109,10 +109,10 @@ pub fn login_file() -> PathBuf {
 }
 
 /// Credentials for `registry` (a registry name or API host) from the
-/// first auth file that has an entry for it.
-pub fn lookup(registry: &str) -> Option<Credentials> {
+/// first of `files` that has an entry for it.
+pub fn lookup(files: &[PathBuf], registry: &str) -> Option<Credentials> {
     let want = normalize_key(registry)?;
-    search_path()
+    files
         .iter()
         .find_map(|f| lookup_in(&fs::read(f).ok()?, &want))
 }
@@ -143,7 +143,10 @@ fn entry_credentials(e: &Value) -> Option<Credentials> {
             (u.to_string(), p.to_string())
         }
         _ => (
-            e.get("username")?.as_str()?.to_string(),
+            e.get("username")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
             e.get("password")
                 .and_then(Value::as_str)
                 .unwrap_or("")

@@ -55,6 +55,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A body that delivers nothing for this long is stalled: the read fails.
 /// There is no total timeout: a big layer on a slow link takes what it takes.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// The HTTPS attempt at a registry that may fall back to HTTP: a plain
+/// HTTP server may sit on a TLS ClientHello without answering (it waits
+/// for a line end), so do not wait the full connect timeout for it.
+pub const PROBE_TLS_TIMEOUT: Duration = Duration::from_secs(3);
 const MAX_REDIRECTS: usize = 10;
 /// Error bodies are read up to this much, for their JSON error codes.
 const MAX_ERROR_BODY: u64 = 64 << 10;
@@ -71,8 +75,11 @@ pub struct ClientOptions {
     pub data_root: PathBuf,
     /// `--insecure-registry` names (`host` or `host:port`).
     pub insecure_registries: Vec<String>,
-    /// None: looked up in the auth files (see [`creds::search_path`]).
+    /// None: looked up in `auth_files`.
     pub credentials: Option<Credentials>,
+    /// Where to look credentials up, first match wins; defaults to
+    /// [`creds::search_path`] (`$REGISTRY_AUTH_FILE`, podman's, docker's).
+    pub auth_files: Vec<PathBuf>,
 }
 
 impl ClientOptions {
@@ -89,6 +96,7 @@ impl ClientOptions {
             data_root: data_root.to_path_buf(),
             insecure_registries: insecure.to_vec(),
             credentials: None,
+            auth_files: creds::search_path(),
         }
     }
 }
@@ -267,7 +275,8 @@ impl Client {
             .build();
         let creds = match opts.credentials {
             Some(c) => Some(c),
-            None => creds::lookup(&opts.registry).or_else(|| creds::lookup(&opts.host)),
+            None => creds::lookup(&opts.auth_files, &opts.registry)
+                .or_else(|| creds::lookup(&opts.auth_files, &opts.host)),
         };
         Ok(Client(Arc::new(Inner {
             registry: opts.registry,
@@ -630,7 +639,8 @@ impl Client {
     /// Outer Err: could not talk to it; inner Err: it answered, badly.
     fn probe_at(&self, base: &str) -> std::result::Result<Result<Challenge>, NetError> {
         let url = format!("{base}/v2/");
-        let mut resp = match self.raw("GET", &url, &[], None) {
+        let short = base.starts_with("https://") && self.0.plan.http_fallback;
+        let mut resp = match self.raw_timeout("GET", &url, &[], None, short) {
             Ok(r) => r,
             Err(e) => return Err(e),
         };
@@ -855,6 +865,17 @@ impl Client {
         headers: &[(&str, &str)],
         authz: Option<&str>,
     ) -> std::result::Result<Response<Body>, NetError> {
+        self.raw_timeout(method, url, headers, authz, false)
+    }
+
+    fn raw_timeout(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        authz: Option<&str>,
+        short: bool,
+    ) -> std::result::Result<Response<Body>, NetError> {
         let mut b = ureq::http::Request::builder().method(method).uri(url);
         for (k, v) in headers {
             b = b.header(*k, *v);
@@ -866,6 +887,16 @@ impl Client {
             certificate: false,
             err: Error::msg(format!("bad request for {url}: {e}")),
         })?;
+        let req = if short {
+            self.0
+                .agent
+                .configure_request(req)
+                .timeout_connect(Some(PROBE_TLS_TIMEOUT))
+                .timeout_recv_response(Some(PROBE_TLS_TIMEOUT))
+                .build()
+        } else {
+            req
+        };
         self.0.agent.run(req).map_err(|e| self.net_error(url, e))
     }
 
