@@ -972,3 +972,95 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 pub fn dump_log(r: &Registry) {
     note(&format!("registry {} log:\n{}", r.host(), r.log()));
 }
+
+// ------------------------------------------------------------ CONNECT proxy
+
+/// An HTTP CONNECT proxy on 127.0.0.1 (what HTTPS_PROXY/HTTP_PROXY point
+/// at): tunnels `CONNECT name:port` to the address `routes` maps it to,
+/// answers 403 to anything else, and records every CONNECT target. Names
+/// are never resolved, so tests can use names like `registry.invalid`.
+pub struct ConnectProxy {
+    pub addr: SocketAddr,
+    pub targets: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ConnectProxy {
+    pub fn start(routes: Vec<(String, SocketAddr)>) -> ConnectProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let targets = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (t2, st2) = (targets.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut workers = Vec::new();
+            for conn in listener.incoming() {
+                if st2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut client) = conn else { continue };
+                let Some(req) = read_head(&mut client) else {
+                    continue;
+                };
+                t2.lock().unwrap().push(format!("{} {}", req.method, req.target));
+                let route = routes.iter().find(|(n, _)| *n == req.target).map(|r| r.1);
+                let (true, Some(to)) = (req.method == "CONNECT", route) else {
+                    let _ = client.write_all(
+                        b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    continue;
+                };
+                let Ok(server) = TcpStream::connect(to) else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+                    continue;
+                };
+                let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                workers.push(std::thread::spawn(move || pipe_both(client, server)));
+            }
+            for w in workers {
+                let _ = w.join();
+            }
+        });
+        ConnectProxy {
+            addr,
+            targets,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn seen(&self) -> Vec<String> {
+        self.targets.lock().unwrap().clone()
+    }
+}
+
+impl Drop for ConnectProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Copy both ways until either side closes.
+fn pipe_both(client: TcpStream, server: TcpStream) {
+    let (Ok(mut c2), Ok(mut s2)) = (client.try_clone(), server.try_clone()) else {
+        return;
+    };
+    let up = std::thread::spawn(move || {
+        let mut c = client;
+        let mut s = server;
+        let _ = std::io::copy(&mut c, &mut s);
+        let _ = s.shutdown(Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut s2, &mut c2);
+    let _ = c2.shutdown(Shutdown::Both);
+    let _ = up.join();
+}

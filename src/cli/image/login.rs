@@ -71,7 +71,10 @@ pub fn login(g: &Global, argv: Vec<OsString>) -> Result<i32> {
         bail!("image login: empty username");
     }
     let password = match a.get("password") {
-        Some(p) => p.to_string(),
+        Some(p) => {
+            eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+            p.to_string()
+        }
         None if password_stdin => {
             let mut s = String::new();
             stdin

@@ -35,6 +35,7 @@
 
 pub mod auth;
 pub mod creds;
+pub mod proxy;
 pub mod tls;
 
 use crate::error::{Error, Result};
@@ -216,6 +217,7 @@ struct Inner {
     agent: ureq::Agent,
     plan: Plan,
     creds: Option<Credentials>,
+    proxies: proxy::ProxyEnv,
     /// Set by the first request: the base URL and the auth challenge.
     endpoint: Mutex<Option<Endpoint>>,
     tokens: Mutex<TokenCache>,
@@ -255,17 +257,12 @@ impl Client {
                 .registry_roots
                 .extend(tls::Trust::load(&opts.data_root, &opts.host).registry_roots);
         }
-        // Go never proxies loopback addresses; ureq would (it only honours
-        // NO_PROXY), so loopback registries get no proxy at all.
-        let proxy = if is_loopback(&opts.host) {
-            None
-        } else {
-            ureq::Proxy::try_from_env()
-        };
+        // The proxy is chosen per request (by scheme and host, see
+        // proxy.rs); the agent's own environment proxy is off.
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
-            .proxy(proxy)
+            .proxy(None)
             .tls_config(trust.config(plan.verify))
             .timeout_connect(Some(CONNECT_TIMEOUT))
             .timeout_per_read(Some(READ_TIMEOUT))
@@ -284,6 +281,7 @@ impl Client {
             agent: config.new_agent(),
             plan,
             creds,
+            proxies: proxy::ProxyEnv::from_env(),
             endpoint: Mutex::new(None),
             tokens: Mutex::new(TokenCache::default()),
         })))
@@ -600,6 +598,10 @@ impl Client {
         }
     }
 
+    fn current_challenge(&self) -> Option<Challenge> {
+        lock(&self.0.endpoint).as_ref().map(|e| e.challenge.clone())
+    }
+
     fn endpoint(&self) -> Result<Endpoint> {
         let mut g = lock(&self.0.endpoint);
         if let Some(e) = g.as_ref() {
@@ -887,17 +889,20 @@ impl Client {
             certificate: false,
             err: Error::msg(format!("bad request for {url}: {e}")),
         })?;
-        let req = if short {
-            self.0
-                .agent
-                .configure_request(req)
-                .timeout_connect(Some(PROBE_TLS_TIMEOUT))
-                .timeout_recv_response(Some(PROBE_TLS_TIMEOUT))
-                .build()
-        } else {
-            req
+        let proxy = match self.0.proxies.for_url(url) {
+            Some(p) => Some(ureq::Proxy::new(p).map_err(|e| NetError {
+                certificate: false,
+                err: Error::msg(format!("proxy {p}: {e}")),
+            })?),
+            None => None,
         };
-        self.0.agent.run(req).map_err(|e| self.net_error(url, e))
+        let mut cfg = self.0.agent.configure_request(req).proxy(proxy);
+        if short {
+            cfg = cfg
+                .timeout_connect(Some(PROBE_TLS_TIMEOUT))
+                .timeout_recv_response(Some(PROBE_TLS_TIMEOUT));
+        }
+        self.0.agent.run(cfg.build()).map_err(|e| self.net_error(url, e))
     }
 
     /// One line naming the host: `registry H unreachable: connection
