@@ -6,8 +6,8 @@
 mod common;
 
 use common::registry::{
-    digest_of, ConnectProxy, gzip_layer, noise, Fault, FaultProxy, Layout, Mode, Registry, Reply, TempDir,
-    TinyServer, PASSWORD, USER,
+    digest_of, gzip_layer, noise, ConnectProxy, Fault, FaultProxy, Layout, Mode, Registry, Reply,
+    TempDir, TinyServer, PASSWORD, USER,
 };
 use common::{note, runtime};
 use runway::image::digest::Digest;
@@ -258,6 +258,19 @@ fn token_flow_with_credentials() {
     );
     let last = reqs.last().unwrap();
     assert_eq!(last.header("authorization"), Some(basic.as_str()));
+    // A repository anonymous users may not pull: docker's hint.
+    reg.push(&fx.layout.dir, "v1", "private/img:v1", false);
+    c.get_manifest("private/img", "v1").unwrap();
+    let anon = client(&reg.host(), root.path(), None);
+    let e = anon
+        .get_manifest("private/img", "v1")
+        .unwrap_err()
+        .to_string();
+    let h = reg.host();
+    assert_eq!(
+        e,
+        format!("manifest unknown: {h}/private/img:v1: repository does not exist or needs 'runway image login' (unauthorized: authentication required ({h}))")
+    );
     // Wrong password: the token service says no, in one line.
     let bad = client(
         &reg.host(),
@@ -335,6 +348,15 @@ fn https_with_certs_d_and_tls_failure_without() {
     }
     let c = client(&h, root.path(), None);
     check_manifests_and_blobs(&c, &fx);
+    assert_eq!(c.base_url().unwrap(), format!("https://{h}"));
+    // --insecure-registry: HTTPS without verification (docker's meaning).
+    let mut o = opts(&h, bare.path());
+    o.insecure_registries = vec![h.clone()];
+    let c = Client::new(o).unwrap();
+    assert_eq!(
+        c.head_manifest("test/img", "v1").unwrap().digest,
+        digest_of(&fx.image)
+    );
     assert_eq!(c.base_url().unwrap(), format!("https://{h}"));
     let local = format!("localhost:{}", reg.port);
     let c = client(&local, root.path(), None);
@@ -697,8 +719,11 @@ fn bearer_token_refreshed_on_401_and_oauth_refresh_flow() {
             .header("authorization")
             .is_some_and(|a| a.starts_with("Bearer tok") && a != "Bearer tok0");
         if req.target == "/v2/" || !ok {
-            return Reply::new(401, r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#)
-                .header("WWW-Authenticate", &challenge);
+            return Reply::new(
+                401,
+                r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+            )
+            .header("WWW-Authenticate", &challenge);
         }
         Reply::new(200, body.to_vec()).header("Content-Type", types::OCI_MANIFEST)
     });
@@ -751,7 +776,14 @@ fn proxies_from_the_environment() {
         .arg("--data-root")
         .arg(dir.path().join("root"))
         .args(["--insecure-registry", "registry.invalid"])
-        .args(["image", "login", "registry.invalid", "-u", USER, "--password-stdin"])
+        .args([
+            "image",
+            "login",
+            "registry.invalid",
+            "-u",
+            USER,
+            "--password-stdin",
+        ])
         .env("REGISTRY_AUTH_FILE", dir.path().join("auth.json"))
         .env("HTTPS_PROXY", proxy.url())
         .env("HTTP_PROXY", proxy.url())
@@ -761,12 +793,24 @@ fn proxies_from_the_environment() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(PASSWORD.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(PASSWORD.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let seen = proxy.seen();
     assert_eq!(seen[0], "CONNECT registry.invalid:443");
-    assert!(seen[1..].iter().all(|s| s == "CONNECT registry.invalid:80"), "{seen:?}");
+    assert!(
+        seen[1..].iter().all(|s| s == "CONNECT registry.invalid:80"),
+        "{seen:?}"
+    );
     assert!(seen.len() >= 2);
     // A loopback registry never goes through the proxy.
     let n = proxy.seen().len();

@@ -423,9 +423,12 @@ impl TokenService {
                 else {
                     continue;
                 };
+                // Repositories under private/ are for USER only (a 401
+                // for anonymous pulls, as Docker Hub answers).
+                let anonymous_ok = !name.starts_with("private/");
                 let granted: Vec<&str> = actions
                     .split(',')
-                    .filter(|a| *a == "pull" || (user.is_some() && *a == "push"))
+                    .filter(|a| user.is_some() || (*a == "pull" && anonymous_ok))
                     .collect();
                 access.push(json!({"type": typ, "name": name, "actions": granted}));
             }
@@ -1003,7 +1006,9 @@ impl ConnectProxy {
                 let Some(req) = read_head(&mut client) else {
                     continue;
                 };
-                t2.lock().unwrap().push(format!("{} {}", req.method, req.target));
+                t2.lock()
+                    .unwrap()
+                    .push(format!("{} {}", req.method, req.target));
                 let route = routes.iter().find(|(n, _)| *n == req.target).map(|r| r.1);
                 let (true, Some(to)) = (req.method == "CONNECT", route) else {
                     let _ = client.write_all(
@@ -1012,7 +1017,8 @@ impl ConnectProxy {
                     continue;
                 };
                 let Ok(server) = TcpStream::connect(to) else {
-                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+                    let _ =
+                        client.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
                     continue;
                 };
                 let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");

@@ -549,10 +549,21 @@ impl Client {
         let code = errors.first().map(|(c, _)| c.as_str()).unwrap_or("");
         match (status.as_u16(), code) {
             (_, "MANIFEST_UNKNOWN") | (404, "") => Error::msg(format!("manifest unknown: {name}")),
-            (_, "NAME_UNKNOWN") => Error::msg(format!(
-                "name unknown: {}/{repo}: repository not known to registry",
-                self.0.registry
-            )),
+            // An unknown image, not just an unknown tag.
+            (_, "NAME_UNKNOWN") => {
+                Error::msg(format!("manifest unknown: {name} (no such repository)"))
+            }
+            // Docker Hub answers an anonymous pull of a repository that
+            // does not exist with 401, not 404: say both, as docker does.
+            (401, _)
+                if self.0.creds.is_none()
+                    && matches!(self.current_challenge(), Some(Challenge::Bearer { .. })) =>
+            {
+                Error::msg(format!(
+                    "manifest unknown: {name}: repository does not exist or needs 'runway image login' ({})",
+                    self.error_from(status, &errors, "")
+                ))
+            }
             (_, "MANIFEST_INVALID") | (_, "MANIFEST_UNVERIFIED")
                 if errors.iter().any(|(_, m)| m.contains("schema")) =>
             {
@@ -902,7 +913,10 @@ impl Client {
                 .timeout_connect(Some(PROBE_TLS_TIMEOUT))
                 .timeout_recv_response(Some(PROBE_TLS_TIMEOUT));
         }
-        self.0.agent.run(cfg.build()).map_err(|e| self.net_error(url, e))
+        self.0
+            .agent
+            .run(cfg.build())
+            .map_err(|e| self.net_error(url, e))
     }
 
     /// One line naming the host: `registry H unreachable: connection

@@ -69,13 +69,18 @@ fn split_host_port(a: &str) -> (&str, Option<&str>) {
 pub fn no_proxy_matches(no_proxy: &str, host: &str, port: &str) -> bool {
     let host = host.to_ascii_lowercase();
     let ip = host.parse::<IpAddr>().ok();
-    for entry in no_proxy.split([',', ' ']).map(str::trim).filter(|e| !e.is_empty()) {
+    for entry in no_proxy
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
         if entry == "*" {
             return true;
         }
         let entry = entry.to_ascii_lowercase();
         if let Some((net, bits)) = entry.split_once('/') {
-            if let (Some(ip), Ok(net), Ok(bits)) = (ip, net.parse::<IpAddr>(), bits.parse::<u32>()) {
+            if let (Some(ip), Ok(net), Ok(bits)) = (ip, net.parse::<IpAddr>(), bits.parse::<u32>())
+            {
                 if in_cidr(ip, net, bits) {
                     return true;
                 }
@@ -107,11 +112,19 @@ pub fn no_proxy_matches(no_proxy: &str, host: &str, port: &str) -> bool {
 fn in_cidr(ip: IpAddr, net: IpAddr, bits: u32) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(n)) if bits <= 32 => {
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             u32::from(a) & mask == u32::from(n) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(n)) if bits <= 128 => {
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
             u128::from(a) & mask == u128::from(n) & mask
         }
         _ => false,
@@ -151,7 +164,10 @@ mod tests {
         let e = env("example.com, .corp.net,*.wild.org,10.0.0.0/8,192.168.1.5,reg.x:5000");
         assert_eq!(e.for_url("https://example.com/v2/"), None);
         assert_eq!(e.for_url("https://a.example.com/v2/"), None);
-        assert_eq!(e.for_url("https://notexample.com/v2/"), Some("http://sp:3128"));
+        assert_eq!(
+            e.for_url("https://notexample.com/v2/"),
+            Some("http://sp:3128")
+        );
         assert_eq!(e.for_url("https://corp.net/v2/"), Some("http://sp:3128"));
         assert_eq!(e.for_url("https://r.corp.net/v2/"), None);
         assert_eq!(e.for_url("https://r.wild.org/v2/"), None);
