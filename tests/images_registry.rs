@@ -610,10 +610,10 @@ fn schema1_manifest_is_refused_clearly() {
     let c = client(&server.addr.to_string(), root.path(), None);
     let m = c.get_manifest("x/y", "old").unwrap();
     assert_eq!(m.media_type, types::DOCKER_SCHEMA1_SIGNED);
-    let e = types::parse_manifest(&m.bytes, Some(&m.media_type))
-        .err()
-        .expect("schema 1 must be refused")
-        .to_string();
+    let Err(e) = types::parse_manifest(&m.bytes, Some(&m.media_type)) else {
+        panic!("schema 1 must be refused");
+    };
+    let e = e.to_string();
     assert!(e.to_lowercase().contains("schema 1"), "{e}");
     // The manifest request asked for every supported type.
     let reqs = server.requests();
@@ -749,8 +749,7 @@ fn bearer_token_refreshed_on_401_and_oauth_refresh_flow() {
     let last_token = server
         .requests()
         .into_iter()
-        .filter(|r| r.target.starts_with("/token"))
-        .next_back()
+        .rfind(|r| r.target.starts_with("/token"))
         .unwrap();
     assert_eq!(last_token.method, "POST");
     assert_eq!(

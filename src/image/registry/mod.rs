@@ -653,10 +653,7 @@ impl Client {
     fn probe_at(&self, base: &str) -> std::result::Result<Result<Challenge>, NetError> {
         let url = format!("{base}/v2/");
         let short = base.starts_with("https://") && self.0.plan.http_fallback;
-        let mut resp = match self.raw_timeout("GET", &url, &[], None, short) {
-            Ok(r) => r,
-            Err(e) => return Err(e),
-        };
+        let mut resp = self.raw_timeout("GET", &url, &[], None, short)?;
         let status = resp.status();
         if status.is_success() {
             return Ok(Ok(Challenge::None));
