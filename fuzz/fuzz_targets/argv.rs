@@ -67,6 +67,8 @@ fn global_of(g: &Args) -> Option<Global> {
             None | Some("auto") => None,
             Some(v) => Some(matches!(v, "true" | "1")),
         },
+        data_root: PathBuf::from(g.get("data-root").unwrap_or("/var/lib/runway")),
+        insecure_registries: g.all("insecure-registry").iter().map(|s| s.to_string()).collect(),
     })
 }
 

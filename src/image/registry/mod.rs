@@ -1,2 +1,1219 @@
 //! The Distribution API v2 client: manifests and blobs over HTTP(S), with
 //! docker's auth, credentials and TLS rules.
+//!
+//! # Using it (pull.rs)
+//!
+//! ```ignore
+//! let r = Reference::parse("busybox")?;
+//! let opts = ClientOptions::new(&r.registry, &g.data_root, &g.insecure_registries);
+//! let client = Client::new(opts)?;          // no I/O yet; Clone + Send + Sync
+//! // Warm pull: only the digest.
+//! let head: ManifestHead = client.head_manifest(&r.repository, &r.api_reference())?;
+//! // The manifest or index, verified against the digest asked for.
+//! let m: FetchedManifest = client.get_manifest(&r.repository, &r.api_reference())?;
+//! match types::parse_manifest(&m.bytes, Some(&m.media_type))? { … }
+//! // A config (small, verified, capped at MAX_JSON_BLOB).
+//! let cfg: Vec<u8> = client.get_small_blob(&r.repository, &desc.digest)?;
+//! // A layer, streamed; resumed at `offset` if the server honours Range.
+//! let mut body: BlobBody = client.get_layer(&r.repository, &desc, offset)?;
+//! if body.start != offset { /* 200: restart from 0, drop the partial */ }
+//! std::io::copy(&mut body, &mut file)?;     // the caller verifies digest and size
+//! ```
+//!
+//! All methods take `&self` and may be called from several threads at once
+//! (one `/v2/` probe, one token fetch per scope: the others wait for it).
+//! Errors are one line each, e.g. `manifest unknown:
+//! docker.io/library/nope:latest`, `unauthorized: authentication required
+//! (HOST)`, `registry 127.0.0.1:5999 unreachable: connection refused`,
+//! `tls: HOST: invalid peer certificate: UnknownIssuer`.
+//!
+//! Scheme (docker's rule, see [`plan`]): HTTPS always first; a loopback
+//! registry (localhost, 127.0.0.0/8, ::1) falls back to plain HTTP when its
+//! port does not speak TLS (not when it does and its certificate is
+//! untrusted); a registry named in `--insecure-registry` may use HTTP, and
+//! its HTTPS certificate is not verified (as docker does).
+
+pub mod auth;
+pub mod creds;
+pub mod proxy;
+pub mod tls;
+
+use crate::error::{Error, Result};
+use crate::image::digest::Digest;
+use crate::image::types::{self, Descriptor};
+use auth::{Challenge, TokenCache};
+pub use creds::Credentials;
+use std::io::Read;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use ureq::http::{Response, StatusCode};
+use ureq::Body;
+
+/// Connecting (TCP + TLS) may take this long.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A body that delivers nothing for this long is stalled: the read fails.
+/// There is no total timeout: a big layer on a slow link takes what it takes.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// The HTTPS attempt at a registry that may fall back to HTTP: a plain
+/// HTTP server may sit on a TLS ClientHello without answering (it waits
+/// for a line end), so do not wait the full connect timeout for it.
+pub const PROBE_TLS_TIMEOUT: Duration = Duration::from_secs(3);
+const MAX_REDIRECTS: usize = 10;
+/// Error bodies are read up to this much, for their JSON error codes.
+const MAX_ERROR_BODY: u64 = 64 << 10;
+
+/// What a client needs to know about its registry.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// The registry as users name it (`docker.io`, `127.0.0.1:5000`): for
+    /// messages, credentials and `certs.d`.
+    pub registry: String,
+    /// Where its API is (`registry-1.docker.io` for docker.io).
+    pub host: String,
+    /// For `DATA_ROOT/certs.d/HOST/`.
+    pub data_root: PathBuf,
+    /// `--insecure-registry` names (`host` or `host:port`).
+    pub insecure_registries: Vec<String>,
+    /// None: looked up in `auth_files`.
+    pub credentials: Option<Credentials>,
+    /// Where to look credentials up, first match wins; defaults to
+    /// [`creds::search_path`] (`$REGISTRY_AUTH_FILE`, podman's, docker's).
+    pub auth_files: Vec<PathBuf>,
+}
+
+impl ClientOptions {
+    /// For `registry` as in [`crate::image::reference::Reference::registry`].
+    pub fn new(registry: &str, data_root: &Path, insecure: &[String]) -> ClientOptions {
+        let host = if registry == crate::image::reference::DOCKER_HUB {
+            crate::image::reference::DOCKER_HUB_API.to_string()
+        } else {
+            registry.to_string()
+        };
+        ClientOptions {
+            registry: registry.to_string(),
+            host,
+            data_root: data_root.to_path_buf(),
+            insecure_registries: insecure.to_vec(),
+            credentials: None,
+            auth_files: creds::search_path(),
+        }
+    }
+}
+
+/// How to reach a host: which schemes, whether its certificate is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Verify the HTTPS certificate (false only for --insecure-registry).
+    pub verify: bool,
+    /// Try plain HTTP when HTTPS does not work.
+    pub http_fallback: bool,
+}
+
+/// docker's rule: plain HTTP only for loopback registries and those named
+/// with --insecure-registry (which also skip certificate checks). Loopback
+/// ones keep certificate checks: a registry that does speak TLS must
+/// present a certificate we trust.
+pub fn plan(host: &str, insecure: &[String]) -> Plan {
+    let bare = strip_port(host);
+    let listed = insecure.iter().any(|i| {
+        let i = i
+            .trim()
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/');
+        i.eq_ignore_ascii_case(host) || (!i.contains(':') && i.eq_ignore_ascii_case(bare))
+    });
+    Plan {
+        verify: !listed,
+        http_fallback: listed || is_loopback(host),
+    }
+}
+
+/// `host` without `:port`; `[::1]:5000` gives `::1`.
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+/// localhost, 127.0.0.0/8, ::1 (with or without a port).
+pub fn is_loopback(host: &str) -> bool {
+    let bare = strip_port(host);
+    bare.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A manifest or index as the registry served it.
+#[derive(Clone, Debug)]
+pub struct FetchedManifest {
+    pub bytes: Vec<u8>,
+    /// Content-Type without parameters; empty if the registry sent none.
+    pub media_type: String,
+    /// Verified: the digest asked for, or computed from `bytes`.
+    pub digest: Digest,
+}
+
+/// What a HEAD of a manifest says.
+#[derive(Clone, Debug)]
+pub struct ManifestHead {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: Option<u64>,
+}
+
+/// A blob being downloaded. Read it to the end; the caller hashes what it
+/// reads (nothing here is verified).
+pub struct BlobBody {
+    reader: Box<dyn Read + Send>,
+    /// Where in the blob the body starts: the offset asked for when the
+    /// server honoured the Range (206), else 0 (200: the whole blob).
+    pub start: u64,
+    /// Bytes this body will deliver (Content-Length), if known.
+    pub length: Option<u64>,
+    /// The whole blob's size, if known (Content-Range's total, or the
+    /// length of a 200 answer).
+    pub total: Option<u64>,
+    /// The URL the bytes came from after redirects (for messages).
+    pub url: String,
+}
+
+impl BlobBody {
+    /// True when the server resumed at the offset asked for.
+    pub fn resumed(&self) -> bool {
+        self.start > 0
+    }
+}
+
+impl Read for BlobBody {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.reader.read(buf)
+    }
+}
+
+impl std::fmt::Debug for BlobBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobBody")
+            .field("start", &self.start)
+            .field("length", &self.length)
+            .field("total", &self.total)
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+/// A client for one registry. Cheap to clone (shared state); Send + Sync.
+#[derive(Clone)]
+pub struct Client(Arc<Inner>);
+
+struct Inner {
+    registry: String,
+    host: String,
+    agent: ureq::Agent,
+    plan: Plan,
+    creds: Option<Credentials>,
+    proxies: proxy::ProxyEnv,
+    /// Set by the first request: the base URL and the auth challenge.
+    endpoint: Mutex<Option<Endpoint>>,
+    tokens: Mutex<TokenCache>,
+}
+
+#[derive(Clone, Debug)]
+struct Endpoint {
+    /// `https://host[:port]` or `http://…`.
+    base: String,
+    challenge: Challenge,
+}
+
+/// A failed connection, classified for the HTTPS -> HTTP fallback.
+struct NetError {
+    /// The peer spoke TLS and its certificate was refused: no fallback.
+    certificate: bool,
+    err: Error,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave these maps inconsistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Client {
+    /// A client for `opts.host`. Loads TLS roots and credentials; does no
+    /// network I/O (the first request probes `/v2/`).
+    pub fn new(opts: ClientOptions) -> Result<Client> {
+        if opts.host.is_empty() || opts.host.contains(['/', ' ', '@', '?', '#']) {
+            return Err(Error::msg(format!("invalid registry host {:?}", opts.host)));
+        }
+        let plan = plan(&opts.host, &opts.insecure_registries);
+        let trust = tls::Trust::load(&opts.data_root, &opts.registry);
+        let mut trust = trust;
+        if opts.host != opts.registry {
+            trust
+                .registry_roots
+                .extend(tls::Trust::load(&opts.data_root, &opts.host).registry_roots);
+        }
+        // The proxy is chosen per request (by scheme and host, see
+        // proxy.rs); the agent's own environment proxy is off.
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .proxy(None)
+            .tls_config(trust.config(plan.verify))
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_per_read(Some(READ_TIMEOUT))
+            .timeout_per_write(Some(READ_TIMEOUT))
+            .user_agent(concat!("runway/", env!("CARGO_PKG_VERSION")))
+            .accept_encoding("identity")
+            .build();
+        let creds = match opts.credentials {
+            Some(c) => Some(c),
+            None => creds::lookup(&opts.auth_files, &opts.registry)
+                .or_else(|| creds::lookup(&opts.auth_files, &opts.host)),
+        };
+        Ok(Client(Arc::new(Inner {
+            registry: opts.registry,
+            host: opts.host,
+            agent: config.new_agent(),
+            plan,
+            creds,
+            proxies: proxy::ProxyEnv::from_env(),
+            endpoint: Mutex::new(None),
+            tokens: Mutex::new(TokenCache::default()),
+        })))
+    }
+
+    /// The registry's name as given in the options.
+    pub fn registry(&self) -> &str {
+        &self.0.registry
+    }
+
+    /// `https://host` or `http://host` once the first request decided.
+    pub fn base_url(&self) -> Result<String> {
+        Ok(self.endpoint()?.base)
+    }
+
+    /// `login`'s check: the credentials are accepted (the token service
+    /// grants a token with them, or `/v2/` answers 200 with basic auth).
+    pub fn check_login(&self) -> Result<()> {
+        let ep = self.endpoint()?;
+        let Some(creds) = &self.0.creds else {
+            return Err(Error::msg("login: no credentials given"));
+        };
+        match &ep.challenge {
+            Challenge::None => Ok(()),
+            Challenge::Basic => {
+                let url = format!("{}/v2/", ep.base);
+                let mut resp = self.follow("GET", &url, &[], Some(&creds.basic()))?;
+                if resp.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(self.status_error(&mut resp, "login"))
+                }
+            }
+            Challenge::Bearer { .. } => self.fetch_token(&ep.challenge, "", true).map(|_| ()),
+        }
+    }
+
+    /// GET a manifest or index by tag or digest (`reference`), with
+    /// [`types::ACCEPT_MANIFESTS`]. A digest reference is verified; a tag's
+    /// digest is computed from the bytes and checked against
+    /// Docker-Content-Digest when the registry sends one.
+    pub fn get_manifest(&self, repo: &str, reference: &str) -> Result<FetchedManifest> {
+        let want = reference_digest(reference);
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let mut resp = self.request(
+            "GET",
+            &path,
+            &[("Accept", types::ACCEPT_MANIFESTS)],
+            Some(repo),
+        )?;
+        if !resp.status().is_success() {
+            return Err(self.manifest_error(&mut resp, repo, reference));
+        }
+        let media_type = content_type(&resp);
+        let header_digest = header(&resp, "docker-content-digest");
+        let bytes = read_capped(&mut resp, types::MAX_JSON_BLOB)
+            .map_err(|e| e.wrap(format!("manifest {}", self.display_ref(repo, reference))))?;
+        let digest = Digest::of(&bytes);
+        if let Some(w) = want {
+            if w != digest {
+                return Err(Error::msg(format!(
+                    "digest mismatch for manifest {}: got {digest}",
+                    self.display_ref(repo, reference)
+                )));
+            }
+        } else if let Some(h) = header_digest.as_deref().and_then(|h| Digest::parse(h).ok()) {
+            if h != digest {
+                return Err(Error::msg(format!(
+                    "digest mismatch for manifest {}: registry says {h}, content is {digest}",
+                    self.display_ref(repo, reference)
+                )));
+            }
+        }
+        Ok(FetchedManifest {
+            bytes,
+            media_type,
+            digest,
+        })
+    }
+
+    /// HEAD a manifest: its digest without its body (a warm pull's only
+    /// request). Falls back to GET when the registry sends no digest.
+    pub fn head_manifest(&self, repo: &str, reference: &str) -> Result<ManifestHead> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let mut resp = self.request(
+            "HEAD",
+            &path,
+            &[("Accept", types::ACCEPT_MANIFESTS)],
+            Some(repo),
+        )?;
+        if !resp.status().is_success() {
+            return Err(self.manifest_error(&mut resp, repo, reference));
+        }
+        let media_type = content_type(&resp);
+        let size = header(&resp, "content-length").and_then(|l| l.parse().ok());
+        match header(&resp, "docker-content-digest").and_then(|h| Digest::parse(&h).ok()) {
+            Some(digest) => {
+                if let Some(w) = reference_digest(reference) {
+                    if w != digest {
+                        return Err(Error::msg(format!(
+                            "digest mismatch for manifest {}: registry says {digest}",
+                            self.display_ref(repo, reference)
+                        )));
+                    }
+                }
+                Ok(ManifestHead {
+                    digest,
+                    media_type,
+                    size,
+                })
+            }
+            None => {
+                let m = self.get_manifest(repo, reference)?;
+                Ok(ManifestHead {
+                    digest: m.digest,
+                    media_type: m.media_type,
+                    size: Some(m.bytes.len() as u64),
+                })
+            }
+        }
+    }
+
+    /// A blob from the registry, from `offset` on (`Range: bytes=offset-`
+    /// when offset > 0; see [`BlobBody::start`] for what was honoured).
+    pub fn get_blob(&self, repo: &str, digest: &Digest, offset: u64) -> Result<BlobBody> {
+        let path = format!("/v2/{repo}/blobs/{digest}");
+        let range = format!("bytes={offset}-");
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        if offset > 0 {
+            headers.push(("Range", &range));
+        }
+        let (resp, url) = self.request_url("GET", &path, &headers, Some(repo))?;
+        self.blob_body(resp, url, offset, || {
+            format!("blob {} in {}/{repo}", digest, self.0.registry)
+        })
+    }
+
+    /// A layer: from the registry, or when it does not have the blob, from
+    /// the descriptor's `urls` (foreign layers), in order.
+    pub fn get_layer(&self, repo: &str, desc: &Descriptor, offset: u64) -> Result<BlobBody> {
+        let first = match self.get_blob(repo, &desc.digest, offset) {
+            Ok(b) => return Ok(b),
+            Err(e) => e,
+        };
+        let urls = desc.urls.as_deref().unwrap_or(&[]);
+        let mut last = first;
+        for u in urls {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                continue;
+            }
+            match self.get_url(u, offset) {
+                Ok(b) => return Ok(b),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// A blob from a foreign URL: no registry auth is sent there.
+    pub fn get_url(&self, url: &str, offset: u64) -> Result<BlobBody> {
+        let range = format!("bytes={offset}-");
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        if offset > 0 {
+            headers.push(("Range", &range));
+        }
+        let (resp, url) = self.follow_url("GET", url, &headers, None)?;
+        self.blob_body(resp, url.clone(), offset, || format!("foreign layer {url}"))
+    }
+
+    /// A small blob (an image config), read whole, verified, capped at
+    /// [`types::MAX_JSON_BLOB`].
+    pub fn get_small_blob(&self, repo: &str, digest: &Digest) -> Result<Vec<u8>> {
+        let mut body = self.get_blob(repo, digest, 0)?;
+        let what = || format!("blob {digest}");
+        if body.length.is_some_and(|l| l > types::MAX_JSON_BLOB) {
+            return Err(Error::msg(format!(
+                "{}: larger than {} bytes",
+                what(),
+                types::MAX_JSON_BLOB
+            )));
+        }
+        let mut bytes = Vec::new();
+        (&mut body)
+            .take(types::MAX_JSON_BLOB + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::msg(format!("{}: {e}", what())))?;
+        if bytes.len() as u64 > types::MAX_JSON_BLOB {
+            return Err(Error::msg(format!(
+                "{}: larger than {} bytes",
+                what(),
+                types::MAX_JSON_BLOB
+            )));
+        }
+        let got = Digest::of(&bytes);
+        if &got != digest {
+            return Err(Error::msg(format!(
+                "digest mismatch for {}: got {got}",
+                what()
+            )));
+        }
+        Ok(bytes)
+    }
+
+    // ------------------------------------------------------------ internals
+
+    fn blob_body(
+        &self,
+        mut resp: Response<Body>,
+        url: String,
+        offset: u64,
+        what: impl Fn() -> String,
+    ) -> Result<BlobBody> {
+        let status = resp.status();
+        let length = header(&resp, "content-length").and_then(|l| l.parse::<u64>().ok());
+        let (start, total) = match status.as_u16() {
+            200 => (0, length),
+            206 => {
+                let cr = header(&resp, "content-range").unwrap_or_default();
+                match parse_content_range(&cr) {
+                    Some((s, t)) if s == offset => (s, t),
+                    // A range we did not ask for: unusable.
+                    _ => {
+                        return Err(Error::msg(format!(
+                            "{}: server answered Range bytes={offset}- with {cr:?}",
+                            what()
+                        )))
+                    }
+                }
+            }
+            // Asked past the end (the partial is already complete or
+            // corrupt): the caller restarts from 0.
+            416 => {
+                return Err(Error::msg(format!(
+                    "{}: range not satisfiable at offset {offset}",
+                    what()
+                )))
+            }
+            _ => {
+                let e = self.status_error(&mut resp, "");
+                return Err(e.wrap(what()));
+            }
+        };
+        let reader = resp.into_body().into_reader();
+        Ok(BlobBody {
+            reader: Box::new(reader),
+            start,
+            length,
+            total,
+            url,
+        })
+    }
+
+    fn display_ref(&self, repo: &str, reference: &str) -> String {
+        if reference_digest(reference).is_some() {
+            format!("{}/{repo}@{reference}", self.0.registry)
+        } else {
+            format!("{}/{repo}:{reference}", self.0.registry)
+        }
+    }
+
+    fn manifest_error(&self, resp: &mut Response<Body>, repo: &str, reference: &str) -> Error {
+        let status = resp.status();
+        let errors = read_errors(resp);
+        let name = self.display_ref(repo, reference);
+        let code = errors.first().map(|(c, _)| c.as_str()).unwrap_or("");
+        match (status.as_u16(), code) {
+            (_, "MANIFEST_UNKNOWN") | (404, "") => Error::msg(format!("manifest unknown: {name}")),
+            // An unknown image, not just an unknown tag.
+            (_, "NAME_UNKNOWN") => {
+                Error::msg(format!("manifest unknown: {name} (no such repository)"))
+            }
+            // Docker Hub answers an anonymous pull of a repository that
+            // does not exist with 401, not 404: say both, as docker does.
+            (401, _)
+                if self.0.creds.is_none()
+                    && matches!(self.current_challenge(), Some(Challenge::Bearer { .. })) =>
+            {
+                Error::msg(format!(
+                    "manifest unknown: {name}: repository does not exist or needs 'runway image login' ({})",
+                    self.error_from(status, &errors, "")
+                ))
+            }
+            (_, "MANIFEST_INVALID") | (_, "MANIFEST_UNVERIFIED")
+                if errors.iter().any(|(_, m)| m.contains("schema")) =>
+            {
+                Error::msg(format!("{name}: {}", render_errors(&errors)))
+            }
+            _ => self.error_from(status, &errors, &name),
+        }
+    }
+
+    fn status_error(&self, resp: &mut Response<Body>, what: &str) -> Error {
+        let status = resp.status();
+        let errors = read_errors(resp);
+        self.error_from(status, &errors, what)
+    }
+
+    /// `CODE: message` from the registry's JSON errors (docker's words:
+    /// lower case, `_` as space), or the HTTP status.
+    fn error_from(&self, status: StatusCode, errors: &[(String, String)], what: &str) -> Error {
+        let host = &self.0.registry;
+        if status == StatusCode::UNAUTHORIZED {
+            let msg = if errors.is_empty() {
+                "unauthorized: authentication required".to_string()
+            } else {
+                render_errors(errors)
+            };
+            return Error::msg(format!("{msg} ({host})"));
+        }
+        let body = if errors.is_empty() {
+            format!(
+                "HTTP {} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            )
+            .trim_end()
+            .to_string()
+        } else {
+            render_errors(errors)
+        };
+        if what.is_empty() {
+            Error::msg(format!("{body} ({host})"))
+        } else {
+            Error::msg(format!("{what}: {body}"))
+        }
+    }
+
+    fn current_challenge(&self) -> Option<Challenge> {
+        lock(&self.0.endpoint).as_ref().map(|e| e.challenge.clone())
+    }
+
+    fn endpoint(&self) -> Result<Endpoint> {
+        let mut g = lock(&self.0.endpoint);
+        if let Some(e) = g.as_ref() {
+            return Ok(e.clone());
+        }
+        let e = self.probe()?;
+        *g = Some(e.clone());
+        Ok(e)
+    }
+
+    fn probe(&self) -> Result<Endpoint> {
+        let https = format!("https://{}", self.0.host);
+        let https_err = match self.probe_at(&https) {
+            Ok(Ok(challenge)) => {
+                return Ok(Endpoint {
+                    base: https,
+                    challenge,
+                })
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(e) => e,
+        };
+        if !self.0.plan.http_fallback || https_err.certificate {
+            return Err(https_err.err);
+        }
+        let http = format!("http://{}", self.0.host);
+        match self.probe_at(&http) {
+            Ok(Ok(challenge)) => Ok(Endpoint {
+                base: http,
+                challenge,
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(e.err),
+        }
+    }
+
+    /// Outer Err: could not talk to it; inner Err: it answered, badly.
+    fn probe_at(&self, base: &str) -> std::result::Result<Result<Challenge>, NetError> {
+        let url = format!("{base}/v2/");
+        let short = base.starts_with("https://") && self.0.plan.http_fallback;
+        let mut resp = self.raw_timeout("GET", &url, &[], None, short)?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(Ok(Challenge::None));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            return Ok(match challenge_of(&resp) {
+                Some(c) => Ok(c),
+                None => Err(Error::msg(format!(
+                    "registry {}: unsupported authentication challenge {:?}",
+                    self.0.host,
+                    header(&resp, "www-authenticate").unwrap_or_default()
+                ))),
+            });
+        }
+        if status == StatusCode::NOT_FOUND {
+            return Ok(Err(Error::msg(format!(
+                "registry {}: {url} not found: not a registry (Distribution API v2)",
+                self.0.host
+            ))));
+        }
+        Ok(Err(self.status_error(
+            &mut resp,
+            &format!("registry {}", self.0.host),
+        )))
+    }
+
+    /// The Authorization header for `repo`'s requests; `force` fetches a
+    /// new token even if one is cached.
+    fn authorization(
+        &self,
+        ch: &Challenge,
+        repo: Option<&str>,
+        force: bool,
+    ) -> Result<Option<String>> {
+        match ch {
+            Challenge::None => Ok(None),
+            Challenge::Basic => Ok(self.0.creds.as_ref().map(Credentials::basic)),
+            Challenge::Bearer { .. } => {
+                let scope = repo.map(auth::pull_scope).unwrap_or_default();
+                let t = self.token(ch, &scope, force)?;
+                Ok(Some(format!("Bearer {t}")))
+            }
+        }
+    }
+
+    /// A token for `scope`, from the cache or the token service. The cache
+    /// lock is held while fetching so that parallel downloads of one
+    /// image cause one token request, not one each.
+    fn token(&self, ch: &Challenge, scope: &str, force: bool) -> Result<String> {
+        let mut cache = lock(&self.0.tokens);
+        let now = Instant::now();
+        if !force {
+            if let Some(t) = cache.get(scope, now) {
+                return Ok(t.value.clone());
+            }
+        }
+        let t = self.fetch_token(ch, scope, self.0.creds.is_some())?;
+        let v = t.value.clone();
+        cache.put(scope, t);
+        Ok(v)
+    }
+
+    fn fetch_token(&self, ch: &Challenge, scope: &str, with_creds: bool) -> Result<auth::Token> {
+        let Challenge::Bearer { realm, service } = ch else {
+            return Err(Error::msg("internal: token without a bearer challenge"));
+        };
+        let creds = if with_creds {
+            self.0.creds.as_ref()
+        } else {
+            None
+        };
+        let what = format!("token service {}", host_of(realm));
+        let mut resp = match creds.and_then(|c| auth::refresh_form(c, service.as_deref(), scope)) {
+            Some(form) => {
+                let req = ureq::http::Request::builder()
+                    .method("POST")
+                    .uri(realm.as_str())
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .body(form)
+                    .map_err(|e| Error::msg(format!("{what}: {e}")))?;
+                self.0
+                    .agent
+                    .run(req)
+                    .map_err(|e| self.net_error(realm, e).err)?
+            }
+            None => {
+                let url = auth::token_url(realm, service.as_deref(), scope);
+                let basic = creds.map(Credentials::basic);
+                self.follow_url("GET", &url, &[], basic.as_deref())?.0
+            }
+        };
+        let status = resp.status();
+        if !status.is_success() {
+            let errors = read_errors(&mut resp);
+            return Err(
+                if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                    let detail = if errors.is_empty() {
+                        "authentication required".to_string()
+                    } else {
+                        errors
+                            .iter()
+                            .map(|(_, m)| m.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    };
+                    Error::msg(format!("unauthorized: {detail} ({})", self.0.registry))
+                } else {
+                    self.error_from(status, &errors, &what)
+                },
+            );
+        }
+        let body = read_capped(&mut resp, 1 << 20).map_err(|e| e.wrap(&what))?;
+        auth::parse_token_response(&body, Instant::now()).map_err(|e| e.wrap(&what))
+    }
+
+    /// A registry request for `path` (`/v2/…`), authenticated, redirects
+    /// followed; on 401 a new token is fetched once and the request retried.
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        repo: Option<&str>,
+    ) -> Result<Response<Body>> {
+        self.request_url(method, path, headers, repo).map(|r| r.0)
+    }
+
+    fn request_url(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        repo: Option<&str>,
+    ) -> Result<(Response<Body>, String)> {
+        let mut ep = self.endpoint()?;
+        let url = format!("{}{path}", ep.base);
+        let mut authz = self.authorization(&ep.challenge, repo, false)?;
+        let mut retried = false;
+        loop {
+            let (resp, final_url) = self.follow_url(method, &url, headers, authz.as_deref())?;
+            if resp.status() != StatusCode::UNAUTHORIZED || retried {
+                return Ok((resp, final_url));
+            }
+            retried = true;
+            // The token expired or was revoked, or this repository asks for
+            // auth although /v2/ did not: take the challenge it sends.
+            if let Some(c) = challenge_of(&resp) {
+                if c != ep.challenge {
+                    ep.challenge = c;
+                    *lock(&self.0.endpoint) = Some(ep.clone());
+                }
+            }
+            if let (Some(old), Some(repo)) = (&authz, repo) {
+                if let Some(tok) = old.strip_prefix("Bearer ") {
+                    lock(&self.0.tokens).drop_value(&auth::pull_scope(repo), tok);
+                }
+            }
+            let fresh = self.authorization(&ep.challenge, repo, true)?;
+            if fresh.is_none() || fresh == authz {
+                return Ok((resp, final_url));
+            }
+            authz = fresh;
+        }
+    }
+
+    fn follow(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        authz: Option<&str>,
+    ) -> Result<Response<Body>> {
+        self.follow_url(method, url, headers, authz).map(|r| r.0)
+    }
+
+    /// Send, following redirects ourselves: Authorization goes only to the
+    /// origin it was meant for (a 307 to blob storage must not carry the
+    /// registry's token), Range and Accept go everywhere.
+    fn follow_url(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        authz: Option<&str>,
+    ) -> Result<(Response<Body>, String)> {
+        let origin = origin_of(url).to_string();
+        let mut url = url.to_string();
+        let mut method = method.to_string();
+        for _ in 0..=MAX_REDIRECTS {
+            let a = if origin_of(&url) == origin {
+                authz
+            } else {
+                None
+            };
+            let resp = self.raw(&method, &url, headers, a).map_err(|e| e.err)?;
+            let s = resp.status().as_u16();
+            if matches!(s, 301 | 302 | 303 | 307 | 308) {
+                if let Some(loc) = header(&resp, "location") {
+                    url = resolve_url(&url, &loc);
+                    if s == 303 && method != "HEAD" {
+                        method = "GET".into();
+                    }
+                    continue;
+                }
+            }
+            return Ok((resp, url));
+        }
+        Err(Error::msg(format!(
+            "{}: more than {MAX_REDIRECTS} redirects",
+            host_of(&url)
+        )))
+    }
+
+    /// One HTTP exchange, errors classified.
+    fn raw(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        authz: Option<&str>,
+    ) -> std::result::Result<Response<Body>, NetError> {
+        self.raw_timeout(method, url, headers, authz, false)
+    }
+
+    fn raw_timeout(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        authz: Option<&str>,
+        short: bool,
+    ) -> std::result::Result<Response<Body>, NetError> {
+        let mut b = ureq::http::Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        if let Some(a) = authz {
+            b = b.header("Authorization", a);
+        }
+        let req = b.body(()).map_err(|e| NetError {
+            certificate: false,
+            err: Error::msg(format!("bad request for {url}: {e}")),
+        })?;
+        let proxy = match self.0.proxies.for_url(url) {
+            Some(p) => Some(ureq::Proxy::new(p).map_err(|e| NetError {
+                certificate: false,
+                err: Error::msg(format!("proxy {p}: {e}")),
+            })?),
+            None => None,
+        };
+        let mut cfg = self.0.agent.configure_request(req).proxy(proxy);
+        if short {
+            cfg = cfg
+                .timeout_connect(Some(PROBE_TLS_TIMEOUT))
+                .timeout_recv_response(Some(PROBE_TLS_TIMEOUT));
+        }
+        self.0
+            .agent
+            .run(cfg.build())
+            .map_err(|e| self.net_error(url, e))
+    }
+
+    /// One line naming the host: `registry H unreachable: connection
+    /// refused`, `tls: H: invalid peer certificate: UnknownIssuer`.
+    fn net_error(&self, url: &str, e: ureq::Error) -> NetError {
+        let host = host_of(url);
+        let who = if host == self.0.host {
+            format!("registry {host}")
+        } else {
+            host.to_string()
+        };
+        let tls = |r: &rustls::Error| NetError {
+            certificate: matches!(
+                r,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            ),
+            err: Error::msg(format!("tls: {host}: {r}")),
+        };
+        let plain = |msg: String| NetError {
+            certificate: false,
+            err: Error::msg(msg),
+        };
+        match e {
+            ureq::Error::Rustls(r) => tls(&r),
+            ureq::Error::Tls(m) => plain(format!("tls: {host}: {m}")),
+            ureq::Error::Io(io) => {
+                if let Some(r) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                    return tls(r);
+                }
+                let words = match io.raw_os_error() {
+                    Some(n) => crate::error::errno_text(n),
+                    None => match io.kind() {
+                        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+                        std::io::ErrorKind::ConnectionReset => "connection reset by peer".into(),
+                        std::io::ErrorKind::UnexpectedEof => "connection closed".into(),
+                        _ => io.to_string(),
+                    },
+                };
+                plain(format!("{who} unreachable: {words}"))
+            }
+            ureq::Error::HostNotFound => plain(format!("{who} unreachable: no such host")),
+            ureq::Error::Timeout(t) => plain(format!("{who} unreachable: timeout ({t})")),
+            ureq::Error::ConnectionFailed => plain(format!("{who} unreachable: connection failed")),
+            ureq::Error::ConnectProxyFailed(m) => plain(format!("{who}: proxy: {m}")),
+            other => plain(format!("{who}: {other}")),
+        }
+    }
+}
+
+/// `Some(digest)` when the reference is one.
+fn reference_digest(reference: &str) -> Option<Digest> {
+    if reference.contains(':') {
+        Digest::parse(reference).ok()
+    } else {
+        None
+    }
+}
+
+fn header(resp: &Response<Body>, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_string())
+}
+
+fn content_type(resp: &Response<Body>) -> String {
+    header(resp, "content-type")
+        .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The first challenge we can answer: Bearer preferred over Basic.
+fn challenge_of(resp: &Response<Body>) -> Option<Challenge> {
+    let all: Vec<Challenge> = resp
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(auth::parse_challenge)
+        .collect();
+    all.iter()
+        .find(|c| matches!(c, Challenge::Bearer { .. }))
+        .or(all.first())
+        .cloned()
+}
+
+fn read_capped(resp: &mut Response<Body>, cap: u64) -> Result<Vec<u8>> {
+    match resp.body_mut().with_config().limit(cap).read_to_vec() {
+        Ok(b) => Ok(b),
+        Err(ureq::Error::BodyExceedsLimit(_)) => {
+            Err(Error::msg(format!("larger than {cap} bytes: refused")))
+        }
+        Err(e) => Err(Error::msg(format!("reading the answer: {e}"))),
+    }
+}
+
+/// The registry's JSON errors: `{"errors":[{"code":…,"message":…}]}`.
+fn read_errors(resp: &mut Response<Body>) -> Vec<(String, String)> {
+    let Ok(body) = resp
+        .body_mut()
+        .with_config()
+        .limit(MAX_ERROR_BODY)
+        .read_to_vec()
+    else {
+        return Vec::new();
+    };
+    parse_errors(&body)
+}
+
+pub fn parse_errors(body: &[u8]) -> Vec<(String, String)> {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let Some(errs) = v.get("errors").and_then(|e| e.as_array()) else {
+        return Vec::new();
+    };
+    errs.iter()
+        .map(|e| {
+            let s = |k: &str| e.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+            (s("code"), s("message"))
+        })
+        .filter(|(c, m)| !c.is_empty() || !m.is_empty())
+        .collect()
+}
+
+/// docker's rendering: `manifest unknown: manifest unknown`,
+/// `unauthorized: authentication required`; several joined with "; ".
+pub fn render_errors(errors: &[(String, String)]) -> String {
+    errors
+        .iter()
+        .map(|(c, m)| {
+            let c = c.to_ascii_lowercase().replace('_', " ");
+            match (c.is_empty(), m.is_empty()) {
+                (true, _) => m.clone(),
+                (_, true) => c,
+                _ => format!("{c}: {m}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `bytes START-END/TOTAL` -> (START, Some(TOTAL)) (`*` total: None).
+fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
+    let r = v.trim().strip_prefix("bytes")?.trim_start();
+    let (range, total) = r.split_once('/')?;
+    let (start, _end) = range.split_once('-')?;
+    let start = start.trim().parse().ok()?;
+    let total = total.trim().parse().ok();
+    Some((start, total))
+}
+
+/// `scheme://authority` of a URL.
+fn origin_of(url: &str) -> &str {
+    let after = url.find("://").map_or(0, |i| i + 3);
+    match url[after..].find(['/', '?', '#']) {
+        Some(i) => &url[..after + i],
+        None => url,
+    }
+}
+
+/// The authority (`host:port`) of a URL.
+fn host_of(url: &str) -> &str {
+    let o = origin_of(url);
+    let h = o.find("://").map_or(o, |i| &o[i + 3..]);
+    h.rsplit('@').next().unwrap_or(h)
+}
+
+/// A Location header resolved against the URL it came from.
+fn resolve_url(base: &str, loc: &str) -> String {
+    if loc.starts_with("http://") || loc.starts_with("https://") {
+        return loc.to_string();
+    }
+    let origin = origin_of(base);
+    if let Some(rest) = loc.strip_prefix("//") {
+        let scheme = base.split("://").next().unwrap_or("https");
+        return format!("{scheme}://{rest}");
+    }
+    if loc.starts_with('/') {
+        return format!("{origin}{loc}");
+    }
+    let path = &base[origin.len()..];
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let dir = match path.rfind('/') {
+        Some(i) => &path[..=i],
+        None => "/",
+    };
+    format!("{origin}{dir}{loc}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn scheme_decision_follows_docker() {
+        let none: Vec<String> = Vec::new();
+        let https_only = Plan {
+            verify: true,
+            http_fallback: false,
+        };
+        let loopback = Plan {
+            verify: true,
+            http_fallback: true,
+        };
+        let insecure = Plan {
+            verify: false,
+            http_fallback: true,
+        };
+        assert_eq!(plan("registry-1.docker.io", &none), https_only);
+        assert_eq!(plan("10.0.0.5:5000", &none), https_only);
+        assert_eq!(plan("myregistry.local:5000", &none), https_only);
+        assert_eq!(plan("127.0.0.1:5000", &none), loopback);
+        assert_eq!(plan("127.1.2.3", &none), loopback);
+        assert_eq!(plan("localhost:5000", &none), loopback);
+        assert_eq!(plan("LOCALHOST", &none), loopback);
+        assert_eq!(plan("[::1]:5000", &none), loopback);
+        assert_eq!(plan("10.0.0.5:5000", &s(&["10.0.0.5:5000"])), insecure);
+        assert_eq!(plan("10.0.0.5:5000", &s(&["10.0.0.5"])), insecure);
+        assert_eq!(
+            plan("10.0.0.5:5000", &s(&["http://10.0.0.5:5000/"])),
+            insecure
+        );
+        assert_eq!(plan("10.0.0.5:5001", &s(&["10.0.0.5:5000"])), https_only);
+        assert_eq!(plan("reg.example", &s(&["other.example"])), https_only);
+        // A name that only looks local is not loopback.
+        assert_eq!(plan("localhost.example.com", &none), https_only);
+        assert_eq!(plan("128.0.0.1", &none), https_only);
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(origin_of("https://a:5000/v2/x?y"), "https://a:5000");
+        assert_eq!(origin_of("http://a"), "http://a");
+        assert_eq!(host_of("https://u:p@a:5000/v2/"), "a:5000");
+        assert_eq!(host_of("http://[::1]:5000/v2/"), "[::1]:5000");
+        assert_eq!(
+            resolve_url("https://r/v2/x/blobs/s", "https://s3/b?sig=1"),
+            "https://s3/b?sig=1"
+        );
+        assert_eq!(
+            resolve_url("https://r/v2/x/blobs/s", "/other"),
+            "https://r/other"
+        );
+        assert_eq!(
+            resolve_url("https://r/v2/x/blobs/s", "//cdn/p"),
+            "https://cdn/p"
+        );
+        assert_eq!(
+            resolve_url("https://r/v2/x/blobs/s?q", "t"),
+            "https://r/v2/x/blobs/t"
+        );
+    }
+
+    #[test]
+    fn content_ranges() {
+        assert_eq!(
+            parse_content_range("bytes 100-199/200"),
+            Some((100, Some(200)))
+        );
+        assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, None)));
+        assert_eq!(parse_content_range("items 1-2/3"), None);
+        assert_eq!(parse_content_range(""), None);
+    }
+
+    #[test]
+    fn registry_errors_render_like_docker() {
+        let e = parse_errors(
+            br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"x"}}]}"#,
+        );
+        assert_eq!(render_errors(&e), "manifest unknown: manifest unknown");
+        let e = parse_errors(br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"},{"code":"DENIED","message":""}]}"#);
+        assert_eq!(
+            render_errors(&e),
+            "unauthorized: authentication required; denied"
+        );
+        assert!(parse_errors(b"<html>").is_empty());
+        assert!(parse_errors(br#"{"errors":"x"}"#).is_empty());
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        assert!(is_loopback("127.0.0.1"));
+        assert!(is_loopback("::1"));
+        assert!(is_loopback("[::1]"));
+        assert!(!is_loopback("[::2]:5000"));
+        assert!(!is_loopback("example.com:5000"));
+        assert_eq!(strip_port("a:5000"), "a");
+        assert_eq!(strip_port("::1"), "::1");
+    }
+
+    #[test]
+    fn client_is_send_sync_clone() {
+        fn f<T: Send + Sync + Clone>() {}
+        f::<Client>();
+        fn g<T: Send>() {}
+        g::<BlobBody>();
+    }
+}

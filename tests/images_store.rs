@@ -1,0 +1,969 @@
+//! The image store through the CLI: `image import` of what skopeo and tar
+//! write, `image ls/inspect/tag/rm/prune` outputs and exit codes, a store
+//! that skopeo and umoci read as an OCI layout, and no data left that no
+//! image uses (after rm, prune, a bad archive, or concurrent imports).
+#![cfg(feature = "full")]
+
+mod common;
+
+use common::{note, run_program, runtime, skip, Out};
+use runway::image::digest::Digest;
+use serde_json::{json, Value};
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// A temporary directory for one test: the data root and its inputs.
+struct Dir {
+    path: PathBuf,
+}
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("images_store")
+            .join(format!(
+                "{name}-{}-{}",
+                std::process::id(),
+                SEQ.fetch_add(1, Ordering::Relaxed)
+            ));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).unwrap();
+        Dir { path }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.path.join("data")
+    }
+
+    fn join(&self, p: &str) -> PathBuf {
+        self.path.join(p)
+    }
+
+    /// `runway --data-root <root> ARGS`.
+    fn rw(&self, args: &[&str]) -> Out {
+        let root = self.root();
+        let mut all = vec!["--data-root", root.to_str().unwrap()];
+        all.extend_from_slice(args);
+        run_program(&runtime(), &all)
+    }
+
+    fn ok(&self, args: &[&str]) -> Out {
+        let o = self.rw(args);
+        o.assert_ok();
+        o
+    }
+
+    fn blobs(&self) -> Vec<String> {
+        names(&self.root().join("blobs/sha256"))
+    }
+
+    fn layers(&self) -> Vec<String> {
+        names(&self.root().join("layers"))
+    }
+
+    /// tmp/ entries other than (empty, unlocked) lock files.
+    fn tmp_litter(&self) -> Vec<String> {
+        names(&self.root().join("tmp"))
+            .into_iter()
+            .filter(|n| !n.ends_with(".lock"))
+            .collect()
+    }
+
+    fn index(&self) -> Value {
+        serde_json::from_slice(&fs::read(self.root().join("index.json")).unwrap()).unwrap()
+    }
+
+    /// Every blob is reachable from index.json and every layer from a
+    /// config; nothing unreachable is left.
+    fn assert_consistent(&self) {
+        let root = self.root();
+        let mut blobs = Vec::new();
+        let mut layers = Vec::new();
+        for e in self.index()["manifests"].as_array().unwrap() {
+            let md = e["digest"].as_str().unwrap();
+            blobs.push(hex(md));
+            let m: Value =
+                serde_json::from_slice(&fs::read(root.join("blobs/sha256").join(hex(md))).unwrap())
+                    .unwrap();
+            let cd = m["config"]["digest"].as_str().unwrap();
+            blobs.push(hex(cd));
+            for l in m["layers"].as_array().unwrap() {
+                blobs.push(hex(l["digest"].as_str().unwrap()));
+            }
+            let c: Value =
+                serde_json::from_slice(&fs::read(root.join("blobs/sha256").join(hex(cd))).unwrap())
+                    .unwrap();
+            let diffs: Vec<Digest> = c["rootfs"]["diff_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| Digest::parse(d.as_str().unwrap()).unwrap())
+                .collect();
+            for ch in runway::image::types::chain_ids(&diffs) {
+                layers.push(ch.hex().to_string());
+            }
+        }
+        blobs.sort();
+        blobs.dedup();
+        layers.sort();
+        layers.dedup();
+        assert_eq!(self.blobs(), blobs, "blobs vs what index.json reaches");
+        assert_eq!(self.layers(), layers, "layers vs the images' chain ids");
+        for l in &layers {
+            assert!(root.join("layers").join(l).join("info.json").is_file());
+            assert!(root.join("layers").join(l).join("diff").is_dir());
+        }
+        assert_eq!(self.tmp_litter(), Vec::<String>::new(), "tmp/ litter");
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+fn hex(d: &str) -> String {
+    d.strip_prefix("sha256:").unwrap().to_string()
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = match fs::read_dir(dir) {
+        Ok(rd) => rd
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+fn sh(script: &str) {
+    let st = Command::new("sh").arg("-ec").arg(script).status().unwrap();
+    assert!(st.success(), "failed: {script}");
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool} >/dev/null"))
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The tools these tests build inputs with; None (after a skip line) if
+/// one is missing.
+fn tools(need: &[&str]) -> Option<()> {
+    for t in need {
+        if !have(t) {
+            skip(&format!("{t} is not installed"));
+            return None;
+        }
+    }
+    if common::busybox().is_none() {
+        skip("no static busybox (apt-get install busybox-static)");
+        return None;
+    }
+    Some(())
+}
+
+/// A two-layer rootfs: busybox, then a layer that adds a file.
+fn rootfs_dirs(d: &Dir) -> (PathBuf, PathBuf) {
+    let base = d.join("rootfs-base");
+    fs::create_dir_all(base.join("bin")).unwrap();
+    fs::copy(common::busybox().unwrap(), base.join("bin/busybox")).unwrap();
+    symlink("busybox", base.join("bin/sh")).unwrap();
+    fs::create_dir_all(base.join("etc")).unwrap();
+    fs::write(base.join("etc/hostname"), "base\n").unwrap();
+    let top = d.join("rootfs-top");
+    fs::create_dir_all(top.join("etc")).unwrap();
+    fs::write(top.join("etc/motd"), "hello from the top layer\n").unwrap();
+    (base, top)
+}
+
+/// A tar of `dir` (owners 0), compressed with `comp` ("", "gzip", "zstd").
+fn layer_tar(dir: &Path, out: &Path, comp: &str) {
+    let tar = out.with_extension("rawtar");
+    sh(&format!(
+        "tar -C '{}' --numeric-owner --owner=0 --group=0 --sort=name -cf '{}' .",
+        dir.display(),
+        tar.display()
+    ));
+    match comp {
+        "" => fs::rename(&tar, out).unwrap(),
+        "gzip" => sh(&format!(
+            "gzip -n -c '{}' > '{}'",
+            tar.display(),
+            out.display()
+        )),
+        "zstd" => sh(&format!(
+            "zstd -q -c '{}' > '{}'",
+            tar.display(),
+            out.display()
+        )),
+        _ => unreachable!(),
+    }
+    let _ = fs::remove_file(&tar);
+}
+
+/// Write `bytes` as a blob of the layout at `l`; returns its descriptor.
+fn put(l: &Path, media_type: &str, bytes: &[u8]) -> Value {
+    let d = Digest::of(bytes);
+    fs::write(l.join("blobs/sha256").join(d.hex()), bytes).unwrap();
+    json!({"mediaType": media_type, "digest": d.to_string(), "size": bytes.len()})
+}
+
+/// An OCI image layout at `l` with one image of `layers` (dirs, each with
+/// its compression), named `tag` (ref.name as skopeo writes it). Returns
+/// the config's descriptor.
+fn make_layout(d: &Dir, l: &Path, layers: &[(&Path, &str)], tag: &str) -> Value {
+    let arch = runway::image::types::Platform::host().architecture;
+    let (mut md, cfg) = make_image(d, l, layers, &arch);
+    md["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
+    let idx = json!({"schemaVersion": 2, "manifests": [md]});
+    fs::write(l.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
+    cfg
+}
+
+/// The blobs of one image for `arch` in the layout at `l` (no index.json
+/// entry); returns the descriptors of its manifest and config.
+fn make_image(d: &Dir, l: &Path, layers: &[(&Path, &str)], arch: &str) -> (Value, Value) {
+    fs::create_dir_all(l.join("blobs/sha256")).unwrap();
+    fs::write(l.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let mut descs = Vec::new();
+    let mut diffs = Vec::new();
+    for (i, (dir, comp)) in layers.iter().enumerate() {
+        let out = d.join(&format!("layer{i}.{}", SEQ.fetch_add(1, Ordering::Relaxed)));
+        layer_tar(dir, &out, comp);
+        let bytes = fs::read(&out).unwrap();
+        let raw = match *comp {
+            "" => bytes.clone(),
+            "gzip" => {
+                let mut v = Vec::new();
+                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut v)
+                    .unwrap();
+                v
+            }
+            _ => {
+                let o = Command::new("zstd")
+                    .args(["-d", "-c", out.to_str().unwrap()])
+                    .output()
+                    .unwrap();
+                o.stdout
+            }
+        };
+        diffs.push(Digest::of(&raw).to_string());
+        let mt = match *comp {
+            "" => "application/vnd.oci.image.layer.v1.tar",
+            "gzip" => "application/vnd.oci.image.layer.v1.tar+gzip",
+            _ => "application/vnd.oci.image.layer.v1.tar+zstd",
+        };
+        descs.push(put(l, mt, &bytes));
+        let _ = fs::remove_file(&out);
+    }
+    let cfg = json!({
+        "created": "2024-01-02T03:04:05Z",
+        "architecture": arch,
+        "os": "linux",
+        "config": {
+            "Env": ["PATH=/bin"],
+            "Cmd": ["/bin/sh"],
+            "WorkingDir": "/",
+            "Labels": {"test": "images_store"},
+            "StopSignal": "SIGTERM"
+        },
+        "rootfs": {"type": "layers", "diff_ids": diffs},
+    });
+    let cfg_desc = put(
+        l,
+        "application/vnd.oci.image.config.v1+json",
+        &serde_json::to_vec(&cfg).unwrap(),
+    );
+    let m = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": cfg_desc,
+        "layers": descs,
+    });
+    let md = put(
+        l,
+        "application/vnd.oci.image.manifest.v1+json",
+        &serde_json::to_vec(&m).unwrap(),
+    );
+    (md, cfg_desc)
+}
+
+/// The two-layer test image as an OCI layout (a gzip and an uncompressed
+/// layer: skopeo's docker-archive refuses zstd).
+fn test_layout(d: &Dir) -> (PathBuf, String) {
+    let (base, top) = rootfs_dirs(d);
+    let l = d.join("layout");
+    let cfg = make_layout(d, &l, &[(&base, "gzip"), (&top, "")], "t");
+    (l, cfg["digest"].as_str().unwrap().to_string())
+}
+
+fn skopeo(args: &[&str]) {
+    let o = run_program(Path::new("skopeo"), args);
+    assert!(o.ok(), "skopeo failed:\n{o}");
+}
+
+#[test]
+fn import_docker_archive_and_oci_archive() {
+    if tools(&["skopeo", "tar", "gzip", "zstd"]).is_none() {
+        return;
+    }
+    let d = Dir::new("archives");
+    let (l, id) = test_layout(&d);
+    let da = d.join("d.tar");
+    let oa = d.join("o.tar");
+    let src = format!("oci:{}:t", l.display());
+    skopeo(&[
+        "copy",
+        "-q",
+        &src,
+        &format!("docker-archive:{}:busybox:latest", da.display()),
+    ]);
+    skopeo(&[
+        "copy",
+        "-q",
+        &src,
+        &format!("oci-archive:{}:example.com/my/img:1", oa.display()),
+    ]);
+
+    let o = d.ok(&["image", "import", da.to_str().unwrap()]);
+    assert_eq!(o.stdout, "Loaded image: busybox:latest\n");
+    let o = d.ok(&["image", "import", oa.to_str().unwrap()]);
+    assert_eq!(o.stdout, "Loaded image: example.com/my/img:1\n");
+    // A layout directory with a bare tag as its name: untagged, unless named.
+    let o = d.ok(&["image", "import", l.to_str().unwrap(), "localhost/dir:v2"]);
+    assert_eq!(o.stdout, "Loaded image: localhost/dir:v2\n");
+    d.assert_consistent();
+
+    // The image ID is the config digest, whichever way it came.
+    let o = d.ok(&["image", "ls", "--format", "json"]);
+    let rows: Vec<Value> = o
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3, "{o}");
+    for r in &rows {
+        assert_eq!(r["ID"].as_str().unwrap(), &hex(&id)[..12], "{r}");
+    }
+    // The layers are unpacked by chain id.
+    let top_chain = d.layers();
+    assert_eq!(top_chain.len(), 2);
+    let found = top_chain.iter().any(|c| {
+        d.root()
+            .join("layers")
+            .join(c)
+            .join("diff/etc/motd")
+            .is_file()
+    });
+    assert!(found, "no unpacked layer has etc/motd");
+
+    // Other tools read the store as an OCI layout.
+    let root = d.root();
+    let o = run_program(
+        Path::new("skopeo"),
+        &[
+            "inspect",
+            &format!("oci:{}:docker.io/library/busybox:latest", root.display()),
+        ],
+    );
+    assert!(o.ok(), "skopeo inspect of the store:\n{o}");
+    let v: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(v["Layers"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v["Env"], json!(["PATH=/bin"]));
+    let cfg = run_program(
+        Path::new("skopeo"),
+        &[
+            "inspect",
+            "--config",
+            &format!("oci:{}:example.com/my/img:1", root.display()),
+        ],
+    );
+    assert!(cfg.ok(), "{cfg}");
+    if have("umoci") {
+        let o = run_program(
+            Path::new("umoci"),
+            &["ls", "--layout", root.to_str().unwrap()],
+        );
+        assert!(o.ok(), "umoci ls:\n{o}");
+        let mut got: Vec<&str> = o.stdout.lines().collect();
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                "docker.io/library/busybox:latest",
+                "example.com/my/img:1",
+                "localhost/dir:v2"
+            ]
+        );
+    } else {
+        note("umoci not installed: umoci ls not checked");
+    }
+}
+
+#[test]
+fn import_plain_tarballs_by_content() {
+    if tools(&["tar", "gzip", "zstd"]).is_none() {
+        return;
+    }
+    let d = Dir::new("plain");
+    let (base, _) = rootfs_dirs(&d);
+    // Names that say nothing: the content tells.
+    let mut ids = Vec::new();
+    for (file, comp) in [("a.img", ""), ("b.img", "gzip"), ("c.img", "zstd")] {
+        let p = d.join(file);
+        layer_tar(&base, &p, comp);
+        let o = d.ok(&["image", "import", p.to_str().unwrap()]);
+        let line = o.stdout.trim().to_string();
+        assert!(
+            line.starts_with("sha256:") && Digest::parse(&line).is_ok(),
+            "a plain tarball without a name prints its ID: {o}"
+        );
+        ids.push(line);
+    }
+    // One layer, the same diff_id whatever the compression: unpacked once.
+    assert_eq!(d.layers().len(), 1, "{:?}", d.layers());
+    let o = d.ok(&[
+        "image",
+        "import",
+        d.join("b.img").to_str().unwrap(),
+        "rootfs:gz",
+    ]);
+    assert_eq!(o.stdout, "Loaded image: rootfs:gz\n");
+    let o = d.ok(&["image", "inspect", "rootfs:gz"]);
+    let v: Value = serde_json::from_str(&o.stdout).unwrap();
+    let i = &v[0];
+    assert_eq!(i["RepoTags"], json!(["rootfs:gz"]));
+    assert_eq!(i["Os"], "linux");
+    assert_eq!(
+        i["Architecture"],
+        runway::image::types::Platform::host().architecture.as_str()
+    );
+    assert_eq!(i["RootFS"]["Layers"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        i["Layers"][0]["MediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+    assert!(d
+        .root()
+        .join("layers")
+        .join(hex(i["RootFS"]["Layers"][0].as_str().unwrap()))
+        .join("diff/bin/busybox")
+        .is_file());
+    d.assert_consistent();
+}
+
+#[test]
+fn ls_inspect_tag_rm() {
+    if tools(&["tar", "gzip", "zstd"]).is_none() {
+        return;
+    }
+    let d = Dir::new("cli");
+    let (l, id) = test_layout(&d);
+    let short = &hex(&id)[..12];
+    d.ok(&["image", "import", l.to_str().unwrap(), "busybox"]);
+
+    // Every spelling of the name, the ID, its prefix.
+    for s in [
+        "busybox",
+        "busybox:latest",
+        "docker.io/library/busybox:latest",
+        "library/busybox",
+        &id,
+        &hex(&id),
+        short,
+        &hex(&id)[..5],
+    ] {
+        let o = d.ok(&["image", "inspect", s]);
+        let v: Value = serde_json::from_str(&o.stdout).unwrap();
+        assert_eq!(v[0]["Id"], id.as_str(), "{s}");
+    }
+    let o = d.ok(&["image", "inspect", "busybox"]);
+    let v: Value = serde_json::from_str(&o.stdout).unwrap();
+    let i = &v[0];
+    assert_eq!(i["Config"]["Cmd"], json!(["/bin/sh"]));
+    assert_eq!(i["Config"]["Labels"], json!({"test": "images_store"}));
+    assert_eq!(i["Config"]["StopSignal"], "SIGTERM");
+    assert_eq!(i["Created"], "2024-01-02T03:04:05Z");
+    assert_eq!(i["Layers"].as_array().unwrap().len(), 2);
+    for lay in i["Layers"].as_array().unwrap() {
+        for k in ["Digest", "DiffID", "ChainID", "Size", "MediaType"] {
+            assert!(!lay[k].is_null(), "{k} in {lay}");
+        }
+    }
+    assert!(i["Size"].as_u64().unwrap() > 100_000);
+
+    // Unknown: docker's words, exit 1, the others still printed.
+    let o = d.rw(&["image", "inspect", "busybox", "nope"]);
+    assert_eq!(o.code, 1, "{o}");
+    let v: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(o.stderr.trim(), "runway: No such image: nope");
+    let line = d
+        .rw(&["image", "inspect", "nope:1"])
+        .assert_one_error_line();
+    assert!(line.ends_with("No such image: nope:1"), "{line}");
+
+    d.ok(&["image", "tag", "busybox", "me/app:v1"]);
+    d.ok(&["image", "tag", short, "localhost:5000/x"]);
+    let line = d.rw(&["image", "tag", "nope", "x"]).assert_one_error_line();
+    assert!(line.contains("No such image: nope"), "{line}");
+
+    let o = d.ok(&["images"]);
+    let want_head = "REPOSITORY         TAG       IMAGE ID       CREATED       SIZE";
+    let lines = o.stdout_lines();
+    assert_eq!(lines[0], want_head, "{o}");
+    assert_eq!(lines.len(), 4, "{o}");
+    for (line, (repo, tag)) in lines[1..].iter().zip([
+        ("busybox", "latest"),
+        ("localhost:5000/x", "latest"),
+        ("me/app", "v1"),
+    ]) {
+        let cols: Vec<&str> = line
+            .split("   ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        assert_eq!(cols[0], repo, "{line}");
+        assert_eq!(cols[1], tag, "{line}");
+        assert_eq!(cols[2], short, "{line}");
+        assert!(cols[3].ends_with(" ago"), "{line}");
+        assert!(cols[4].ends_with("MB"), "{line}");
+    }
+    let o = d.ok(&["image", "ls", "--digests"]);
+    assert!(
+        o.stdout_lines()[0].starts_with("REPOSITORY         TAG       DIGEST    IMAGE ID"),
+        "{o}"
+    );
+    let o = d.ok(&["image", "ls", "-q"]);
+    assert_eq!(o.stdout, format!("{short}\n{short}\n{short}\n"));
+    let o = d.ok(&["image", "ls", "-a", "--format", "json"]);
+    for l in o.stdout.lines() {
+        let v: Value = serde_json::from_str(l).unwrap();
+        for k in [
+            "Repository",
+            "Tag",
+            "ID",
+            "Digest",
+            "CreatedAt",
+            "CreatedSince",
+            "Size",
+        ] {
+            assert!(v[k].is_string(), "{k} in {v}");
+        }
+    }
+    for h in [
+        vec!["image", "ls", "--help"],
+        vec!["image", "inspect", "--help"],
+        vec!["image", "tag", "--help"],
+        vec!["image", "rm", "--help"],
+        vec!["image", "prune", "--help"],
+        vec!["image", "import", "--help"],
+    ] {
+        let o = d.ok(&h);
+        assert!(o.stdout.starts_with("usage: runway image"), "{o}");
+    }
+
+    // By ID with several names: refused without -f.
+    let line = d.rw(&["rmi", short]).assert_one_error_line();
+    assert!(line.contains("must be forced"), "{line}");
+    let o = d.ok(&["image", "rm", "me/app:v1"]);
+    assert_eq!(o.stdout, "Untagged: me/app:v1\n");
+    let o = d.ok(&["image", "rm", "busybox"]);
+    assert_eq!(o.stdout, "Untagged: busybox:latest\n");
+    let line = d.rw(&["image", "rm", "busybox"]).assert_one_error_line();
+    assert!(line.ends_with("No such image: busybox"), "{line}");
+    d.assert_consistent();
+    // Its last name: the image, its blobs and layers go.
+    d.ok(&["image", "tag", "localhost:5000/x", "again:1"]);
+    let o = d.ok(&["image", "rm", "-f", short]);
+    let lines = o.stdout_lines();
+    assert!(lines.contains(&"Untagged: again:1"), "{o}");
+    assert!(lines.contains(&"Untagged: localhost:5000/x:latest"), "{o}");
+    assert!(lines.contains(&format!("Deleted: {id}").as_str()), "{o}");
+    assert_eq!(d.blobs(), Vec::<String>::new());
+    assert_eq!(d.layers(), Vec::<String>::new());
+    d.assert_consistent();
+    let o = d.ok(&["images"]);
+    assert_eq!(o.stdout_lines().len(), 1, "{o}");
+}
+
+#[test]
+fn rm_keeps_what_another_image_uses() {
+    if tools(&["tar", "gzip", "zstd"]).is_none() {
+        return;
+    }
+    let d = Dir::new("shared");
+    let (base, top) = rootfs_dirs(&d);
+    let l1 = d.join("l1");
+    let l2 = d.join("l2");
+    make_layout(&d, &l1, &[(&base, "gzip")], "t");
+    make_layout(&d, &l2, &[(&base, "gzip"), (&top, "zstd")], "t");
+    d.ok(&["image", "import", l1.to_str().unwrap(), "one"]);
+    d.ok(&["image", "import", l2.to_str().unwrap(), "two"]);
+    assert_eq!(d.layers().len(), 2);
+    // A pull's partial download: rm leaves it for the next pull to resume.
+    let partial = d
+        .root()
+        .join("tmp")
+        .join(format!("{}.partial", "1".repeat(64)));
+    fs::write(&partial, b"half").unwrap();
+    d.ok(&["rmi", "two"]);
+    assert!(partial.exists(), "rm removed a partial download");
+    fs::remove_file(&partial).unwrap();
+    // The base layer (and blob) stay for `one`.
+    assert_eq!(d.layers().len(), 1);
+    d.assert_consistent();
+    d.ok(&["image", "inspect", "one"]);
+}
+
+#[test]
+fn prune_dangling_then_all() {
+    if tools(&["tar", "gzip", "zstd"]).is_none() {
+        return;
+    }
+    let d = Dir::new("prune");
+    let (base, top) = rootfs_dirs(&d);
+    let plain = d.join("plain.tar");
+    layer_tar(&top, &plain, "");
+    d.ok(&["image", "import", plain.to_str().unwrap()]);
+    let (l, _) = {
+        let l = d.join("layout");
+        let c = make_layout(&d, &l, &[(&base, "gzip")], "t");
+        (l, c)
+    };
+    d.ok(&["image", "import", l.to_str().unwrap(), "keep:1"]);
+    // Litter a killed pull or import would leave.
+    let tmp = d.root().join("tmp");
+    fs::write(
+        tmp.join(format!("{}.partial", "0".repeat(64))),
+        vec![7u8; 5000],
+    )
+    .unwrap();
+    fs::create_dir_all(tmp.join("dead.staging/diff/x")).unwrap();
+    fs::write(
+        d.root().join("blobs/sha256").join("f".repeat(64)),
+        b"orphan",
+    )
+    .unwrap();
+
+    let o = d.ok(&["image", "prune", "-f"]);
+    assert!(
+        o.stdout.starts_with("Deleted Images:\nuntagged")
+            || o.stdout.starts_with("Deleted Images:\ndeleted: sha256:"),
+        "{o}"
+    );
+    let last = o.stdout_lines().last().unwrap().to_string();
+    assert!(last.starts_with("Total reclaimed space: "), "{o}");
+    assert!(last.ends_with("kB") || last.ends_with("MB"), "{o}");
+    assert!(o.stdout.contains("dead.staging"), "{o}");
+    d.ok(&["image", "inspect", "keep:1"]);
+    let o = d.ok(&["images", "-q"]);
+    assert_eq!(o.stdout_lines().len(), 1, "{o}");
+    d.assert_consistent();
+
+    // Nothing more to prune.
+    let o = d.ok(&["image", "prune", "-f"]);
+    assert_eq!(o.stdout, "Total reclaimed space: 0B\n");
+    // Without -f, a "no" keeps everything.
+    let mut c = Command::new(runtime());
+    c.args([
+        "--data-root",
+        d.root().to_str().unwrap(),
+        "image",
+        "prune",
+        "-a",
+    ]);
+    c.stdin(std::process::Stdio::null());
+    let out = c.output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Are you sure"));
+    d.ok(&["image", "inspect", "keep:1"]);
+
+    let o = d.ok(&["image", "prune", "-a", "-f"]);
+    assert!(o.stdout.contains("untagged: keep:1"), "{o}");
+    assert_eq!(d.blobs(), Vec::<String>::new());
+    assert_eq!(d.layers(), Vec::<String>::new());
+    d.assert_consistent();
+}
+
+/// A failed import: one error line, exit 1, and the store as before.
+fn assert_import_fails_cleanly(d: &Dir, src: &Path, words: &[&str]) {
+    let before_blobs = d.blobs();
+    let before_layers = d.layers();
+    let before_index = d.index();
+    let o = d.rw(&["image", "import", src.to_str().unwrap()]);
+    let line = o.assert_one_error_line();
+    for w in words {
+        assert!(line.contains(w), "error should mention {w:?}: {line}");
+    }
+    assert_eq!(o.stdout, "", "{o}");
+    assert_eq!(d.blobs(), before_blobs, "blobs after a failed import");
+    assert_eq!(d.layers(), before_layers, "layers after a failed import");
+    assert_eq!(d.index(), before_index, "index.json after a failed import");
+    assert_eq!(d.tmp_litter(), Vec::<String>::new());
+}
+
+#[test]
+fn bad_archives_leave_nothing() {
+    if tools(&["tar", "gzip", "zstd", "skopeo"]).is_none() {
+        return;
+    }
+    let d = Dir::new("bad");
+    let (l, _) = test_layout(&d);
+    // The store exists (and has one image) before the bad imports.
+    let plain = d.join("plain.tar");
+    layer_tar(&d.join("rootfs-top"), &plain, "");
+    d.ok(&["image", "import", plain.to_str().unwrap(), "good"]);
+
+    // A layer blob with one byte flipped: refused by its digest.
+    let bad = d.join("bad-layout");
+    sh(&format!("cp -r '{}' '{}'", l.display(), bad.display()));
+    let m: Value = {
+        let idx: Value =
+            serde_json::from_slice(&fs::read(bad.join("index.json")).unwrap()).unwrap();
+        let md = hex(idx["manifests"][0]["digest"].as_str().unwrap());
+        serde_json::from_slice(&fs::read(bad.join("blobs/sha256").join(md)).unwrap()).unwrap()
+    };
+    let layer = hex(m["layers"][1]["digest"].as_str().unwrap());
+    let p = bad.join("blobs/sha256").join(&layer);
+    let mut bytes = fs::read(&p).unwrap();
+    let n = bytes.len() / 2;
+    bytes[n] ^= 0xff;
+    fs::write(&p, &bytes).unwrap();
+    assert_import_fails_cleanly(&d, &bad, &["digest mismatch", &layer]);
+
+    // A docker-archive cut in the middle.
+    let da = d.join("d.tar");
+    skopeo(&[
+        "copy",
+        "-q",
+        &format!("oci:{}:t", l.display()),
+        &format!("docker-archive:{}:busybox:latest", da.display()),
+    ]);
+    let full = fs::read(&da).unwrap();
+    let cut = d.join("cut.tar");
+    fs::write(&cut, &full[..full.len() / 2]).unwrap();
+    assert_import_fails_cleanly(&d, &cut, &["import"]);
+
+    // Not a tar at all.
+    let junk = d.join("junk.bin");
+    fs::write(&junk, vec![0x55u8; 4096]).unwrap();
+    assert_import_fails_cleanly(&d, &junk, &["import"]);
+
+    // A layer whose diff_id is wrong (the config lies): named in the error.
+    let lie = d.join("lie");
+    let (base, _) = (d.join("rootfs-base"), ());
+    let cfg = make_layout(&d, &lie, &[(&base, "gzip")], "t");
+    let cpath = lie
+        .join("blobs/sha256")
+        .join(hex(cfg["digest"].as_str().unwrap()));
+    let mut c: Value = serde_json::from_slice(&fs::read(&cpath).unwrap()).unwrap();
+    let wrong = Digest::of(b"not this layer").to_string();
+    c["rootfs"]["diff_ids"] = json!([wrong]);
+    // Re-link config and manifest so only the diff_id is wrong.
+    let cbytes = serde_json::to_vec(&c).unwrap();
+    let idx: Value = serde_json::from_slice(&fs::read(lie.join("index.json")).unwrap()).unwrap();
+    let mpath = lie
+        .join("blobs/sha256")
+        .join(hex(idx["manifests"][0]["digest"].as_str().unwrap()));
+    let mut m: Value = serde_json::from_slice(&fs::read(&mpath).unwrap()).unwrap();
+    m["config"] = put(&lie, "application/vnd.oci.image.config.v1+json", &cbytes);
+    let mut md = put(
+        &lie,
+        "application/vnd.oci.image.manifest.v1+json",
+        &serde_json::to_vec(&m).unwrap(),
+    );
+    md["annotations"] = json!({"org.opencontainers.image.ref.name": "t"});
+    fs::write(
+        lie.join("index.json"),
+        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [md]})).unwrap(),
+    )
+    .unwrap();
+    assert_import_fails_cleanly(&d, &lie, &["diff_id mismatch", &wrong]);
+
+    // An archive that is neither layout nor docker-archive but has only
+    // archive-like names: refused, not taken for a rootfs.
+    let odd = d.join("odd.tar");
+    sh(&format!(
+        "cd '{}' && mkdir -p oddsrc && echo x > oddsrc/repositories && tar -C oddsrc -cf '{}' repositories",
+        d.path.display(),
+        odd.display()
+    ));
+    assert_import_fails_cleanly(&d, &odd, &["invalid archive"]);
+    d.assert_consistent();
+}
+
+#[test]
+fn concurrent_imports_of_one_archive() {
+    if tools(&["tar", "gzip", "zstd", "skopeo"]).is_none() {
+        return;
+    }
+    let d = Dir::new("concurrent");
+    let (l, id) = test_layout(&d);
+    let oa = d.join("o.tar");
+    skopeo(&[
+        "copy",
+        "-q",
+        &format!("oci:{}:t", l.display()),
+        &format!("oci-archive:{}:same:1", oa.display()),
+    ]);
+    // Create the store first so all start from the same (empty) layout.
+    d.ok(&["images"]);
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(runtime())
+                .args([
+                    "--data-root",
+                    d.root().to_str().unwrap(),
+                    "image",
+                    "import",
+                    oa.to_str().unwrap(),
+                ])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "a concurrent import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "Loaded image: same:1\n"
+        );
+    }
+    let o = d.ok(&["images", "--format", "json"]);
+    assert_eq!(o.stdout_lines().len(), 1, "{o}");
+    assert_eq!(d.index()["manifests"].as_array().unwrap().len(), 1);
+    let v: Value = serde_json::from_str(o.stdout_lines()[0]).unwrap();
+    assert_eq!(v["ID"].as_str().unwrap(), &hex(&id)[..12]);
+    assert_eq!(d.layers().len(), 2);
+    d.assert_consistent();
+}
+
+#[test]
+fn full_disk_is_a_clear_error() {
+    if tools(&["tar", "gzip", "zstd", "unshare"]).is_none() {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        skip("mounting a small tmpfs needs root");
+        return;
+    }
+    let d = Dir::new("enospc");
+    let (base, _) = rootfs_dirs(&d);
+    let plain = d.join("rootfs.tar");
+    layer_tar(&base, &plain, "");
+    let root = d.root();
+    fs::create_dir_all(&root).unwrap();
+    // A 1 MiB tmpfs in a mount namespace of its own: gone with the shell.
+    let script = format!(
+        "mount -t tmpfs -o size=1m tmpfs '{r}' || exit 99; \
+         '{rt}' --data-root '{r}' image import '{p}' x:1; echo \"rc=$?\"; \
+         ls '{r}/blobs/sha256' '{r}/layers' | grep -c '^[0-9a-f]\\{{64\\}}$' || true; \
+         cat '{r}/index.json'; echo; ls '{r}/tmp'",
+        r = root.display(),
+        rt = runtime().display(),
+        p = plain.display()
+    );
+    let o = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    if o.status.code() == Some(99) {
+        skip("cannot mount a tmpfs here");
+        return;
+    }
+    assert!(stdout.contains("rc=1"), "{stdout}\n{stderr}");
+    assert!(stderr.contains("no space left on device"), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("runway:"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    let mut it = stdout.lines().skip_while(|l| !l.starts_with("rc="));
+    it.next();
+    assert_eq!(it.next(), Some("0"), "no blob or layer left: {stdout}");
+    let index = it.next().unwrap_or("");
+    assert!(index.contains("\"manifests\":[]"), "{stdout}");
+    let rest: Vec<&str> = it
+        .filter(|l| !l.is_empty() && !l.ends_with(".lock"))
+        .collect();
+    assert!(rest.is_empty(), "tmp litter: {rest:?}");
+}
+
+#[test]
+fn import_multi_arch_layout_picks_the_host() {
+    if tools(&["tar", "gzip", "zstd"]).is_none() {
+        return;
+    }
+    let d = Dir::new("multiarch");
+    let (base, top) = rootfs_dirs(&d);
+    let host = runway::image::types::Platform::host().architecture;
+    let other = if host == "arm64" { "amd64" } else { "arm64" };
+    let l = d.join("multi");
+    let (mut mh, ch) = make_image(&d, &l, &[(&base, "gzip")], &host);
+    let (mut mo, _) = make_image(&d, &l, &[(&top, "gzip")], other);
+    mh["platform"] = json!({"architecture": host, "os": "linux"});
+    mo["platform"] = json!({"architecture": other, "os": "linux"});
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [mo, mh],
+    });
+    let mut id = put(
+        &l,
+        "application/vnd.oci.image.index.v1+json",
+        &serde_json::to_vec(&index).unwrap(),
+    );
+    id["annotations"] = json!({"org.opencontainers.image.ref.name": "example.com/multi:1"});
+    fs::write(
+        l.join("index.json"),
+        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [id]})).unwrap(),
+    )
+    .unwrap();
+    let o = d.ok(&["image", "import", l.to_str().unwrap()]);
+    assert_eq!(o.stdout, "Loaded image: example.com/multi:1\n");
+    let o = d.ok(&["image", "inspect", "example.com/multi:1"]);
+    let v: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(v[0]["Id"], ch["digest"]);
+    assert_eq!(v[0]["Architecture"], host.as_str());
+    // Only the host's image is stored: no blob of the other, nor the index.
+    d.assert_consistent();
+
+    // A layout with only a foreign image: the error lists what is there.
+    let f = d.join("foreign");
+    let (mut mf, _) = make_image(&d, &f, &[(&top, "gzip")], other);
+    mf["platform"] = json!({"architecture": other, "os": "linux"});
+    let index = json!({"schemaVersion": 2, "manifests": [mf]});
+    let fi = put(
+        &f,
+        "application/vnd.oci.image.index.v1+json",
+        &serde_json::to_vec(&index).unwrap(),
+    );
+    fs::write(
+        f.join("index.json"),
+        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [fi]})).unwrap(),
+    )
+    .unwrap();
+    assert_import_fails_cleanly(&d, &f, &[&format!("linux/{other}")]);
+}
