@@ -1,5 +1,8 @@
 //! Layer unpacking against umoci: OCI layouts built by tests/common/oci.rs, each layer unpacked by runway into its own overlay lowerdir, the merged tree compared with `umoci unpack` of the same image; tar-slip layers refused.
 
+// The image client is feature "full"; the runtime-only build has no images.
+#![cfg(feature = "full")]
+
 mod common;
 
 use common::{oci, skip};
