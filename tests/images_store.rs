@@ -842,44 +842,53 @@ fn full_disk_is_a_clear_error() {
     let (base, _) = rootfs_dirs(&d);
     let plain = d.join("rootfs.tar");
     layer_tar(&base, &plain, "");
-    let root = d.root();
-    fs::create_dir_all(&root).unwrap();
-    // A 1 MiB tmpfs in a mount namespace of its own: gone with the shell.
-    let script = format!(
-        "mount -t tmpfs -o size=1m tmpfs '{r}' || exit 99; \
-         '{rt}' --data-root '{r}' image import '{p}' x:1; echo \"rc=$?\"; \
-         ls '{r}/blobs/sha256' '{r}/layers' | grep -c '^[0-9a-f]\\{{64\\}}$' || true; \
-         cat '{r}/index.json'; echo; ls '{r}/tmp'",
-        r = root.display(),
-        rt = runtime().display(),
-        p = plain.display()
+    // A layout whose gzip blob fits but whose unpacked layer does not.
+    let l = d.join("layout");
+    let b = Layout::create(&l).add_image(
+        "t",
+        &image_of(vec![Layer::new(Compress::Gzip, oci::busybox_entries())]),
     );
-    let o = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    if o.status.code() == Some(99) {
-        skip("cannot mount a tmpfs here");
-        return;
+    let fits = b.layer_sizes[0] / 1024 + 256;
+    for (src, kib) in [(plain, 1024), (l, fits)] {
+        let root = d.join(&format!("data-{kib}"));
+        fs::create_dir_all(&root).unwrap();
+        // A small tmpfs in a mount namespace of its own: gone with the shell.
+        let script = format!(
+            "mount -t tmpfs -o size={kib}k tmpfs '{r}' || exit 99; \
+             '{rt}' --data-root '{r}' image import '{p}' x:1; echo \"rc=$?\"; \
+             ls '{r}/blobs/sha256' '{r}/layers' | grep -c '^[0-9a-f]\\{{64\\}}$' || true; \
+             cat '{r}/index.json'; echo; ls '{r}/tmp'",
+            r = root.display(),
+            rt = runtime().display(),
+            p = src.display()
+        );
+        let o = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        if o.status.code() == Some(99) {
+            skip("cannot mount a tmpfs here");
+            return;
+        }
+        assert!(stdout.contains("rc=1"), "{stdout}\n{stderr}");
+        assert!(stderr.contains("no space left on device"), "{stderr}");
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("runway:"))
+            .collect();
+        assert_eq!(lines.len(), 1, "{stderr}");
+        let mut it = stdout.lines().skip_while(|l| !l.starts_with("rc="));
+        it.next();
+        assert_eq!(it.next(), Some("0"), "no blob or layer left: {stdout}");
+        let index = it.next().unwrap_or("");
+        assert!(index.contains("\"manifests\":[]"), "{stdout}");
+        let rest: Vec<&str> = it
+            .filter(|l| !l.is_empty() && !l.ends_with(".lock"))
+            .collect();
+        assert!(rest.is_empty(), "tmp litter: {rest:?}");
     }
-    assert!(stdout.contains("rc=1"), "{stdout}\n{stderr}");
-    assert!(stderr.contains("no space left on device"), "{stderr}");
-    let lines: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("runway:"))
-        .collect();
-    assert_eq!(lines.len(), 1, "{stderr}");
-    let mut it = stdout.lines().skip_while(|l| !l.starts_with("rc="));
-    it.next();
-    assert_eq!(it.next(), Some("0"), "no blob or layer left: {stdout}");
-    let index = it.next().unwrap_or("");
-    assert!(index.contains("\"manifests\":[]"), "{stdout}");
-    let rest: Vec<&str> = it
-        .filter(|l| !l.is_empty() && !l.ends_with(".lock"))
-        .collect();
-    assert!(rest.is_empty(), "tmp litter: {rest:?}");
 }
 
 #[test]
