@@ -404,9 +404,9 @@ fn snapshot(root: &std::path::Path) -> Tree {
                 kind,
                 // Symlinks' modes mean nothing (and differ by filesystem).
                 mode: if ft.is_symlink() {
-                    0
+                    String::new()
                 } else {
-                    m.mode() & 0o7777
+                    format!("{:04o}", m.mode() & 0o7777)
                 },
                 uid: m.uid(),
                 gid: m.gid(),
