@@ -925,3 +925,47 @@ fn import_multi_arch_layout_picks_the_host() {
     Layout::create(&f).add_index("t", &[theirs]);
     assert_import_fails_cleanly(&d, &f, &[&format!("linux/{other}")]);
 }
+
+#[test]
+fn import_layout_with_every_compression_and_whiteouts() {
+    if tools(&["tar"]).is_none() {
+        return;
+    }
+    let d = Dir::new("sample");
+    let mut img = Image::sample();
+    img.arch = host_arch();
+    let l = d.join("layout");
+    let b = Layout::create(&l).add_image("t", &img);
+    let o = d.ok(&["image", "import", l.to_str().unwrap(), "sample:1"]);
+    assert_eq!(o.stdout, "Loaded image: sample:1\n");
+    let o = d.ok(&["image", "inspect", "sample:1"]);
+    let v: Value = serde_json::from_str(&o.stdout).unwrap();
+    let types: Vec<&str> = v[0]["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["MediaType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+            "application/vnd.oci.image.layer.v1.tar"
+        ]
+    );
+    let diffs: Vec<String> = b.diff_ids.iter().map(|d| d.to_string()).collect();
+    assert_eq!(v[0]["RootFS"]["Layers"], json!(diffs));
+    // Layer 2's whiteout is an overlay whiteout in its chain's directory.
+    let chains = runway::image::types::chain_ids(&b.diff_ids);
+    let wh = d
+        .root()
+        .join("layers")
+        .join(chains[1].hex())
+        .join("diff/will-vanish");
+    let md = fs::symlink_metadata(&wh).unwrap();
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    assert!(md.file_type().is_char_device(), "{}", wh.display());
+    assert_eq!(md.rdev(), 0);
+    d.assert_consistent();
+}
