@@ -367,6 +367,33 @@ fn https_with_certs_d_and_tls_failure_without() {
     assert_eq!(c.base_url().unwrap(), format!("https://{local}"));
 }
 
+/// A registry that wants client certificates: certs.d's client.cert and
+/// client.key are presented; without them the handshake fails, naming the
+/// host.
+#[test]
+fn https_client_certificate_from_certs_d() {
+    let Some((reg, fx)) = registry_with_images(Mode::MutualTls) else {
+        return;
+    };
+    let pki = reg.pki.as_ref().unwrap();
+    let h = reg.host();
+    let root = TempDir::new("root");
+    let d = root.path().join("certs.d").join(&h);
+    fs::create_dir_all(&d).unwrap();
+    fs::copy(&pki.ca_cert, d.join("ca.crt")).unwrap();
+    let e = client(&h, root.path(), None)
+        .head_manifest("test/img", "v1")
+        .unwrap_err()
+        .to_string();
+    // Not "HTTP 400" from a fallback to plain HTTP: the peer speaks TLS.
+    assert!(e.starts_with(&format!("tls: {h}: ")), "{e}");
+    assert!(!e.contains('\n'), "{e}");
+    fs::copy(&pki.client_cert, d.join("client.cert")).unwrap();
+    fs::copy(&pki.client_key, d.join("client.key")).unwrap();
+    let c = client(&h, root.path(), None);
+    check_manifests_and_blobs(&c, &fx);
+}
+
 /// `runway image login` against the HTTPS registry: SSL_CERT_FILE makes
 /// its CA trusted (the process env, hence through the binary).
 #[test]

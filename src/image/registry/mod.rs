@@ -232,8 +232,9 @@ struct Endpoint {
 
 /// A failed connection, classified for the HTTPS -> HTTP fallback.
 struct NetError {
-    /// The peer spoke TLS and its certificate was refused: no fallback.
-    certificate: bool,
+    /// The peer speaks TLS (the handshake failed on certificates, alerts,
+    /// versions…): report it, never fall back to plain HTTP.
+    tls_peer: bool,
     err: Error,
 }
 
@@ -632,10 +633,10 @@ impl Client {
                     challenge,
                 })
             }
-            Ok(Err(e)) => return Err(e),
+            Ok(Err((_, e))) => return Err(e),
             Err(e) => e,
         };
-        if !self.0.plan.http_fallback || https_err.certificate {
+        if !self.0.plan.http_fallback || https_err.tls_peer {
             return Err(https_err.err);
         }
         let http = format!("http://{}", self.0.host);
@@ -644,13 +645,21 @@ impl Client {
                 base: http,
                 challenge,
             }),
-            Ok(Err(e)) => Err(e),
+            // 400 to plain HTTP: a TLS port after all ("Client sent an HTTP
+            // request to an HTTPS server"); the HTTPS failure is the news.
+            Ok(Err((400, _))) => Err(https_err.err),
+            Ok(Err((_, e))) => Err(e),
             Err(e) => Err(e.err),
         }
     }
 
-    /// Outer Err: could not talk to it; inner Err: it answered, badly.
-    fn probe_at(&self, base: &str) -> std::result::Result<Result<Challenge>, NetError> {
+    /// Outer Err: could not talk to it; inner Err: it answered, badly
+    /// (with that HTTP status).
+    #[allow(clippy::type_complexity)]
+    fn probe_at(
+        &self,
+        base: &str,
+    ) -> std::result::Result<std::result::Result<Challenge, (u16, Error)>, NetError> {
         let url = format!("{base}/v2/");
         let short = base.starts_with("https://") && self.0.plan.http_fallback;
         let mut resp = self.raw_timeout("GET", &url, &[], None, short)?;
@@ -661,23 +670,27 @@ impl Client {
         if status == StatusCode::UNAUTHORIZED {
             return Ok(match challenge_of(&resp) {
                 Some(c) => Ok(c),
-                None => Err(Error::msg(format!(
-                    "registry {}: unsupported authentication challenge {:?}",
-                    self.0.host,
-                    header(&resp, "www-authenticate").unwrap_or_default()
-                ))),
+                None => Err((
+                    401,
+                    Error::msg(format!(
+                        "registry {}: unsupported authentication challenge {:?}",
+                        self.0.host,
+                        header(&resp, "www-authenticate").unwrap_or_default()
+                    )),
+                )),
             });
         }
         if status == StatusCode::NOT_FOUND {
-            return Ok(Err(Error::msg(format!(
-                "registry {}: {url} not found: not a registry (Distribution API v2)",
-                self.0.host
-            ))));
+            return Ok(Err((
+                404,
+                Error::msg(format!(
+                    "registry {}: {url} not found: not a registry (Distribution API v2)",
+                    self.0.host
+                )),
+            )));
         }
-        Ok(Err(self.status_error(
-            &mut resp,
-            &format!("registry {}", self.0.host),
-        )))
+        let what = format!("registry {}", self.0.host);
+        Ok(Err((status.as_u16(), self.status_error(&mut resp, &what))))
     }
 
     /// The Authorization header for `repo`'s requests; `force` fetches a
@@ -894,12 +907,12 @@ impl Client {
             b = b.header("Authorization", a);
         }
         let req = b.body(()).map_err(|e| NetError {
-            certificate: false,
+            tls_peer: false,
             err: Error::msg(format!("bad request for {url}: {e}")),
         })?;
         let proxy = match self.0.proxies.for_url(url) {
             Some(p) => Some(ureq::Proxy::new(p).map_err(|e| NetError {
-                certificate: false,
+                tls_peer: false,
                 err: Error::msg(format!("proxy {p}: {e}")),
             })?),
             None => None,
@@ -926,14 +939,13 @@ impl Client {
             host.to_string()
         };
         let tls = |r: &rustls::Error| NetError {
-            certificate: matches!(
-                r,
-                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
-            ),
+            // Bytes that are not TLS (an HTTP answer to our ClientHello)
+            // are the one TLS failure that means "try plain HTTP".
+            tls_peer: !matches!(r, rustls::Error::InvalidMessage(_)),
             err: Error::msg(format!("tls: {host}: {r}")),
         };
         let plain = |msg: String| NetError {
-            certificate: false,
+            tls_peer: false,
             err: Error::msg(msg),
         };
         match e {
