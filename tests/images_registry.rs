@@ -845,3 +845,69 @@ fn proxies_from_the_environment() {
     Client::new(o).unwrap().check_login().unwrap();
     assert_eq!(proxy.seen().len(), n);
 }
+
+/// The layout builder's images (busybox-static; gzip, zstd and
+/// uncompressed layers; a multi-arch index) pushed with skopeo through the
+/// token flow, then read back blob by blob, bytes as built.
+#[test]
+fn built_images_round_trip_through_token_registry() {
+    use common::oci;
+    if let Err(why) = oci::available() {
+        common::skip(&why);
+        return;
+    }
+    let Some(reg) = Registry::start(Mode::Token) else {
+        return;
+    };
+    let dir = TempDir::new("built");
+    let mut layout = oci::Layout::create(&dir.path().join("oci"));
+    let sample = layout.add_image("sample", &oci::Image::sample());
+    let (index, multi) = layout.add_multiarch("multi");
+    reg.push(&layout.dir, "sample", "lib/sample:1", false);
+    reg.push(&layout.dir, "multi", "lib/busybox:latest", true);
+    let root = TempDir::new("root");
+    let c = client(&reg.host(), root.path(), None);
+    let check = |repo: &str, reference: &str, built: &oci::Built| {
+        let m = c.get_manifest(repo, reference).unwrap();
+        assert_eq!(m.bytes, built.manifest_bytes);
+        assert_eq!(m.digest, built.manifest);
+        assert_eq!(
+            c.get_small_blob(repo, &built.config).unwrap(),
+            built.config_bytes
+        );
+        for (d, size) in built.layers.iter().zip(&built.layer_sizes) {
+            let body = c.get_blob(repo, d, 0).unwrap();
+            assert_eq!(body.length, Some(*size));
+            let bytes = read_all(body);
+            assert_eq!(Digest::of(&bytes), *d);
+        }
+    };
+    check("lib/sample", "1", &sample);
+    let Parsed::Manifest(man) = types::parse_manifest(&sample.manifest_bytes, None).unwrap() else {
+        panic!()
+    };
+    let kinds: Vec<_> = man
+        .layers
+        .iter()
+        .map(|l| types::layer_compression(&l.media_type))
+        .collect();
+    assert!(
+        kinds.len() == 3 && kinds.iter().all(Option::is_some),
+        "{kinds:?}"
+    );
+    let m = c.get_manifest("lib/busybox", "latest").unwrap();
+    assert_eq!(m.digest, index);
+    assert_eq!(m.media_type, types::OCI_INDEX);
+    for b in &multi {
+        check("lib/busybox", b.manifest.as_str(), b);
+    }
+    // One anonymous token for each repository, however many requests.
+    let tokens = reg.token.as_ref().unwrap();
+    let anon = tokens
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.target.starts_with("/token") && r.header("authorization").is_none())
+        .count();
+    assert_eq!(anon, 2);
+}
