@@ -15,7 +15,7 @@
 //! // The manifest or index; a digest reference is verified, a tag's digest
 //! // computed (and cross-checked with Docker-Content-Digest).
 //! let m: FetchedManifest = client.get_manifest(&r.repository, &r.api_reference())?;
-//! match types::parse_manifest(&m.bytes, Some(&m.media_type))? { … }
+//! let parsed = types::parse_manifest(&m.bytes, Some(&m.media_type))?; // Index or Manifest
 //! // A platform's manifest from an index: get_manifest(repo, desc.digest.as_str()).
 //! // A config: read whole, verified, capped at MAX_JSON_BLOB.
 //! let cfg: Vec<u8> = client.get_small_blob(&r.repository, &desc.digest)?;
@@ -300,13 +300,12 @@ impl Client {
             return Err(Error::msg(format!("invalid registry host {:?}", opts.host)));
         }
         let plan = plan(&opts.host, &opts.insecure_registries);
-        let trust = tls::Trust::load(&opts.data_root, &opts.registry);
-        let mut trust = trust;
+        // certs.d by the name users know and, for docker.io, by API host.
+        let mut names = vec![opts.registry.as_str()];
         if opts.host != opts.registry {
-            trust
-                .registry_roots
-                .extend(tls::Trust::load(&opts.data_root, &opts.host).registry_roots);
+            names.push(&opts.host);
         }
+        let trust = tls::Trust::load(&opts.data_root, &names);
         // The proxy is chosen per request (by scheme and host, see
         // proxy.rs); the agent's own environment proxy is off.
         let config = ureq::Agent::config_builder()
@@ -796,10 +795,7 @@ impl Client {
                     .header("Content-Type", "application/x-www-form-urlencoded")
                     .body(form)
                     .map_err(|e| Error::msg(format!("{what}: {e}")))?;
-                self.0
-                    .agent
-                    .run(req)
-                    .map_err(|e| self.net_error(realm, e).err)?
+                self.send(req, realm, false).map_err(|e| e.err)?
             }
             None => {
                 let url = auth::token_url(realm, service.as_deref(), scope);
@@ -959,6 +955,17 @@ impl Client {
             tls_peer: false,
             err: Error::msg(format!("bad request for {url}: {e}")),
         })?;
+        self.send(req, url, short)
+    }
+
+    /// Run a request with the proxy its URL gets and, for `short`, the
+    /// probe's short handshake timeouts.
+    fn send<S: ureq::AsSendBody>(
+        &self,
+        req: ureq::http::Request<S>,
+        url: &str,
+        short: bool,
+    ) -> std::result::Result<Response<Body>, NetError> {
         let proxy = match self.0.proxies.for_url(url) {
             Some(p) => Some(ureq::Proxy::new(p).map_err(|e| NetError {
                 tls_peer: false,
