@@ -3,6 +3,8 @@
 //! plus scripted servers for what distribution does not do (redirects to
 //! storage, foreign layers, schema 1) and `runway image login/logout`.
 
+#![cfg(feature = "full")]
+
 mod common;
 
 use common::registry::{

@@ -5,6 +5,7 @@
 //! A missing tool makes `Registry::start` return None after printing the
 //! standard `skipped:` line.
 
+#![cfg(feature = "full")]
 #![allow(dead_code)]
 
 use super::{note, skip};
