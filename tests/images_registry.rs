@@ -913,3 +913,45 @@ fn built_images_round_trip_through_token_registry() {
         .count();
     assert_eq!(anon, 2);
 }
+
+/// A token is used until shortly before `expires_in`, then a new one is
+/// fetched before the registry has to refuse it.
+#[test]
+fn bearer_token_renewed_before_expiry() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, OnceLock};
+    let base: Arc<OnceLock<String>> = Arc::new(OnceLock::new());
+    let n = Arc::new(AtomicUsize::new(0));
+    let (b2, n2) = (base.clone(), n.clone());
+    let server = TinyServer::start(move |req| {
+        if req.target.starts_with("/token") {
+            let i = n2.fetch_add(1, Ordering::SeqCst);
+            return Reply::new(200, format!(r#"{{"token":"tok{i}","expires_in":4}}"#));
+        }
+        if req.target == "/v2/" || req.header("authorization").is_none() {
+            let challenge = format!(
+                r#"Bearer realm="{}/token",service="svc""#,
+                b2.get().unwrap()
+            );
+            return Reply::new(401, "").header("WWW-Authenticate", &challenge);
+        }
+        Reply::new(200, br#"{"schemaVersion":2}"#.to_vec())
+            .header("Content-Type", types::OCI_MANIFEST)
+    });
+    base.set(server.url()).unwrap();
+    let root = TempDir::new("root");
+    let c = client(&server.addr.to_string(), root.path(), None);
+    c.get_manifest("r", "t").unwrap();
+    c.get_manifest("r", "t").unwrap();
+    assert_eq!(n.load(Ordering::SeqCst), 1, "cached while valid");
+    std::thread::sleep(std::time::Duration::from_millis(3200));
+    c.get_manifest("r", "t").unwrap();
+    assert_eq!(n.load(Ordering::SeqCst), 2, "renewed near expiry");
+    let auths: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.target == "/v2/r/manifests/t")
+        .map(|r| r.header("authorization").unwrap_or("").to_string())
+        .collect();
+    assert_eq!(auths, ["Bearer tok0", "Bearer tok0", "Bearer tok1"]);
+}
