@@ -255,6 +255,28 @@ fn layout_builder_blobs_decompress_with_system_tools() {
     }
 }
 
+/// The plain rootfs tarballs and noise helpers give what they promise.
+#[test]
+fn layout_builder_rootfs_tarballs_and_noise() {
+    if !builder_ready() {
+        return;
+    }
+    let plain = oci::rootfs_tarball(oci::Compress::None);
+    for c in oci::Compress::ALL {
+        let blob = oci::rootfs_tarball(c);
+        assert_eq!(Compression::sniff(&blob), compression(c), "{c:?}");
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut decompress::reader(compression(c), &blob[..]), &mut out)
+            .unwrap();
+        assert_eq!(out, plain, "{c:?}");
+    }
+    let n = oci::noise(7, 100_000);
+    assert_eq!(n.len(), 100_000);
+    assert_eq!(n, oci::noise(7, 100_000));
+    assert_ne!(n, oci::noise(8, 100_000));
+    assert!(oci::gzip(&n).len() > 99_000, "noise must not compress");
+}
+
 fn decompress_with(tool: &str, blob: &std::path::Path) -> Vec<u8> {
     let out = Command::new(tool)
         .args(["-d", "-c"])

@@ -846,6 +846,9 @@ mod tests {
 
     static SEQ: AtomicUsize = AtomicUsize::new(0);
 
+    /// A hostile-input case: name, what the layer holds, the error wanted.
+    type Case = (&'static str, fn(&mut T), &'static str);
+
     /// `outer/` holds `dest/` (where layers go) and `outside`, a file a
     /// hostile layer would like to overwrite. Removed on drop.
     struct Tmp {
@@ -1196,7 +1199,6 @@ mod tests {
         if !root() {
             return;
         }
-        type Case = (&'static str, fn(&mut T), &'static str);
         let cases: &[Case] = &[
             (
                 "dotdot",
@@ -1288,6 +1290,67 @@ mod tests {
                     t.raw(EntryType::Regular, "f/x", "", b"");
                 },
                 r#"layer entry "f/x": parent "f" is not a directory"#,
+            ),
+        ];
+        for (what, build, want) in cases {
+            let t = Tmp::new();
+            let mut b = T::new();
+            build(&mut b);
+            let err = unpack(&b.bytes()[..], &t.dest()).expect_err(what);
+            assert_eq!(err.to_string(), *want, "{what}");
+            t.assert_outside_untouched();
+        }
+    }
+
+    #[test]
+    fn bad_hard_links_and_types_are_errors() {
+        if !root() {
+            return;
+        }
+        let cases: &[Case] = &[
+            (
+                "missing target",
+                |t| {
+                    t.raw(EntryType::Link, "h", "nope", b"");
+                },
+                r#"layer entry "h": hard link target "nope": no such file or directory"#,
+            ),
+            (
+                "missing target dir",
+                |t| {
+                    t.raw(EntryType::Link, "h", "no/pe", b"");
+                },
+                r#"layer entry "h": open hard link target parent: no such file or directory"#,
+            ),
+            (
+                "to a dir",
+                |t| {
+                    t.raw(EntryType::Directory, "d/", "", b"");
+                    t.raw(EntryType::Link, "h", "d", b"");
+                },
+                r#"layer entry "h": hard link target "d" is a directory"#,
+            ),
+            (
+                "to itself",
+                |t| {
+                    t.raw(EntryType::Regular, "f", "", b"");
+                    t.raw(EntryType::Link, "./f", "f", b"");
+                },
+                r#"layer entry "./f": hard link to itself"#,
+            ),
+            (
+                "root as a file",
+                |t| {
+                    t.raw(EntryType::Symlink, ".", "/", b"");
+                },
+                r#"layer entry ".": the layer's root must be a directory"#,
+            ),
+            (
+                "unknown type",
+                |t| {
+                    t.raw(EntryType::new(b'V'), "label", "", b"");
+                },
+                r#"layer entry "label": unsupported entry type 'V'"#,
             ),
         ];
         for (what, build, want) in cases {
