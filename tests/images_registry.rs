@@ -3,6 +3,8 @@
 //! plus scripted servers for what distribution does not do (redirects to
 //! storage, foreign layers, schema 1) and `runway image login/logout`.
 
+#![cfg(feature = "full")]
+
 mod common;
 
 use common::registry::{
@@ -365,6 +367,33 @@ fn https_with_certs_d_and_tls_failure_without() {
         digest_of(&fx.image)
     );
     assert_eq!(c.base_url().unwrap(), format!("https://{local}"));
+}
+
+/// A registry that wants client certificates: certs.d's client.cert and
+/// client.key are presented; without them the handshake fails, naming the
+/// host.
+#[test]
+fn https_client_certificate_from_certs_d() {
+    let Some((reg, fx)) = registry_with_images(Mode::MutualTls) else {
+        return;
+    };
+    let pki = reg.pki.as_ref().unwrap();
+    let h = reg.host();
+    let root = TempDir::new("root");
+    let d = root.path().join("certs.d").join(&h);
+    fs::create_dir_all(&d).unwrap();
+    fs::copy(&pki.ca_cert, d.join("ca.crt")).unwrap();
+    let e = client(&h, root.path(), None)
+        .head_manifest("test/img", "v1")
+        .unwrap_err()
+        .to_string();
+    // Not "HTTP 400" from a fallback to plain HTTP: the peer speaks TLS.
+    assert!(e.starts_with(&format!("tls: {h}: ")), "{e}");
+    assert!(!e.contains('\n'), "{e}");
+    fs::copy(&pki.client_cert, d.join("client.cert")).unwrap();
+    fs::copy(&pki.client_key, d.join("client.key")).unwrap();
+    let c = client(&h, root.path(), None);
+    check_manifests_and_blobs(&c, &fx);
 }
 
 /// `runway image login` against the HTTPS registry: SSL_CERT_FILE makes
@@ -817,4 +846,112 @@ fn proxies_from_the_environment() {
     o.credentials = Some(Credentials::new(USER, PASSWORD));
     Client::new(o).unwrap().check_login().unwrap();
     assert_eq!(proxy.seen().len(), n);
+}
+
+/// The layout builder's images (busybox-static; gzip, zstd and
+/// uncompressed layers; a multi-arch index) pushed with skopeo through the
+/// token flow, then read back blob by blob, bytes as built.
+#[test]
+fn built_images_round_trip_through_token_registry() {
+    use common::oci;
+    if let Err(why) = oci::available() {
+        common::skip(&why);
+        return;
+    }
+    let Some(reg) = Registry::start(Mode::Token) else {
+        return;
+    };
+    let dir = TempDir::new("built");
+    let mut layout = oci::Layout::create(&dir.path().join("oci"));
+    let sample = layout.add_image("sample", &oci::Image::sample());
+    let (index, multi) = layout.add_multiarch("multi");
+    reg.push(&layout.dir, "sample", "lib/sample:1", false);
+    reg.push(&layout.dir, "multi", "lib/busybox:latest", true);
+    let root = TempDir::new("root");
+    let c = client(&reg.host(), root.path(), None);
+    let check = |repo: &str, reference: &str, built: &oci::Built| {
+        let m = c.get_manifest(repo, reference).unwrap();
+        assert_eq!(m.bytes, built.manifest_bytes);
+        assert_eq!(m.digest, built.manifest);
+        assert_eq!(
+            c.get_small_blob(repo, &built.config).unwrap(),
+            built.config_bytes
+        );
+        for (d, size) in built.layers.iter().zip(&built.layer_sizes) {
+            let body = c.get_blob(repo, d, 0).unwrap();
+            assert_eq!(body.length, Some(*size));
+            let bytes = read_all(body);
+            assert_eq!(Digest::of(&bytes), *d);
+        }
+    };
+    check("lib/sample", "1", &sample);
+    let Parsed::Manifest(man) = types::parse_manifest(&sample.manifest_bytes, None).unwrap() else {
+        panic!()
+    };
+    let kinds: Vec<_> = man
+        .layers
+        .iter()
+        .map(|l| types::layer_compression(&l.media_type))
+        .collect();
+    assert!(
+        kinds.len() == 3 && kinds.iter().all(Option::is_some),
+        "{kinds:?}"
+    );
+    let m = c.get_manifest("lib/busybox", "latest").unwrap();
+    assert_eq!(m.digest, index);
+    assert_eq!(m.media_type, types::OCI_INDEX);
+    for b in &multi {
+        check("lib/busybox", b.manifest.as_str(), b);
+    }
+    // One anonymous token for each repository, however many requests.
+    let tokens = reg.token.as_ref().unwrap();
+    let anon = tokens
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.target.starts_with("/token") && r.header("authorization").is_none())
+        .count();
+    assert_eq!(anon, 2);
+}
+
+/// A token is used until shortly before `expires_in`, then a new one is
+/// fetched before the registry has to refuse it.
+#[test]
+fn bearer_token_renewed_before_expiry() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, OnceLock};
+    let base: Arc<OnceLock<String>> = Arc::new(OnceLock::new());
+    let n = Arc::new(AtomicUsize::new(0));
+    let (b2, n2) = (base.clone(), n.clone());
+    let server = TinyServer::start(move |req| {
+        if req.target.starts_with("/token") {
+            let i = n2.fetch_add(1, Ordering::SeqCst);
+            return Reply::new(200, format!(r#"{{"token":"tok{i}","expires_in":4}}"#));
+        }
+        if req.target == "/v2/" || req.header("authorization").is_none() {
+            let challenge = format!(
+                r#"Bearer realm="{}/token",service="svc""#,
+                b2.get().unwrap()
+            );
+            return Reply::new(401, "").header("WWW-Authenticate", &challenge);
+        }
+        Reply::new(200, br#"{"schemaVersion":2}"#.to_vec())
+            .header("Content-Type", types::OCI_MANIFEST)
+    });
+    base.set(server.url()).unwrap();
+    let root = TempDir::new("root");
+    let c = client(&server.addr.to_string(), root.path(), None);
+    c.get_manifest("r", "t").unwrap();
+    c.get_manifest("r", "t").unwrap();
+    assert_eq!(n.load(Ordering::SeqCst), 1, "cached while valid");
+    std::thread::sleep(std::time::Duration::from_millis(3200));
+    c.get_manifest("r", "t").unwrap();
+    assert_eq!(n.load(Ordering::SeqCst), 2, "renewed near expiry");
+    let auths: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.target == "/v2/r/manifests/t")
+        .map(|r| r.header("authorization").unwrap_or("").to_string())
+        .collect();
+    assert_eq!(auths, ["Bearer tok0", "Bearer tok0", "Bearer tok1"]);
 }

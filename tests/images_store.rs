@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::oci::{self, Compress, Entry, Image, Layer, Layout};
 use common::{note, run_program, runtime, skip, Out};
 use runway::image::digest::Digest;
 use serde_json::{json, Value};
@@ -166,6 +167,10 @@ fn tools(need: &[&str]) -> Option<()> {
             return None;
         }
     }
+    if let Err(why) = oci::available() {
+        skip(&why);
+        return None;
+    }
     if common::busybox().is_none() {
         skip("no static busybox (apt-get install busybox-static)");
         return None;
@@ -219,93 +224,49 @@ fn put(l: &Path, media_type: &str, bytes: &[u8]) -> Value {
     json!({"mediaType": media_type, "digest": d.to_string(), "size": bytes.len()})
 }
 
-/// An OCI image layout at `l` with one image of `layers` (dirs, each with
-/// its compression), named `tag` (ref.name as skopeo writes it). Returns
-/// the config's descriptor.
-fn make_layout(d: &Dir, l: &Path, layers: &[(&Path, &str)], tag: &str) -> Value {
-    let arch = runway::image::types::Platform::host().architecture;
-    let (mut md, cfg) = make_image(d, l, layers, &arch);
-    md["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
-    let idx = json!({"schemaVersion": 2, "manifests": [md]});
-    fs::write(l.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
-    cfg
+fn host_arch() -> String {
+    runway::image::types::Platform::host().architecture
 }
 
-/// The blobs of one image for `arch` in the layout at `l` (no index.json
-/// entry); returns the descriptors of its manifest and config.
-fn make_image(d: &Dir, l: &Path, layers: &[(&Path, &str)], arch: &str) -> (Value, Value) {
-    fs::create_dir_all(l.join("blobs/sha256")).unwrap();
-    fs::write(l.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    let mut descs = Vec::new();
-    let mut diffs = Vec::new();
-    for (i, (dir, comp)) in layers.iter().enumerate() {
-        let out = d.join(&format!("layer{i}.{}", SEQ.fetch_add(1, Ordering::Relaxed)));
-        layer_tar(dir, &out, comp);
-        let bytes = fs::read(&out).unwrap();
-        let raw = match *comp {
-            "" => bytes.clone(),
-            "gzip" => {
-                let mut v = Vec::new();
-                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut v)
-                    .unwrap();
-                v
-            }
-            _ => {
-                let o = Command::new("zstd")
-                    .args(["-d", "-c", out.to_str().unwrap()])
-                    .output()
-                    .unwrap();
-                o.stdout
-            }
-        };
-        diffs.push(Digest::of(&raw).to_string());
-        let mt = match *comp {
-            "" => "application/vnd.oci.image.layer.v1.tar",
-            "gzip" => "application/vnd.oci.image.layer.v1.tar+gzip",
-            _ => "application/vnd.oci.image.layer.v1.tar+zstd",
-        };
-        descs.push(put(l, mt, &bytes));
-        let _ = fs::remove_file(&out);
-    }
-    let cfg = json!({
-        "created": "2024-01-02T03:04:05Z",
-        "architecture": arch,
-        "os": "linux",
-        "config": {
-            "Env": ["PATH=/bin"],
-            "Cmd": ["/bin/sh"],
-            "WorkingDir": "/",
-            "Labels": {"test": "images_store"},
-            "StopSignal": "SIGTERM"
-        },
-        "rootfs": {"type": "layers", "diff_ids": diffs},
-    });
-    let cfg_desc = put(
-        l,
-        "application/vnd.oci.image.config.v1+json",
-        &serde_json::to_vec(&cfg).unwrap(),
-    );
-    let m = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": cfg_desc,
-        "layers": descs,
-    });
-    let md = put(
-        l,
-        "application/vnd.oci.image.manifest.v1+json",
-        &serde_json::to_vec(&m).unwrap(),
-    );
-    (md, cfg_desc)
+/// An image for the host of `layers`, with a config that sets every field
+/// `image inspect` shows.
+fn image_of(layers: Vec<Layer>) -> Image {
+    let mut img = Image::new(layers);
+    img.arch = host_arch();
+    let c = &mut img.config;
+    c.env = vec!["PATH=/bin".into()];
+    c.cmd = vec!["/bin/sh".into()];
+    c.entrypoint = vec!["/bin/busybox".into()];
+    c.working_dir = "/".into();
+    c.user = "0:0".into();
+    c.exposed_ports = vec!["80/tcp".into()];
+    c.volumes = vec!["/data".into()];
+    c.labels.insert("test".into(), "images_store".into());
+    c.stop_signal = "SIGTERM".into();
+    img
+}
+
+/// busybox, then a layer that adds etc/motd (`top` compressed so).
+fn two_layers(top: Compress) -> Image {
+    image_of(vec![
+        Layer::new(Compress::Gzip, oci::busybox_entries()),
+        Layer::new(
+            top,
+            vec![
+                Entry::dir("etc"),
+                Entry::file("etc/motd", "hello from the top layer\n"),
+            ],
+        ),
+    ])
 }
 
 /// The two-layer test image as an OCI layout (a gzip and an uncompressed
-/// layer: skopeo's docker-archive refuses zstd).
+/// layer: skopeo's docker-archive refuses zstd). Returns the layout's
+/// directory and the image ID.
 fn test_layout(d: &Dir) -> (PathBuf, String) {
-    let (base, top) = rootfs_dirs(d);
-    let l = d.join("layout");
-    let cfg = make_layout(d, &l, &[(&base, "gzip"), (&top, "")], "t");
-    (l, cfg["digest"].as_str().unwrap().to_string())
+    let mut l = Layout::create(&d.join("layout"));
+    let b = l.add_image("t", &two_layers(Compress::None));
+    (l.dir, b.config.to_string())
 }
 
 fn skopeo(args: &[&str]) {
@@ -494,7 +455,15 @@ fn ls_inspect_tag_rm() {
     assert_eq!(i["Config"]["Cmd"], json!(["/bin/sh"]));
     assert_eq!(i["Config"]["Labels"], json!({"test": "images_store"}));
     assert_eq!(i["Config"]["StopSignal"], "SIGTERM");
-    assert_eq!(i["Created"], "2024-01-02T03:04:05Z");
+    assert_eq!(i["Created"], oci::CREATED);
+    assert_eq!(i["Config"]["Entrypoint"], json!(["/bin/busybox"]));
+    assert_eq!(i["Config"]["User"], "0:0");
+    assert_eq!(i["Config"]["WorkingDir"], "/");
+    assert_eq!(i["Config"]["ExposedPorts"], json!({"80/tcp": {}}));
+    assert_eq!(i["Config"]["Volumes"], json!({"/data": {}}));
+    assert_eq!(i["RepoTags"], json!(["busybox:latest"]));
+    assert_eq!(i["RepoDigests"], json!([]));
+    assert_eq!(i["Os"], "linux");
     assert_eq!(i["Layers"].as_array().unwrap().len(), 2);
     for lay in i["Layers"].as_array().unwrap() {
         for k in ["Digest", "DiffID", "ChainID", "Size", "MediaType"] {
@@ -604,11 +573,13 @@ fn rm_keeps_what_another_image_uses() {
         return;
     }
     let d = Dir::new("shared");
-    let (base, top) = rootfs_dirs(&d);
     let l1 = d.join("l1");
     let l2 = d.join("l2");
-    make_layout(&d, &l1, &[(&base, "gzip")], "t");
-    make_layout(&d, &l2, &[(&base, "gzip"), (&top, "zstd")], "t");
+    Layout::create(&l1).add_image(
+        "t",
+        &image_of(vec![Layer::new(Compress::Gzip, oci::busybox_entries())]),
+    );
+    Layout::create(&l2).add_image("t", &two_layers(Compress::Zstd));
     d.ok(&["image", "import", l1.to_str().unwrap(), "one"]);
     d.ok(&["image", "import", l2.to_str().unwrap(), "two"]);
     assert_eq!(d.layers().len(), 2);
@@ -633,15 +604,15 @@ fn prune_dangling_then_all() {
         return;
     }
     let d = Dir::new("prune");
-    let (base, top) = rootfs_dirs(&d);
+    let (_, top) = rootfs_dirs(&d);
     let plain = d.join("plain.tar");
     layer_tar(&top, &plain, "");
     d.ok(&["image", "import", plain.to_str().unwrap()]);
-    let (l, _) = {
-        let l = d.join("layout");
-        let c = make_layout(&d, &l, &[(&base, "gzip")], "t");
-        (l, c)
-    };
+    let l = d.join("layout");
+    Layout::create(&l).add_image(
+        "t",
+        &image_of(vec![Layer::new(Compress::Gzip, oci::busybox_entries())]),
+    );
     d.ok(&["image", "import", l.to_str().unwrap(), "keep:1"]);
     // Litter a killed pull or import would leave.
     let tmp = d.root().join("tmp");
@@ -723,7 +694,8 @@ fn bad_archives_leave_nothing() {
     let (l, _) = test_layout(&d);
     // The store exists (and has one image) before the bad imports.
     let plain = d.join("plain.tar");
-    layer_tar(&d.join("rootfs-top"), &plain, "");
+    let (_, top) = rootfs_dirs(&d);
+    layer_tar(&top, &plain, "");
     d.ok(&["image", "import", plain.to_str().unwrap(), "good"]);
 
     // A layer blob with one byte flipped: refused by its digest.
@@ -763,12 +735,11 @@ fn bad_archives_leave_nothing() {
 
     // A layer whose diff_id is wrong (the config lies): named in the error.
     let lie = d.join("lie");
-    let (base, _) = (d.join("rootfs-base"), ());
-    let cfg = make_layout(&d, &lie, &[(&base, "gzip")], "t");
-    let cpath = lie
-        .join("blobs/sha256")
-        .join(hex(cfg["digest"].as_str().unwrap()));
-    let mut c: Value = serde_json::from_slice(&fs::read(&cpath).unwrap()).unwrap();
+    let b = Layout::create(&lie).add_image(
+        "t",
+        &image_of(vec![Layer::new(Compress::Gzip, oci::busybox_entries())]),
+    );
+    let mut c: Value = serde_json::from_slice(&b.config_bytes).unwrap();
     let wrong = Digest::of(b"not this layer").to_string();
     c["rootfs"]["diff_ids"] = json!([wrong]);
     // Re-link config and manifest so only the diff_id is wrong.
@@ -871,44 +842,53 @@ fn full_disk_is_a_clear_error() {
     let (base, _) = rootfs_dirs(&d);
     let plain = d.join("rootfs.tar");
     layer_tar(&base, &plain, "");
-    let root = d.root();
-    fs::create_dir_all(&root).unwrap();
-    // A 1 MiB tmpfs in a mount namespace of its own: gone with the shell.
-    let script = format!(
-        "mount -t tmpfs -o size=1m tmpfs '{r}' || exit 99; \
-         '{rt}' --data-root '{r}' image import '{p}' x:1; echo \"rc=$?\"; \
-         ls '{r}/blobs/sha256' '{r}/layers' | grep -c '^[0-9a-f]\\{{64\\}}$' || true; \
-         cat '{r}/index.json'; echo; ls '{r}/tmp'",
-        r = root.display(),
-        rt = runtime().display(),
-        p = plain.display()
+    // A layout whose gzip blob fits but whose unpacked layer does not.
+    let l = d.join("layout");
+    let b = Layout::create(&l).add_image(
+        "t",
+        &image_of(vec![Layer::new(Compress::Gzip, oci::busybox_entries())]),
     );
-    let o = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    if o.status.code() == Some(99) {
-        skip("cannot mount a tmpfs here");
-        return;
+    let fits = b.layer_sizes[0] / 1024 + 256;
+    for (src, kib) in [(plain, 1024), (l, fits)] {
+        let root = d.join(&format!("data-{kib}"));
+        fs::create_dir_all(&root).unwrap();
+        // A small tmpfs in a mount namespace of its own: gone with the shell.
+        let script = format!(
+            "mount -t tmpfs -o size={kib}k tmpfs '{r}' || exit 99; \
+             '{rt}' --data-root '{r}' image import '{p}' x:1; echo \"rc=$?\"; \
+             ls '{r}/blobs/sha256' '{r}/layers' | grep -c '^[0-9a-f]\\{{64\\}}$' || true; \
+             cat '{r}/index.json'; echo; ls '{r}/tmp'",
+            r = root.display(),
+            rt = runtime().display(),
+            p = src.display()
+        );
+        let o = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        if o.status.code() == Some(99) {
+            skip("cannot mount a tmpfs here");
+            return;
+        }
+        assert!(stdout.contains("rc=1"), "{stdout}\n{stderr}");
+        assert!(stderr.contains("no space left on device"), "{stderr}");
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("runway:"))
+            .collect();
+        assert_eq!(lines.len(), 1, "{stderr}");
+        let mut it = stdout.lines().skip_while(|l| !l.starts_with("rc="));
+        it.next();
+        assert_eq!(it.next(), Some("0"), "no blob or layer left: {stdout}");
+        let index = it.next().unwrap_or("");
+        assert!(index.contains("\"manifests\":[]"), "{stdout}");
+        let rest: Vec<&str> = it
+            .filter(|l| !l.is_empty() && !l.ends_with(".lock"))
+            .collect();
+        assert!(rest.is_empty(), "tmp litter: {rest:?}");
     }
-    assert!(stdout.contains("rc=1"), "{stdout}\n{stderr}");
-    assert!(stderr.contains("no space left on device"), "{stderr}");
-    let lines: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("runway:"))
-        .collect();
-    assert_eq!(lines.len(), 1, "{stderr}");
-    let mut it = stdout.lines().skip_while(|l| !l.starts_with("rc="));
-    it.next();
-    assert_eq!(it.next(), Some("0"), "no blob or layer left: {stdout}");
-    let index = it.next().unwrap_or("");
-    assert!(index.contains("\"manifests\":[]"), "{stdout}");
-    let rest: Vec<&str> = it
-        .filter(|l| !l.is_empty() && !l.ends_with(".lock"))
-        .collect();
-    assert!(rest.is_empty(), "tmp litter: {rest:?}");
 }
 
 #[test]
@@ -917,30 +897,20 @@ fn import_multi_arch_layout_picks_the_host() {
         return;
     }
     let d = Dir::new("multiarch");
-    let (base, top) = rootfs_dirs(&d);
-    let host = runway::image::types::Platform::host().architecture;
+    let host = host_arch();
     let other = if host == "arm64" { "amd64" } else { "arm64" };
     let l = d.join("multi");
-    let (mut mh, ch) = make_image(&d, &l, &[(&base, "gzip")], &host);
-    let (mut mo, _) = make_image(&d, &l, &[(&top, "gzip")], other);
-    mh["platform"] = json!({"architecture": host, "os": "linux"});
-    mo["platform"] = json!({"architecture": other, "os": "linux"});
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [mo, mh],
-    });
-    let mut id = put(
-        &l,
-        "application/vnd.oci.image.index.v1+json",
-        &serde_json::to_vec(&index).unwrap(),
+    let mut lay = Layout::create(&l);
+    let mut theirs = image_of(vec![Layer::new(
+        Compress::Gzip,
+        vec![Entry::file("other", "x\n")],
+    )]);
+    theirs.arch = other.into();
+    let (_, built) = lay.add_index(
+        "example.com/multi:1",
+        &[theirs.clone(), two_layers(Compress::Zstd)],
     );
-    id["annotations"] = json!({"org.opencontainers.image.ref.name": "example.com/multi:1"});
-    fs::write(
-        l.join("index.json"),
-        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [id]})).unwrap(),
-    )
-    .unwrap();
+    let ch = json!({"digest": built[1].config.to_string()});
     let o = d.ok(&["image", "import", l.to_str().unwrap()]);
     assert_eq!(o.stdout, "Loaded image: example.com/multi:1\n");
     let o = d.ok(&["image", "inspect", "example.com/multi:1"]);
@@ -952,18 +922,50 @@ fn import_multi_arch_layout_picks_the_host() {
 
     // A layout with only a foreign image: the error lists what is there.
     let f = d.join("foreign");
-    let (mut mf, _) = make_image(&d, &f, &[(&top, "gzip")], other);
-    mf["platform"] = json!({"architecture": other, "os": "linux"});
-    let index = json!({"schemaVersion": 2, "manifests": [mf]});
-    let fi = put(
-        &f,
-        "application/vnd.oci.image.index.v1+json",
-        &serde_json::to_vec(&index).unwrap(),
-    );
-    fs::write(
-        f.join("index.json"),
-        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [fi]})).unwrap(),
-    )
-    .unwrap();
+    Layout::create(&f).add_index("t", &[theirs]);
     assert_import_fails_cleanly(&d, &f, &[&format!("linux/{other}")]);
+}
+
+#[test]
+fn import_layout_with_every_compression_and_whiteouts() {
+    if tools(&["tar"]).is_none() {
+        return;
+    }
+    let d = Dir::new("sample");
+    let mut img = Image::sample();
+    img.arch = host_arch();
+    let l = d.join("layout");
+    let b = Layout::create(&l).add_image("t", &img);
+    let o = d.ok(&["image", "import", l.to_str().unwrap(), "sample:1"]);
+    assert_eq!(o.stdout, "Loaded image: sample:1\n");
+    let o = d.ok(&["image", "inspect", "sample:1"]);
+    let v: Value = serde_json::from_str(&o.stdout).unwrap();
+    let types: Vec<&str> = v[0]["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["MediaType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+            "application/vnd.oci.image.layer.v1.tar"
+        ]
+    );
+    let diffs: Vec<String> = b.diff_ids.iter().map(|d| d.to_string()).collect();
+    assert_eq!(v[0]["RootFS"]["Layers"], json!(diffs));
+    // Layer 2's whiteout is an overlay whiteout in its chain's directory.
+    let chains = runway::image::types::chain_ids(&b.diff_ids);
+    let wh = d
+        .root()
+        .join("layers")
+        .join(chains[1].hex())
+        .join("diff/will-vanish");
+    let md = fs::symlink_metadata(&wh).unwrap();
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    assert!(md.file_type().is_char_device(), "{}", wh.display());
+    assert_eq!(md.rdev(), 0);
+    d.assert_consistent();
 }

@@ -8,10 +8,10 @@
 //! against their diff_ids); when anything fails, what this import added to
 //! the store is removed again.
 
-use super::decompress::Compression;
+use super::decompress::{self, Compression};
 use super::digest::{Digest, HashReader};
 use super::reference::Reference;
-use super::store::{sniff, Store};
+use super::store::Store;
 use super::types::{self, Descriptor, ImageConfig, Manifest, Platform, MAX_JSON_BLOB};
 use crate::bail;
 use crate::error::{Context, Error, Result};
@@ -91,7 +91,7 @@ fn file_compression(path: &Path) -> Result<Compression> {
         }
         n += k;
     }
-    Ok(sniff(&head[..n]))
+    Ok(Compression::sniff(&head[..n]))
 }
 
 /// Whether a tar entry name could be part of an OCI layout or a docker-archive.
@@ -124,21 +124,18 @@ fn clean(name: &str) -> Option<String> {
 }
 
 /// A tar reader over `path`, decompressed.
-fn open_tar(path: &Path) -> Result<Box<dyn Read>> {
+fn open_tar(path: &Path) -> Result<Box<dyn Read + Send>> {
     let comp = file_compression(path)?;
     let f = File::open(path).ctx(|| format!("open {}", path.display()))?;
-    Ok(match comp {
-        Compression::None => Box::new(f),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(f)),
-        Compression::Zstd => Box::new(
-            ruzstd::decoding::StreamingDecoder::new(f)
-                .map_err(|e| Error::msg(format!("invalid zstd data: {e}")))?,
-        ),
-    })
+    Ok(decompress::reader(comp, f))
 }
 
+/// A tar read error: the disk's in its errno words, else the data's fault.
 fn bad_tar(e: io::Error) -> Error {
-    Error::msg(format!("invalid tar archive: {e}"))
+    match e.raw_os_error() {
+        Some(n) => Error::errno("read archive", n),
+        None => Error::msg(format!("invalid tar archive: {e}")),
+    }
 }
 
 /// Rootfs tarball or image archive, by the names in it.

@@ -342,7 +342,20 @@ fn fetch_layer(store: &Store, client: &Client, repo: &str, job: &Job) -> Result<
                 .ingest_layer(&mut hashed, job.comp, &job.diff_id, &job.chain)
                 .map(|_| ())
         };
-        r.and_then(|()| hashed.finish().ctx(|| what.clone()))
+        match r {
+            Ok(()) => hashed.finish().ctx(|| what.clone()),
+            Err(e) if net_failed.load(Ordering::Relaxed) => Err(e),
+            // Bad content. If the bytes are not the blob the manifest
+            // names, that is the cause (a corrupt transfer or registry),
+            // not the gzip or tar error it led to: read the rest to know.
+            Err(e) => match hashed.finish() {
+                Ok((got, _)) if got != job.desc.digest => Err(Error::msg(format!(
+                    "{what}: digest mismatch (got {got}): the registry sent corrupt data"
+                ))),
+                _ if e.ctx.contains(job.desc.digest.as_str()) => Err(e),
+                _ => Err(e.wrap(&what)),
+            },
+        }
     };
     match result {
         Ok((digest, size)) => {

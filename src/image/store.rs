@@ -11,7 +11,7 @@
 //! - `tmp/<hex>.lock` per blob download and `tmp/<chainhex>.layer.lock` per
 //!   layer unpack, so two pulls of one image do the work once and both succeed.
 
-use super::decompress::Compression;
+use super::decompress::{self, Compression};
 use super::digest::{Digest, HashReader};
 use super::reference::Reference;
 use super::types::{self, Descriptor, Index, Manifest, ANNOTATION_REF_NAME, MAX_JSON_BLOB};
@@ -402,14 +402,15 @@ impl Store {
     /// Does not fsync: the caller calls `sync()` once.
     pub fn ingest_layer(
         &self,
-        blob: &mut dyn Read,
+        blob: &mut (dyn Read + Send),
         comp: Compression,
         diff_id: &Digest,
         chain: &Digest,
     ) -> Result<u64> {
         let _l = self.layer_lock(chain)?;
         if let Some(info) = self.layer_info(chain) {
-            io::copy(blob, &mut io::sink()).ctx(|| format!("layer {diff_id}: read"))?;
+            io::copy(blob, &mut io::sink())
+                .map_err(|e| decompress::error(&format!("layer {diff_id}"), e))?;
             return Ok(info.size);
         }
         let staging = self.tmp().join(format!("{}.staging", chain.hex()));
@@ -434,7 +435,7 @@ impl Store {
     /// rootfs tarball): its chain id is its diff_id. Returns (diff_id, size).
     pub fn ingest_base_layer(
         &self,
-        blob: &mut dyn Read,
+        blob: &mut (dyn Read + Send),
         comp: Compression,
     ) -> Result<(Digest, u64)> {
         let staging = self.tmp().join(unique("base.staging"));
@@ -458,7 +459,7 @@ impl Store {
     fn unpack_into(
         &self,
         staging: &Path,
-        blob: &mut dyn Read,
+        blob: &mut (dyn Read + Send),
         comp: Compression,
     ) -> Result<(Digest, u64)> {
         let diff = staging.join("diff");
@@ -467,9 +468,9 @@ impl Store {
             .mode(0o700)
             .create(&diff)
             .ctx(|| format!("create {}", diff.display()))?;
-        let mut hr = HashReader::new(decompress(comp, blob)?);
+        let mut hr = HashReader::new(decompress::reader(comp, blob));
         let stats = unpack::unpack(&mut hr, &diff)?;
-        let (got, _) = hr.finish().ctx(|| "decompress layer".to_string())?;
+        let (got, _) = hr.finish().map_err(|e| decompress::error("layer", e))?;
         Ok((got, stats.bytes))
     }
 
@@ -1075,30 +1076,6 @@ impl Download {
         if !self.done {
             let _ = fs::remove_file(&self.path);
         }
-    }
-}
-
-/// A decompressing reader over `r`.
-// Until decompress.rs has its reader: the same job, privately.
-fn decompress<'a>(c: Compression, r: &'a mut dyn Read) -> Result<Box<dyn Read + 'a>> {
-    Ok(match c {
-        Compression::None => Box::new(r),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
-        Compression::Zstd => Box::new(
-            ruzstd::decoding::StreamingDecoder::new(r)
-                .map_err(|e| Error::msg(format!("zstd: {e}")))?,
-        ),
-    })
-}
-
-/// Compression told by a blob's first bytes.
-pub fn sniff(head: &[u8]) -> Compression {
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Compression::Gzip
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Compression::Zstd
-    } else {
-        Compression::None
     }
 }
 

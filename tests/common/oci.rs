@@ -374,6 +374,27 @@ pub fn busybox_entries() -> Vec<Entry> {
     v
 }
 
+/// A plain rootfs tarball (busybox), as `image import` takes them:
+/// `.tar`, `.tar.gz`, `.tar.zst` by `compress`.
+pub fn rootfs_tarball(compress: Compress) -> Vec<u8> {
+    compress.apply(&tar(&busybox_entries()))
+}
+
+/// `len` deterministic, incompressible bytes (xorshift from `seed`): file
+/// content for big images whose blobs must not shrink.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
 /// Whether the host has what the builder needs (busybox-static).
 pub fn available() -> Result<(), String> {
     if Path::new(BUSYBOX).is_file() {

@@ -5,6 +5,7 @@
 //! A missing tool makes `Registry::start` return None after printing the
 //! standard `skipped:` line.
 
+#![cfg(feature = "full")]
 #![allow(dead_code)]
 
 use super::{note, skip};
@@ -90,6 +91,10 @@ pub struct Pki {
     pub ca_cert: PathBuf,
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
+    /// A client certificate from the same CA (docker's certs.d names:
+    /// `client.cert`, `client.key`).
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
 }
 
 impl Pki {
@@ -135,11 +140,37 @@ impl Pki {
             .arg(p("ext.cnf"))
             .arg("-out")
             .arg(p("server.crt")));
+        run(Command::new("openssl")
+            .args(["req", "-new", "-subj", "/CN=runway test client"])
+            .args(ec)
+            .arg("-keyout")
+            .arg(p("client.key"))
+            .arg("-out")
+            .arg(p("client.csr")));
+        fs::write(
+            p("client.cnf"),
+            "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n",
+        )
+        .unwrap();
+        run(Command::new("openssl")
+            .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+            .arg("-in")
+            .arg(p("client.csr"))
+            .arg("-CA")
+            .arg(p("ca.crt"))
+            .arg("-CAkey")
+            .arg(p("ca.key"))
+            .arg("-extfile")
+            .arg(p("client.cnf"))
+            .arg("-out")
+            .arg(p("client.cert")));
         Pki {
             dir: dir.to_path_buf(),
             ca_cert: p("ca.crt"),
             server_cert: p("server.crt"),
             server_key: p("server.key"),
+            client_cert: p("client.cert"),
+            client_key: p("client.key"),
         }
     }
 }
@@ -490,6 +521,8 @@ pub enum Mode {
     Http,
     /// TLS with a certificate from a CA the test made (`Registry::pki`).
     Https,
+    /// Https, and clients must present a certificate from that CA.
+    MutualTls,
     /// htpasswd basic auth (plain HTTP on loopback).
     Basic,
     /// Bearer tokens from `Registry::token` (plain HTTP on loopback).
@@ -521,7 +554,7 @@ impl Registry {
         }
         let dir = TempDir::new("registry");
         let d = dir.path().to_path_buf();
-        let pki = (mode == Mode::Https).then(|| Pki::make(&d));
+        let pki = matches!(mode, Mode::Https | Mode::MutualTls).then(|| Pki::make(&d));
         let token = (mode == Mode::Token).then(|| TokenService::start(&d));
         let mut auth = String::new();
         match mode {
@@ -544,11 +577,20 @@ impl Registry {
             _ => {}
         }
         let tls = match &pki {
-            Some(p) => format!(
-                "  tls:\n    certificate: {}\n    key: {}\n",
-                p.server_cert.display(),
-                p.server_key.display()
-            ),
+            Some(p) => {
+                let mut t = format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    p.server_cert.display(),
+                    p.server_key.display()
+                );
+                if mode == Mode::MutualTls {
+                    t.push_str(&format!(
+                        "    clientcas:\n      - {}\n",
+                        p.ca_cert.display()
+                    ));
+                }
+                t
+            }
             None => String::new(),
         };
         fs::create_dir_all(d.join("storage")).unwrap();
@@ -628,6 +670,13 @@ impl Registry {
         ])
         .args(["--preserve-digests"])
         .args(self.creds_args());
+        if let (Mode::MutualTls, Some(p)) = (self.mode, &self.pki) {
+            let certs = self.dir.path().join("skopeo-certs");
+            fs::create_dir_all(&certs).unwrap();
+            fs::copy(&p.client_cert, certs.join("client.cert")).unwrap();
+            fs::copy(&p.client_key, certs.join("client.key")).unwrap();
+            cmd.arg("--dest-cert-dir").arg(&certs);
+        }
         if all {
             cmd.arg("--all");
         }

@@ -72,7 +72,8 @@ pub fn normalize_key(key: &str) -> Option<String> {
     })
 }
 
-/// The auth files read, first match wins (podman's order, then docker's).
+/// The auth files read, first match wins (podman's order: REGISTRY_AUTH_FILE,
+/// the runtime dir's, ~/.config/containers', then docker's).
 pub fn search_path() -> Vec<PathBuf> {
     let mut v = Vec::new();
     if let Some(f) = std::env::var_os("REGISTRY_AUTH_FILE").filter(|f| !f.is_empty()) {
@@ -81,6 +82,8 @@ pub fn search_path() -> Vec<PathBuf> {
     if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").filter(|f| !f.is_empty()) {
         v.push(Path::new(&d).join("containers/auth.json"));
     }
+    // podman's fallback when there is no runtime dir.
+    v.push(home().join(".config/containers/auth.json"));
     v.push(docker_config());
     v
 }

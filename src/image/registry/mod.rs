@@ -1,37 +1,86 @@
 //! The Distribution API v2 client: manifests and blobs over HTTP(S), with
-//! docker's auth, credentials and TLS rules.
+//! docker's auth, credentials and TLS rules. Blocking (ureq), no async.
 //!
 //! # Using it (pull.rs)
 //!
 //! ```ignore
 //! let r = Reference::parse("busybox")?;
+//! // `r.registry` (docker.io), not api_host(): the options map docker.io to
+//! // registry-1.docker.io themselves and keep the name for messages,
+//! // credentials and certs.d.
 //! let opts = ClientOptions::new(&r.registry, &g.data_root, &g.insecure_registries);
-//! let client = Client::new(opts)?;          // no I/O yet; Clone + Send + Sync
-//! // Warm pull: only the digest.
+//! let client = Client::new(opts)?;          // no network yet; Clone + Send + Sync
+//! // Warm pull: the digest only (HEAD; GET if the registry sends no digest).
 //! let head: ManifestHead = client.head_manifest(&r.repository, &r.api_reference())?;
-//! // The manifest or index, verified against the digest asked for.
+//! // The manifest or index; a digest reference is verified, a tag's digest
+//! // computed (and cross-checked with Docker-Content-Digest).
 //! let m: FetchedManifest = client.get_manifest(&r.repository, &r.api_reference())?;
-//! match types::parse_manifest(&m.bytes, Some(&m.media_type))? { … }
-//! // A config (small, verified, capped at MAX_JSON_BLOB).
+//! let parsed = types::parse_manifest(&m.bytes, Some(&m.media_type))?; // Index or Manifest
+//! // A platform's manifest from an index: get_manifest(repo, desc.digest.as_str()).
+//! // A config: read whole, verified, capped at MAX_JSON_BLOB.
 //! let cfg: Vec<u8> = client.get_small_blob(&r.repository, &desc.digest)?;
-//! // A layer, streamed; resumed at `offset` if the server honours Range.
-//! let mut body: BlobBody = client.get_layer(&r.repository, &desc, offset)?;
-//! if body.start != offset { /* 200: restart from 0, drop the partial */ }
-//! std::io::copy(&mut body, &mut file)?;     // the caller verifies digest and size
+//! // A layer, streamed (registry, then the descriptor's foreign `urls`);
+//! // `Range: bytes=offset-` when offset > 0.
+//! let mut body: BlobBody = client.get_layer(&r.repository, &layer_desc, offset)?;
+//! if body.start != offset { /* 200: the server sent it all, restart from 0 */ }
+//! std::io::copy(&mut body, &mut file)?;     // unverified bytes: the caller hashes
 //! ```
 //!
-//! All methods take `&self` and may be called from several threads at once
-//! (one `/v2/` probe, one token fetch per scope: the others wait for it).
-//! Errors are one line each, e.g. `manifest unknown:
-//! docker.io/library/nope:latest`, `unauthorized: authentication required
-//! (HOST)`, `registry 127.0.0.1:5999 unreachable: connection refused`,
-//! `tls: HOST: invalid peer certificate: UnknownIssuer`.
+//! The calls, all `&self`:
+//! - [`Client::new`]`(ClientOptions) -> Result<Client>`
+//! - [`Client::get_manifest`]`(repo, reference) -> Result<FetchedManifest { bytes, media_type, digest }>`
+//! - [`Client::head_manifest`]`(repo, reference) -> Result<ManifestHead { digest, media_type, size }>`
+//! - [`Client::get_blob`]`(repo, &Digest, offset) -> Result<BlobBody>` (`Read + Send`;
+//!   `start`, `length`, `total`, `url`)
+//! - [`Client::get_layer`]`(repo, &Descriptor, offset) -> Result<BlobBody>` (+ foreign URLs)
+//! - [`Client::get_url`]`(url, offset) -> Result<BlobBody>` (no registry auth sent)
+//! - [`Client::get_small_blob`]`(repo, &Digest) -> Result<Vec<u8>>`
+//! - [`Client::check_login`]`() -> Result<()>` (login's check), [`Client::base_url`].
 //!
-//! Scheme (docker's rule, see [`plan`]): HTTPS always first; a loopback
+//! Several threads may use one client (or its clones) at once: one `/v2/`
+//! probe, one token request per scope (the others wait for it), a shared
+//! connection pool. Blob bodies have no total timeout; a read that gets
+//! nothing for [`READ_TIMEOUT`] fails (a stall); connecting may take
+//! [`CONNECT_TIMEOUT`]. A 416 to a Range (the partial is complete or
+//! longer than the blob) is an error: restart from 0.
+//!
+//! Errors are one line each: `manifest unknown: docker.io/library/nope:latest`
+//! (an unknown tag; `… (no such repository)` when the registry says
+//! NAME_UNKNOWN), `unauthorized: authentication required (HOST)`, `registry
+//! 127.0.0.1:5999 unreachable: connection refused`, `tls: HOST: invalid
+//! peer certificate: UnknownIssuer`, `digest mismatch for manifest …`, the
+//! registry's JSON errors as docker shows them (`blob unknown: blob
+//! unknown to registry`). An anonymous pull that a token registry answers
+//! with 401 (Docker Hub's answer for a repository that does not exist)
+//! reads `manifest unknown: REF: repository does not exist or needs
+//! 'runway image login' (unauthorized: …)`.
+//!
+//! Scheme (docker's rule, see [`plan`]): HTTPS first, always. A loopback
 //! registry (localhost, 127.0.0.0/8, ::1) falls back to plain HTTP when its
-//! port does not speak TLS (not when it does and its certificate is
-//! untrusted); a registry named in `--insecure-registry` may use HTTP, and
-//! its HTTPS certificate is not verified (as docker does).
+//! port does not speak TLS, but not when it does and the handshake fails
+//! (untrusted certificate, missing client certificate): that error is
+//! reported. A registry named in `--insecure-registry` may use HTTP, and
+//! its HTTPS certificate is not verified (docker's meaning of the flag).
+//!
+//! Auth: the `/v2/` challenge decides. Bearer: a token per
+//! `repository:REPO:pull` scope from the realm (anonymous, basic
+//! credentials, or docker's `identitytoken` as an OAuth2 refresh token
+//! POSTed), cached until shortly before `expires_in`, replaced once when
+//! the registry answers 401. Basic: credentials on every request.
+//! Credentials: [`creds`] (docker's auth file format; `credsStore` and
+//! credential helpers are not supported).
+//!
+//! Redirects are followed here, not by ureq: `Authorization` is sent only
+//! to the origin it was meant for (a 307 to blob storage never carries the
+//! registry's token); Range and Accept are kept.
+//!
+//! TLS roots: [`tls`] (the host's bundle or Mozilla's, plus
+//! `DATA_ROOT/certs.d/HOST/` and `/etc/docker/certs.d/HOST/`: `*.crt` CAs,
+//! `client.cert` + `client.key`). Proxies: [`proxy`] (HTTPS_PROXY for https,
+//! HTTP_PROXY for http, NO_PROXY, never for loopback). ureq reaches even
+//! plain-HTTP targets through a proxy with CONNECT, which some proxies
+//! refuse for ports other than 443 (only insecure registries behind a
+//! proxy are affected).
 
 pub mod auth;
 pub mod creds;
@@ -232,8 +281,9 @@ struct Endpoint {
 
 /// A failed connection, classified for the HTTPS -> HTTP fallback.
 struct NetError {
-    /// The peer spoke TLS and its certificate was refused: no fallback.
-    certificate: bool,
+    /// The peer speaks TLS (the handshake failed on certificates, alerts,
+    /// versions…): report it, never fall back to plain HTTP.
+    tls_peer: bool,
     err: Error,
 }
 
@@ -250,13 +300,12 @@ impl Client {
             return Err(Error::msg(format!("invalid registry host {:?}", opts.host)));
         }
         let plan = plan(&opts.host, &opts.insecure_registries);
-        let trust = tls::Trust::load(&opts.data_root, &opts.registry);
-        let mut trust = trust;
+        // certs.d by the name users know and, for docker.io, by API host.
+        let mut names = vec![opts.registry.as_str()];
         if opts.host != opts.registry {
-            trust
-                .registry_roots
-                .extend(tls::Trust::load(&opts.data_root, &opts.host).registry_roots);
+            names.push(&opts.host);
         }
+        let trust = tls::Trust::load(&opts.data_root, &names);
         // The proxy is chosen per request (by scheme and host, see
         // proxy.rs); the agent's own environment proxy is off.
         let config = ureq::Agent::config_builder()
@@ -632,10 +681,10 @@ impl Client {
                     challenge,
                 })
             }
-            Ok(Err(e)) => return Err(e),
+            Ok(Err((_, e))) => return Err(e),
             Err(e) => e,
         };
-        if !self.0.plan.http_fallback || https_err.certificate {
+        if !self.0.plan.http_fallback || https_err.tls_peer {
             return Err(https_err.err);
         }
         let http = format!("http://{}", self.0.host);
@@ -644,13 +693,21 @@ impl Client {
                 base: http,
                 challenge,
             }),
-            Ok(Err(e)) => Err(e),
+            // 400 to plain HTTP: a TLS port after all ("Client sent an HTTP
+            // request to an HTTPS server"); the HTTPS failure is the news.
+            Ok(Err((400, _))) => Err(https_err.err),
+            Ok(Err((_, e))) => Err(e),
             Err(e) => Err(e.err),
         }
     }
 
-    /// Outer Err: could not talk to it; inner Err: it answered, badly.
-    fn probe_at(&self, base: &str) -> std::result::Result<Result<Challenge>, NetError> {
+    /// Outer Err: could not talk to it; inner Err: it answered, badly
+    /// (with that HTTP status).
+    #[allow(clippy::type_complexity)]
+    fn probe_at(
+        &self,
+        base: &str,
+    ) -> std::result::Result<std::result::Result<Challenge, (u16, Error)>, NetError> {
         let url = format!("{base}/v2/");
         let short = base.starts_with("https://") && self.0.plan.http_fallback;
         let mut resp = self.raw_timeout("GET", &url, &[], None, short)?;
@@ -661,23 +718,27 @@ impl Client {
         if status == StatusCode::UNAUTHORIZED {
             return Ok(match challenge_of(&resp) {
                 Some(c) => Ok(c),
-                None => Err(Error::msg(format!(
-                    "registry {}: unsupported authentication challenge {:?}",
-                    self.0.host,
-                    header(&resp, "www-authenticate").unwrap_or_default()
-                ))),
+                None => Err((
+                    401,
+                    Error::msg(format!(
+                        "registry {}: unsupported authentication challenge {:?}",
+                        self.0.host,
+                        header(&resp, "www-authenticate").unwrap_or_default()
+                    )),
+                )),
             });
         }
         if status == StatusCode::NOT_FOUND {
-            return Ok(Err(Error::msg(format!(
-                "registry {}: {url} not found: not a registry (Distribution API v2)",
-                self.0.host
-            ))));
+            return Ok(Err((
+                404,
+                Error::msg(format!(
+                    "registry {}: {url} not found: not a registry (Distribution API v2)",
+                    self.0.host
+                )),
+            )));
         }
-        Ok(Err(self.status_error(
-            &mut resp,
-            &format!("registry {}", self.0.host),
-        )))
+        let what = format!("registry {}", self.0.host);
+        Ok(Err((status.as_u16(), self.status_error(&mut resp, &what))))
     }
 
     /// The Authorization header for `repo`'s requests; `force` fetches a
@@ -734,10 +795,7 @@ impl Client {
                     .header("Content-Type", "application/x-www-form-urlencoded")
                     .body(form)
                     .map_err(|e| Error::msg(format!("{what}: {e}")))?;
-                self.0
-                    .agent
-                    .run(req)
-                    .map_err(|e| self.net_error(realm, e).err)?
+                self.send(req, realm, false).map_err(|e| e.err)?
             }
             None => {
                 let url = auth::token_url(realm, service.as_deref(), scope);
@@ -894,12 +952,23 @@ impl Client {
             b = b.header("Authorization", a);
         }
         let req = b.body(()).map_err(|e| NetError {
-            certificate: false,
+            tls_peer: false,
             err: Error::msg(format!("bad request for {url}: {e}")),
         })?;
+        self.send(req, url, short)
+    }
+
+    /// Run a request with the proxy its URL gets and, for `short`, the
+    /// probe's short handshake timeouts.
+    fn send<S: ureq::AsSendBody>(
+        &self,
+        req: ureq::http::Request<S>,
+        url: &str,
+        short: bool,
+    ) -> std::result::Result<Response<Body>, NetError> {
         let proxy = match self.0.proxies.for_url(url) {
             Some(p) => Some(ureq::Proxy::new(p).map_err(|e| NetError {
-                certificate: false,
+                tls_peer: false,
                 err: Error::msg(format!("proxy {p}: {e}")),
             })?),
             None => None,
@@ -926,14 +995,13 @@ impl Client {
             host.to_string()
         };
         let tls = |r: &rustls::Error| NetError {
-            certificate: matches!(
-                r,
-                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
-            ),
+            // Bytes that are not TLS (an HTTP answer to our ClientHello)
+            // are the one TLS failure that means "try plain HTTP".
+            tls_peer: !matches!(r, rustls::Error::InvalidMessage(_)),
             err: Error::msg(format!("tls: {host}: {r}")),
         };
         let plain = |msg: String| NetError {
-            certificate: false,
+            tls_peer: false,
             err: Error::msg(msg),
         };
         match e {

@@ -36,10 +36,12 @@ pub struct Trust {
 }
 
 impl Trust {
-    pub fn load(data_root: &Path, host: &str) -> Trust {
+    /// The host's roots plus the certs.d entries of every name in `names`
+    /// (`HOST:PORT` as users write it; the first client certificate wins).
+    pub fn load(data_root: &Path, names: &[&str]) -> Trust {
         let mut registry_roots = Vec::new();
         let mut client = None;
-        for dir in certs_dirs(data_root, host) {
+        for dir in names.iter().flat_map(|h| certs_dirs(data_root, h)) {
             let Ok(rd) = fs::read_dir(&dir) else { continue };
             let mut names: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
             names.sort();
