@@ -265,9 +265,12 @@ pull_runway() { # STORE PHASE
         P_WHY=$(reason "$work/logs/runway.$2"); return 1
     fi
     P_US=$M_US P_KIB=$M_KIB
-    # A pull that exits 0 must have left the image complete: five unpacked layers.
-    local n
-    n=$(find "$s/data/layers" -mindepth 2 -maxdepth 2 -name diff -type d 2>/dev/null | wc -l)
+    # A pull that exits 0 must have left the image complete: five unpacked layers, each a
+    # diff/ dir with its info.json (the store's mark of a whole layer).
+    local n=0 l
+    for l in "$s"/data/layers/*/; do
+        [ -d "$l/diff" ] && [ -s "$l/info.json" ] && n=$((n + 1))
+    done
     if [ "$n" != 5 ]; then
         P_WHY="exit 0 but $n of 5 layers unpacked under $s/data/layers"; return 1
     fi
