@@ -198,10 +198,9 @@ pub fn pull(r: &Reference, opts: &PullOpts) -> Result<Pulled> {
         if !store.has_blob(&desc.digest) {
             store.put_blob(Some(&desc.digest), &manifest_bytes)?;
         }
-        // One syncfs for everything this pull wrote, before the name that
-        // makes it visible: after a crash an image is whole or absent.
-        store.sync()?;
     }
+    // Blobs are fsync'd and layers syncfs'd as each lands, so the name
+    // below never points at data a power cut could still lose.
     store.add_image(&desc, Some(r), Some(&repo_digest))?;
     Ok(Pulled {
         id: config_digest,

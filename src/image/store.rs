@@ -374,12 +374,9 @@ impl Store {
         self.root.join("layers").join(chain.hex()).join("diff")
     }
 
+    /// A layer is there when its info.json reads: it is written last.
     pub fn has_layer(&self, chain: &Digest) -> bool {
-        self.root
-            .join("layers")
-            .join(chain.hex())
-            .join("info.json")
-            .is_file()
+        self.layer_info(chain).is_some()
     }
 
     /// The layer's info.json, if it is there.
@@ -399,7 +396,7 @@ impl Store {
     /// Decompress `blob`, verify its diff_id, unpack into a staging dir and
     /// rename it to layers/<chain>. Under a per-chain lock; if the layer
     /// appeared meanwhile, drains and returns. On any error nothing is left.
-    /// Does not fsync: the caller calls `sync()` once.
+    /// The tree is synced (syncfs) before the rename.
     pub fn ingest_layer(
         &self,
         blob: &mut (dyn Read + Send),
@@ -488,9 +485,18 @@ impl Store {
         };
         let json =
             serde_json::to_vec(&info).map_err(|e| Error::msg(format!("encode info: {e}")))?;
+        // The tree reaches the disk before the name that makes it a layer:
+        // after a power cut a layer is whole or absent, never a directory
+        // of empty files that the next pull would take as done.
+        let d = File::open(staging).ctx(|| format!("open {}", staging.display()))?;
+        rustix::fs::syncfs(&d).ctx(|| format!("syncfs {}", staging.display()))?;
         let p = staging.join("info.json");
         fs::write(&p, json).ctx(|| format!("write {}", p.display()))?;
         let dest = self.root.join("layers").join(chain.hex());
+        // One left without a readable info.json (a power cut) is no layer.
+        if dest.exists() {
+            self.remove_layer(chain)?;
+        }
         fs::rename(staging, &dest).ctx(|| format!("store layer {chain}"))
     }
 
