@@ -13,6 +13,7 @@ use super::digest::{Digest, HashReader};
 use super::reference::Reference;
 use super::store::Store;
 use super::types::{self, Descriptor, ImageConfig, Manifest, Platform, MAX_JSON_BLOB};
+use super::unpack;
 use crate::bail;
 use crate::error::{Context, Error, Result};
 use serde::Deserialize;
@@ -134,7 +135,7 @@ fn open_tar(path: &Path) -> Result<Box<dyn Read + Send>> {
 fn bad_tar(e: io::Error) -> Error {
     match e.raw_os_error() {
         Some(n) => Error::errno("read archive", n),
-        None => Error::msg(format!("invalid tar archive: {e}")),
+        None => Error::msg(format!("invalid tar archive: {}", unpack::tar_words(&e))),
     }
 }
 
@@ -222,7 +223,10 @@ fn stage(store: &Store, src: &Path) -> Result<Source> {
                 let mut hr = HashReader::new(e);
                 io::copy(&mut hr, &mut out).map_err(|err| match err.raw_os_error() {
                     Some(n) => Error::errno(format!("stage {name}"), n),
-                    None => Error::msg(format!("invalid tar archive: {name}: {err}")),
+                    None => Error::msg(format!(
+                        "invalid tar archive: {name}: {}",
+                        unpack::tar_words(&err)
+                    )),
                 })?;
                 let (d, size) = hr.finish().map_err(bad_tar)?;
                 staged.files.insert(name, (p, d, size));

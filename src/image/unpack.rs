@@ -253,12 +253,28 @@ fn remove_all(dir: &OwnedFd, name: &[u8]) -> std::result::Result<(), Errno> {
     rfs::unlinkat(dir, name, AtFlags::REMOVEDIR)
 }
 
+/// The tar crate's words for bad data, unless they quote the bad bytes
+/// (its header errors print whole fields, newlines and all): one short
+/// line either way.
+pub fn tar_words(e: &io::Error) -> String {
+    let s = e.to_string();
+    if s.len() <= 100 && !s.chars().any(char::is_control) {
+        return s;
+    }
+    let head = s.split(':').next().unwrap_or("").trim();
+    if head.is_empty() || head.len() > 60 || head.chars().any(char::is_control) {
+        "malformed header".to_string()
+    } else {
+        format!("{head} (malformed header)")
+    }
+}
+
 impl Unpacker {
     /// Our error for a failed read of the layer stream.
     fn read_error(&self, e: io::Error) -> Error {
         match self.slot.borrow_mut().take() {
             Some(src) => super::decompress::error("layer", src),
-            None => Error::msg(format!("layer: invalid tar data: {e}")),
+            None => Error::msg(format!("layer: invalid tar data: {}", tar_words(&e))),
         }
     }
 
@@ -981,6 +997,16 @@ mod tests {
         let n = rfs::lgetxattr(path, name, &mut buf[..]).ok()?;
         buf.truncate(n);
         Some(buf)
+    }
+
+    #[test]
+    fn tar_words_never_quote_a_header() {
+        let e = io::Error::other(
+            "numeric field was not a number: login\nsy when getting cksum for root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1",
+        );
+        assert_eq!(tar_words(&e), "numeric field was not a number (malformed header)");
+        assert_eq!(tar_words(&io::Error::other("unexpected EOF")), "unexpected EOF");
+        assert_eq!(tar_words(&io::Error::other("\n".repeat(200))), "malformed header");
     }
 
     #[test]
