@@ -114,7 +114,7 @@ fn registry(mode: Mode) -> Option<Registry> {
 
 /// A layer of incompressible bytes, big enough to be cut or killed mid-way.
 fn big_layer(len: usize) -> Layer {
-    let data = common::registry::noise(len, 7);
+    let data = common::oci::noise(7, len);
     Layer::new(Compress::Gzip, vec![Entry::file("big.bin", data)])
 }
 

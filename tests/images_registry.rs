@@ -7,9 +7,9 @@
 
 mod common;
 
+use common::oci::{self, noise, Built, Compress, Image, Layer, Layout};
 use common::registry::{
-    digest_of, gzip_layer, noise, ConnectProxy, Fault, FaultProxy, Layout, Mode, Registry, Reply,
-    TempDir, TinyServer, PASSWORD, USER,
+    ConnectProxy, Fault, FaultProxy, Mode, Registry, Reply, TempDir, TinyServer, PASSWORD, USER,
 };
 use common::{note, runtime};
 use runway::image::digest::Digest;
@@ -46,23 +46,25 @@ fn read_all(mut r: impl Read) -> Vec<u8> {
 struct Fixture {
     _dir: TempDir,
     layout: Layout,
-    image: Value,
-    index: Value,
+    image: Built,
+    /// The index's digest.
+    index: Digest,
     /// The first layer's blob (300 KiB of noise, gzip'd: ~300 KiB).
     layer: Vec<u8>,
 }
 
 fn fixture() -> Fixture {
     let dir = TempDir::new("layout");
-    let mut layout = Layout::new(&dir.path().join("oci"));
-    let l1 = gzip_layer("data.bin", &noise(300 << 10, 1));
-    let l2 = gzip_layer("etc/hostname", b"runway\n");
-    let layer = l1.0.clone();
-    let image = layout.image("amd64", &[l1, l2]);
-    layout.tag("v1", &image);
-    let arm = layout.image("arm64", &[gzip_layer("arm.txt", b"arm64\n")]);
-    let index = layout.index(&[image.clone(), arm]);
-    layout.tag("multi", &index);
+    let mut layout = Layout::create(&dir.path().join("oci"));
+    let amd = Image::new(vec![
+        Layer::file(Compress::Gzip, "data.bin", noise(1, 300 << 10)),
+        Layer::file(Compress::Gzip, "etc/hostname", "runway\n"),
+    ]);
+    let image = layout.add_image("v1", &amd);
+    let mut arm = Image::new(vec![Layer::file(Compress::Gzip, "arm.txt", "arm64\n")]);
+    arm.arch = "arm64".into();
+    let (index, _) = layout.add_index("multi", &[amd, arm]);
+    let layer = fs::read(layout.blob_path(&image.layers[0])).unwrap();
     Fixture {
         _dir: dir,
         layout,
@@ -83,7 +85,7 @@ fn registry_with_images(mode: Mode) -> Option<(Registry, Fixture)> {
 }
 
 fn check_manifests_and_blobs(c: &Client, fx: &Fixture) {
-    let md = digest_of(&fx.image);
+    let md = fx.image.manifest.clone();
     let want = fs::read(fx.layout.blob_path(&md)).unwrap();
     // By tag: bytes as pushed, digest computed.
     let m = c.get_manifest("test/img", "v1").unwrap();
@@ -139,7 +141,7 @@ fn index_versus_manifest() {
     let c = client(&reg.host(), root.path(), None);
     let m = c.get_manifest("test/img", "multi").unwrap();
     assert_eq!(m.media_type, types::OCI_INDEX);
-    assert_eq!(m.digest, digest_of(&fx.index));
+    assert_eq!(m.digest, fx.index);
     let Parsed::Index(idx) = types::parse_manifest(&m.bytes, Some(&m.media_type)).unwrap() else {
         panic!("multi is not an index");
     };
@@ -357,14 +359,14 @@ fn https_with_certs_d_and_tls_failure_without() {
     let c = Client::new(o).unwrap();
     assert_eq!(
         c.head_manifest("test/img", "v1").unwrap().digest,
-        digest_of(&fx.image)
+        fx.image.manifest
     );
     assert_eq!(c.base_url().unwrap(), format!("https://{h}"));
     let local = format!("localhost:{}", reg.port);
     let c = client(&local, root.path(), None);
     assert_eq!(
         c.head_manifest("test/img", "v1").unwrap().digest,
-        digest_of(&fx.image)
+        fx.image.manifest
     );
     assert_eq!(c.base_url().unwrap(), format!("https://{local}"));
 }
@@ -537,7 +539,7 @@ fn login_and_logout_write_docker_format() {
 /// lacks comes from the descriptor's foreign URL.
 #[test]
 fn redirects_drop_authorization_and_foreign_urls() {
-    let blob = noise(5000, 7);
+    let blob = noise(7, 5000);
     let d = Digest::of(&blob);
     let b2 = blob.clone();
     let storage = TinyServer::start(move |req| {
@@ -604,7 +606,7 @@ fn redirects_drop_authorization_and_foreign_urls() {
     );
     assert_eq!(st[1].header("range"), Some("bytes=4000-"));
     // Foreign layer: the registry does not have it, its URL does.
-    let other = noise(100, 9);
+    let other = noise(9, 100);
     let od = Digest::of(&other);
     let desc: types::Descriptor = serde_json::from_value(serde_json::json!({
         "mediaType": types::DOCKER_FOREIGN_LAYER, "digest": od.to_string(), "size": 5000,
@@ -853,7 +855,6 @@ fn proxies_from_the_environment() {
 /// token flow, then read back blob by blob, bytes as built.
 #[test]
 fn built_images_round_trip_through_token_registry() {
-    use common::oci;
     if let Err(why) = oci::available() {
         common::skip(&why);
         return;
@@ -862,14 +863,14 @@ fn built_images_round_trip_through_token_registry() {
         return;
     };
     let dir = TempDir::new("built");
-    let mut layout = oci::Layout::create(&dir.path().join("oci"));
-    let sample = layout.add_image("sample", &oci::Image::sample());
+    let mut layout = Layout::create(&dir.path().join("oci"));
+    let sample = layout.add_image("sample", &Image::sample());
     let (index, multi) = layout.add_multiarch("multi");
     reg.push(&layout.dir, "sample", "lib/sample:1", false);
     reg.push(&layout.dir, "multi", "lib/busybox:latest", true);
     let root = TempDir::new("root");
     let c = client(&reg.host(), root.path(), None);
-    let check = |repo: &str, reference: &str, built: &oci::Built| {
+    let check = |repo: &str, reference: &str, built: &Built| {
         let m = c.get_manifest(repo, reference).unwrap();
         assert_eq!(m.bytes, built.manifest_bytes);
         assert_eq!(m.digest, built.manifest);

@@ -1,7 +1,8 @@
-//! The image store through the CLI: `image import` of what skopeo and tar
-//! write, `image ls/inspect/tag/rm/prune` outputs and exit codes, a store
-//! that skopeo and umoci read as an OCI layout, and no data left that no
-//! image uses (after rm, prune, a bad archive, or concurrent imports).
+//! The image store through the CLI: `image import` of layouts, tarballs
+//! and what skopeo writes from them (all built by tests/common/oci.rs),
+//! `image ls/inspect/tag/rm/prune` outputs and exit codes, a store that
+//! skopeo and umoci read as an OCI layout, and no data left that no image
+//! uses (after rm, prune, a bad archive, or concurrent imports).
 #![cfg(feature = "full")]
 
 mod common;
@@ -11,7 +12,6 @@ use common::{note, run_program, runtime, skip, Out};
 use runway::image::digest::Digest;
 use serde_json::{json, Value};
 use std::fs;
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -145,11 +145,6 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
-fn sh(script: &str) {
-    let st = Command::new("sh").arg("-ec").arg(script).status().unwrap();
-    assert!(st.success(), "failed: {script}");
-}
-
 fn have(tool: &str) -> bool {
     Command::new("sh")
         .arg("-c")
@@ -178,52 +173,6 @@ fn tools(need: &[&str]) -> Option<()> {
     Some(())
 }
 
-/// A two-layer rootfs: busybox, then a layer that adds a file.
-fn rootfs_dirs(d: &Dir) -> (PathBuf, PathBuf) {
-    let base = d.join("rootfs-base");
-    fs::create_dir_all(base.join("bin")).unwrap();
-    fs::copy(common::busybox().unwrap(), base.join("bin/busybox")).unwrap();
-    symlink("busybox", base.join("bin/sh")).unwrap();
-    fs::create_dir_all(base.join("etc")).unwrap();
-    fs::write(base.join("etc/hostname"), "base\n").unwrap();
-    let top = d.join("rootfs-top");
-    fs::create_dir_all(top.join("etc")).unwrap();
-    fs::write(top.join("etc/motd"), "hello from the top layer\n").unwrap();
-    (base, top)
-}
-
-/// A tar of `dir` (owners 0), compressed with `comp` ("", "gzip", "zstd").
-fn layer_tar(dir: &Path, out: &Path, comp: &str) {
-    let tar = out.with_extension("rawtar");
-    sh(&format!(
-        "tar -C '{}' --numeric-owner --owner=0 --group=0 --sort=name -cf '{}' .",
-        dir.display(),
-        tar.display()
-    ));
-    match comp {
-        "" => fs::rename(&tar, out).unwrap(),
-        "gzip" => sh(&format!(
-            "gzip -n -c '{}' > '{}'",
-            tar.display(),
-            out.display()
-        )),
-        "zstd" => sh(&format!(
-            "zstd -q -c '{}' > '{}'",
-            tar.display(),
-            out.display()
-        )),
-        _ => unreachable!(),
-    }
-    let _ = fs::remove_file(&tar);
-}
-
-/// Write `bytes` as a blob of the layout at `l`; returns its descriptor.
-fn put(l: &Path, media_type: &str, bytes: &[u8]) -> Value {
-    let d = Digest::of(bytes);
-    fs::write(l.join("blobs/sha256").join(d.hex()), bytes).unwrap();
-    json!({"mediaType": media_type, "digest": d.to_string(), "size": bytes.len()})
-}
-
 fn host_arch() -> String {
     runway::image::types::Platform::host().architecture
 }
@@ -246,17 +195,24 @@ fn image_of(layers: Vec<Layer>) -> Image {
     img
 }
 
+/// The top layer's entries: one file, etc/motd.
+fn motd() -> Vec<Entry> {
+    vec![
+        Entry::dir("etc"),
+        Entry::file("etc/motd", "hello from the top layer\n"),
+    ]
+}
+
+/// busybox in one gzip layer.
+fn one_layer() -> Image {
+    image_of(vec![Layer::new(Compress::Gzip, oci::busybox_entries())])
+}
+
 /// busybox, then a layer that adds etc/motd (`top` compressed so).
 fn two_layers(top: Compress) -> Image {
     image_of(vec![
         Layer::new(Compress::Gzip, oci::busybox_entries()),
-        Layer::new(
-            top,
-            vec![
-                Entry::dir("etc"),
-                Entry::file("etc/motd", "hello from the top layer\n"),
-            ],
-        ),
+        Layer::new(top, motd()),
     ])
 }
 
@@ -276,7 +232,7 @@ fn skopeo(args: &[&str]) {
 
 #[test]
 fn import_docker_archive_and_oci_archive() {
-    if tools(&["skopeo", "tar", "gzip", "zstd"]).is_none() {
+    if tools(&["skopeo"]).is_none() {
         return;
     }
     let d = Dir::new("archives");
@@ -374,16 +330,19 @@ fn import_docker_archive_and_oci_archive() {
 
 #[test]
 fn import_plain_tarballs_by_content() {
-    if tools(&["tar", "gzip", "zstd"]).is_none() {
+    if tools(&[]).is_none() {
         return;
     }
     let d = Dir::new("plain");
-    let (base, _) = rootfs_dirs(&d);
     // Names that say nothing: the content tells.
     let mut ids = Vec::new();
-    for (file, comp) in [("a.img", ""), ("b.img", "gzip"), ("c.img", "zstd")] {
+    for (file, comp) in [
+        ("a.img", Compress::None),
+        ("b.img", Compress::Gzip),
+        ("c.img", Compress::Zstd),
+    ] {
         let p = d.join(file);
-        layer_tar(&base, &p, comp);
+        fs::write(&p, oci::rootfs_tarball(comp)).unwrap();
         let o = d.ok(&["image", "import", p.to_str().unwrap()]);
         let line = o.stdout.trim().to_string();
         assert!(
@@ -426,7 +385,7 @@ fn import_plain_tarballs_by_content() {
 
 #[test]
 fn ls_inspect_tag_rm() {
-    if tools(&["tar", "gzip", "zstd"]).is_none() {
+    if tools(&[]).is_none() {
         return;
     }
     let d = Dir::new("cli");
@@ -569,16 +528,13 @@ fn ls_inspect_tag_rm() {
 
 #[test]
 fn rm_keeps_what_another_image_uses() {
-    if tools(&["tar", "gzip", "zstd"]).is_none() {
+    if tools(&[]).is_none() {
         return;
     }
     let d = Dir::new("shared");
     let l1 = d.join("l1");
     let l2 = d.join("l2");
-    Layout::create(&l1).add_image(
-        "t",
-        &image_of(vec![Layer::new(Compress::Gzip, oci::busybox_entries())]),
-    );
+    Layout::create(&l1).add_image("t", &one_layer());
     Layout::create(&l2).add_image("t", &two_layers(Compress::Zstd));
     d.ok(&["image", "import", l1.to_str().unwrap(), "one"]);
     d.ok(&["image", "import", l2.to_str().unwrap(), "two"]);
@@ -600,19 +556,15 @@ fn rm_keeps_what_another_image_uses() {
 
 #[test]
 fn prune_dangling_then_all() {
-    if tools(&["tar", "gzip", "zstd"]).is_none() {
+    if tools(&[]).is_none() {
         return;
     }
     let d = Dir::new("prune");
-    let (_, top) = rootfs_dirs(&d);
     let plain = d.join("plain.tar");
-    layer_tar(&top, &plain, "");
+    fs::write(&plain, oci::tar(&motd())).unwrap();
     d.ok(&["image", "import", plain.to_str().unwrap()]);
     let l = d.join("layout");
-    Layout::create(&l).add_image(
-        "t",
-        &image_of(vec![Layer::new(Compress::Gzip, oci::busybox_entries())]),
-    );
+    Layout::create(&l).add_image("t", &one_layer());
     d.ok(&["image", "import", l.to_str().unwrap(), "keep:1"]);
     // Litter a killed pull or import would leave.
     let tmp = d.root().join("tmp");
@@ -687,33 +639,26 @@ fn assert_import_fails_cleanly(d: &Dir, src: &Path, words: &[&str]) {
 
 #[test]
 fn bad_archives_leave_nothing() {
-    if tools(&["tar", "gzip", "zstd", "skopeo"]).is_none() {
+    if tools(&["skopeo"]).is_none() {
         return;
     }
     let d = Dir::new("bad");
     let (l, _) = test_layout(&d);
     // The store exists (and has one image) before the bad imports.
     let plain = d.join("plain.tar");
-    let (_, top) = rootfs_dirs(&d);
-    layer_tar(&top, &plain, "");
+    fs::write(&plain, oci::tar(&motd())).unwrap();
     d.ok(&["image", "import", plain.to_str().unwrap(), "good"]);
 
-    // A layer blob with one byte flipped: refused by its digest.
-    let bad = d.join("bad-layout");
-    sh(&format!("cp -r '{}' '{}'", l.display(), bad.display()));
-    let m: Value = {
-        let idx: Value =
-            serde_json::from_slice(&fs::read(bad.join("index.json")).unwrap()).unwrap();
-        let md = hex(idx["manifests"][0]["digest"].as_str().unwrap());
-        serde_json::from_slice(&fs::read(bad.join("blobs/sha256").join(md)).unwrap()).unwrap()
-    };
-    let layer = hex(m["layers"][1]["digest"].as_str().unwrap());
-    let p = bad.join("blobs/sha256").join(&layer);
+    // The same image with one byte of a layer blob flipped: refused by
+    // its digest.
+    let mut bad = Layout::create(&d.join("bad-layout"));
+    let layer = bad.add_image("t", &two_layers(Compress::None)).layers[1].clone();
+    let p = bad.blob_path(&layer);
     let mut bytes = fs::read(&p).unwrap();
     let n = bytes.len() / 2;
     bytes[n] ^= 0xff;
     fs::write(&p, &bytes).unwrap();
-    assert_import_fails_cleanly(&d, &bad, &["digest mismatch", &layer]);
+    assert_import_fails_cleanly(&d, &bad.dir, &["digest mismatch", layer.hex()]);
 
     // A docker-archive cut in the middle.
     let da = d.join("d.tar");
@@ -734,50 +679,29 @@ fn bad_archives_leave_nothing() {
     assert_import_fails_cleanly(&d, &junk, &["import"]);
 
     // A layer whose diff_id is wrong (the config lies): named in the error.
-    let lie = d.join("lie");
-    let b = Layout::create(&lie).add_image(
-        "t",
-        &image_of(vec![Layer::new(Compress::Gzip, oci::busybox_entries())]),
-    );
+    let mut lie = Layout::create(&d.join("lie"));
+    let b = lie.add_image("t", &one_layer());
     let mut c: Value = serde_json::from_slice(&b.config_bytes).unwrap();
     let wrong = Digest::of(b"not this layer").to_string();
     c["rootfs"]["diff_ids"] = json!([wrong]);
     // Re-link config and manifest so only the diff_id is wrong.
-    let cbytes = serde_json::to_vec(&c).unwrap();
-    let idx: Value = serde_json::from_slice(&fs::read(lie.join("index.json")).unwrap()).unwrap();
-    let mpath = lie
-        .join("blobs/sha256")
-        .join(hex(idx["manifests"][0]["digest"].as_str().unwrap()));
-    let mut m: Value = serde_json::from_slice(&fs::read(&mpath).unwrap()).unwrap();
-    m["config"] = put(&lie, "application/vnd.oci.image.config.v1+json", &cbytes);
-    let mut md = put(
-        &lie,
-        "application/vnd.oci.image.manifest.v1+json",
-        &serde_json::to_vec(&m).unwrap(),
-    );
-    md["annotations"] = json!({"org.opencontainers.image.ref.name": "t"});
-    fs::write(
-        lie.join("index.json"),
-        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [md]})).unwrap(),
-    )
-    .unwrap();
-    assert_import_fails_cleanly(&d, &lie, &["diff_id mismatch", &wrong]);
+    let mut m: Value = serde_json::from_slice(&b.manifest_bytes).unwrap();
+    m["config"] = lie.put_desc(oci::OCI_CONFIG, &serde_json::to_vec(&c).unwrap());
+    let md = lie.put_desc(oci::OCI_MANIFEST, &serde_json::to_vec(&m).unwrap());
+    lie.tag("t", md);
+    assert_import_fails_cleanly(&d, &lie.dir, &["diff_id mismatch", &wrong]);
 
     // An archive that is neither layout nor docker-archive but has only
     // archive-like names: refused, not taken for a rootfs.
     let odd = d.join("odd.tar");
-    sh(&format!(
-        "cd '{}' && mkdir -p oddsrc && echo x > oddsrc/repositories && tar -C oddsrc -cf '{}' repositories",
-        d.path.display(),
-        odd.display()
-    ));
+    fs::write(&odd, oci::tar(&[Entry::file("repositories", "x\n")])).unwrap();
     assert_import_fails_cleanly(&d, &odd, &["invalid archive"]);
     d.assert_consistent();
 }
 
 #[test]
 fn concurrent_imports_of_one_archive() {
-    if tools(&["tar", "gzip", "zstd", "skopeo"]).is_none() {
+    if tools(&["skopeo"]).is_none() {
         return;
     }
     let d = Dir::new("concurrent");
@@ -830,7 +754,7 @@ fn concurrent_imports_of_one_archive() {
 
 #[test]
 fn full_disk_is_a_clear_error() {
-    if tools(&["tar", "gzip", "zstd", "unshare"]).is_none() {
+    if tools(&["unshare"]).is_none() {
         return;
     }
     // SAFETY: geteuid has no preconditions.
@@ -839,15 +763,11 @@ fn full_disk_is_a_clear_error() {
         return;
     }
     let d = Dir::new("enospc");
-    let (base, _) = rootfs_dirs(&d);
     let plain = d.join("rootfs.tar");
-    layer_tar(&base, &plain, "");
+    fs::write(&plain, oci::rootfs_tarball(Compress::None)).unwrap();
     // A layout whose gzip blob fits but whose unpacked layer does not.
     let l = d.join("layout");
-    let b = Layout::create(&l).add_image(
-        "t",
-        &image_of(vec![Layer::new(Compress::Gzip, oci::busybox_entries())]),
-    );
+    let b = Layout::create(&l).add_image("t", &one_layer());
     let fits = b.layer_sizes[0] / 1024 + 256;
     for (src, kib) in [(plain, 1024), (l, fits)] {
         let root = d.join(&format!("data-{kib}"));
@@ -893,7 +813,7 @@ fn full_disk_is_a_clear_error() {
 
 #[test]
 fn import_multi_arch_layout_picks_the_host() {
-    if tools(&["tar", "gzip", "zstd"]).is_none() {
+    if tools(&[]).is_none() {
         return;
     }
     let d = Dir::new("multiarch");
@@ -901,10 +821,7 @@ fn import_multi_arch_layout_picks_the_host() {
     let other = if host == "arm64" { "amd64" } else { "arm64" };
     let l = d.join("multi");
     let mut lay = Layout::create(&l);
-    let mut theirs = image_of(vec![Layer::new(
-        Compress::Gzip,
-        vec![Entry::file("other", "x\n")],
-    )]);
+    let mut theirs = image_of(vec![Layer::file(Compress::Gzip, "other", "x\n")]);
     theirs.arch = other.into();
     let (_, built) = lay.add_index(
         "example.com/multi:1",
@@ -928,7 +845,7 @@ fn import_multi_arch_layout_picks_the_host() {
 
 #[test]
 fn import_layout_with_every_compression_and_whiteouts() {
-    if tools(&["tar"]).is_none() {
+    if tools(&[]).is_none() {
         return;
     }
     let d = Dir::new("sample");

@@ -421,6 +421,10 @@ impl Layer {
             created_by: "runway tests".to_string(),
         }
     }
+    /// A layer of one regular file, `path` with `content` (0644 root).
+    pub fn file(compress: Compress, path: &str, content: impl AsRef<[u8]>) -> Layer {
+        Layer::new(compress, vec![Entry::file(path, content)])
+    }
     /// The uncompressed tar (its digest is the diff_id).
     pub fn tar(&self) -> Vec<u8> {
         tar(&self.entries)
@@ -669,6 +673,14 @@ pub fn sample_layers() -> Vec<Layer> {
     ]
 }
 
+/// A descriptor's `digest`.
+pub fn digest_of(desc: &Value) -> Digest {
+    let d = desc["digest"]
+        .as_str()
+        .expect("descriptor without a digest");
+    Digest::parse(d).expect("descriptor digest")
+}
+
 /// What `Layout::write_image` stored for one image.
 #[derive(Clone, Debug)]
 pub struct Built {
@@ -719,6 +731,13 @@ impl Layout {
         d
     }
 
+    /// Stores `bytes` as a blob; returns its descriptor (`mediaType`,
+    /// `digest`, `size`), for hand-made manifests, configs and indexes.
+    pub fn put_desc(&self, media_type: &str, bytes: &[u8]) -> Value {
+        let d = self.put_blob(bytes);
+        json!({"mediaType": media_type, "digest": d, "size": bytes.len()})
+    }
+
     /// Stores an image's layer blobs, config and manifest; no index entry.
     pub fn write_image(&self, img: &Image) -> Built {
         let mut layers = Vec::new();
@@ -729,34 +748,27 @@ impl Layout {
             let tar = l.tar();
             diff_ids.push(Digest::of(&tar));
             let blob = l.compress.apply(&tar);
-            let d = self.put_blob(&blob);
-            descs.push(
-                json!({"mediaType": l.compress.media_type(), "digest": d, "size": blob.len()}),
-            );
-            layers.push(d);
+            let desc = self.put_desc(l.compress.media_type(), &blob);
+            layers.push(digest_of(&desc));
             sizes.push(blob.len() as u64);
+            descs.push(desc);
         }
         let config_bytes = serde_json::to_vec(&img.config_json(&diff_ids)).expect("config json");
-        let config = self.put_blob(&config_bytes);
+        let config = self.put_desc(OCI_CONFIG, &config_bytes);
         let manifest_json = json!({
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": config, "size": config_bytes.len()},
+            "config": config,
             "layers": descs,
         });
         let manifest_bytes = serde_json::to_vec(&manifest_json).expect("manifest json");
-        let manifest = self.put_blob(&manifest_bytes);
-        let descriptor = json!({
-            "mediaType": OCI_MANIFEST,
-            "digest": manifest,
-            "size": manifest_bytes.len(),
-            "platform": img.platform(),
-        });
+        let mut descriptor = self.put_desc(OCI_MANIFEST, &manifest_bytes);
+        descriptor["platform"] = img.platform();
         Built {
-            manifest,
+            manifest: digest_of(&descriptor),
             manifest_size: manifest_bytes.len() as u64,
             manifest_bytes,
-            config,
+            config: digest_of(&config),
             config_bytes,
             layers,
             layer_sizes: sizes,
@@ -783,11 +795,9 @@ impl Layout {
             "manifests": built.iter().map(|b| b.descriptor.clone()).collect::<Vec<_>>(),
         });
         let bytes = serde_json::to_vec(&index).expect("index json");
-        let d = self.put_blob(&bytes);
-        self.tag(
-            tag,
-            json!({"mediaType": OCI_INDEX, "digest": d, "size": bytes.len()}),
-        );
+        let desc = self.put_desc(OCI_INDEX, &bytes);
+        let d = digest_of(&desc);
+        self.tag(tag, desc);
         (d, built)
     }
 

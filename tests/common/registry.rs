@@ -9,8 +9,7 @@
 #![allow(dead_code)]
 
 use super::{note, skip};
-use runway::image::digest::Digest;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::HashMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -707,133 +706,6 @@ impl Drop for Registry {
             let _ = c.wait();
         }
     }
-}
-
-// ------------------------------------------------------ OCI layouts to push
-
-/// Deterministic pseudo-random bytes (xorshift), so layer blobs do not
-/// compress to nothing and differ per seed.
-pub fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-/// A gzip'd tar with one regular file (`name`, `content`): a real layer.
-pub fn gzip_layer(name: &str, content: &[u8]) -> (Vec<u8>, Digest) {
-    let mut tarball = Vec::new();
-    {
-        let mut b = tar::Builder::new(&mut tarball);
-        let mut h = tar::Header::new_ustar();
-        h.set_size(content.len() as u64);
-        h.set_mode(0o644);
-        h.set_mtime(1_700_000_000);
-        h.set_entry_type(tar::EntryType::Regular);
-        b.append_data(&mut h, name, content).unwrap();
-        b.finish().unwrap();
-    }
-    let diff_id = Digest::of(&tarball);
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&tarball).unwrap();
-    (gz.finish().unwrap(), diff_id)
-}
-
-/// A minimal OCI image layout written by hand (the full builder is
-/// tests/common/oci.rs): blobs, image manifests, indexes, tags.
-pub struct Layout {
-    pub dir: PathBuf,
-    refs: Vec<Value>,
-}
-
-impl Layout {
-    pub fn new(dir: &Path) -> Layout {
-        fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
-        fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-        let l = Layout {
-            dir: dir.to_path_buf(),
-            refs: Vec::new(),
-        };
-        l.write_index();
-        l
-    }
-
-    pub fn blob(&self, bytes: &[u8]) -> Digest {
-        let d = Digest::of(bytes);
-        fs::write(self.dir.join("blobs/sha256").join(d.hex()), bytes).unwrap();
-        d
-    }
-
-    pub fn blob_path(&self, d: &Digest) -> PathBuf {
-        self.dir.join("blobs/sha256").join(d.hex())
-    }
-
-    /// An image with `layers` (gzip'd tars): returns its manifest
-    /// descriptor (with platform).
-    pub fn image(&self, arch: &str, layers: &[(Vec<u8>, Digest)]) -> Value {
-        let config = json!({
-            "architecture": arch, "os": "linux",
-            "config": {"Cmd": ["/bin/sh"]},
-            "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.1.to_string()).collect::<Vec<_>>()},
-        })
-        .to_string();
-        let cd = self.blob(config.as_bytes());
-        let layer_descs: Vec<Value> = layers
-            .iter()
-            .map(|(b, _)| {
-                json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                       "digest": self.blob(b).to_string(), "size": b.len()})
-            })
-            .collect();
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                       "digest": cd.to_string(), "size": config.len()},
-            "layers": layer_descs,
-        })
-        .to_string();
-        let md = self.blob(manifest.as_bytes());
-        json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
-               "digest": md.to_string(), "size": manifest.len(),
-               "platform": {"architecture": arch, "os": "linux"}})
-    }
-
-    /// An index over manifest descriptors: its descriptor.
-    pub fn index(&self, manifests: &[Value]) -> Value {
-        let index = json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": manifests,
-        })
-        .to_string();
-        let d = self.blob(index.as_bytes());
-        json!({"mediaType": "application/vnd.oci.image.index.v1+json",
-               "digest": d.to_string(), "size": index.len()})
-    }
-
-    /// Name `desc` `tag` in index.json.
-    pub fn tag(&mut self, tag: &str, desc: &Value) {
-        let mut d = desc.clone();
-        d["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
-        self.refs.push(d);
-        self.write_index();
-    }
-
-    fn write_index(&self) {
-        let idx = json!({"schemaVersion": 2, "manifests": self.refs});
-        fs::write(self.dir.join("index.json"), idx.to_string()).unwrap();
-    }
-}
-
-/// `json["digest"]` as a Digest.
-pub fn digest_of(desc: &Value) -> Digest {
-    Digest::parse(desc["digest"].as_str().unwrap()).unwrap()
 }
 
 // ------------------------------------------------------------ fault proxies
