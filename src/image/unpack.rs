@@ -1004,9 +1004,18 @@ mod tests {
         let e = io::Error::other(
             "numeric field was not a number: login\nsy when getting cksum for root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1",
         );
-        assert_eq!(tar_words(&e), "numeric field was not a number (malformed header)");
-        assert_eq!(tar_words(&io::Error::other("unexpected EOF")), "unexpected EOF");
-        assert_eq!(tar_words(&io::Error::other("\n".repeat(200))), "malformed header");
+        assert_eq!(
+            tar_words(&e),
+            "numeric field was not a number (malformed header)"
+        );
+        assert_eq!(
+            tar_words(&io::Error::other("unexpected EOF")),
+            "unexpected EOF"
+        );
+        assert_eq!(
+            tar_words(&io::Error::other("\n".repeat(200))),
+            "malformed header"
+        );
     }
 
     #[test]
