@@ -4,6 +4,8 @@ pub mod arena;
 pub mod cgroups;
 pub mod cli;
 pub mod container;
+#[cfg(feature = "full")]
+pub mod engine;
 pub mod error;
 #[cfg(feature = "full")]
 pub mod image;
