@@ -1506,6 +1506,73 @@ mod tests {
         assert!(o.is_empty());
     }
 
+    /// Between two of the reader's polls the writer rotates several times
+    /// (driven from the idle callback, so it is deterministic): the reader
+    /// must finish its old file and walk .2 -> .1 -> live, missing nothing.
+    #[test]
+    fn follow_walks_through_several_rotations_between_polls() {
+        let d = TempDir::new("follow-chain");
+        let path = d.log();
+        let opts = LogOpts {
+            max_size: Some(1024),
+            max_file: 5,
+        };
+        let mut w = LogWriter::open(&path, opts).unwrap();
+        write_numbered(&mut w, 0, 5);
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let mut calls = 0;
+        let mut next = 5;
+        follow(&path, &ReadOpts::default(), &mut o, &mut e, &mut || {
+            calls += 1;
+            if calls <= 3 {
+                // ~40 records: three rotations at 13 records a file.
+                write_numbered(&mut w, next, next + 40);
+                next += 40;
+                assert!(rotated(&path, 3).exists());
+                true
+            } else {
+                false
+            }
+        })
+        .unwrap();
+        let mut got = numbers(&String::from_utf8(o).unwrap());
+        got.extend(numbers(&String::from_utf8(e).unwrap()));
+        got.sort();
+        assert_eq!(got, (0..125).collect::<Vec<u64>>());
+    }
+
+    /// With max-file 1 the live file is unlinked and recreated: a reader
+    /// on the old one finishes it and moves to the new one.
+    #[test]
+    fn follow_survives_unlink_rotation_with_max_file_one() {
+        let d = TempDir::new("follow-unlink");
+        let path = d.log();
+        let opts = LogOpts {
+            max_size: Some(1024),
+            max_file: 1,
+        };
+        let mut w = LogWriter::open(&path, opts).unwrap();
+        write_numbered(&mut w, 0, 5);
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let mut calls = 0;
+        follow(&path, &ReadOpts::default(), &mut o, &mut e, &mut || {
+            calls += 1;
+            match calls {
+                // 5 + 7 = 12 records still fit; the 14th starts a new file.
+                1 => write_numbered(&mut w, 5, 12),
+                2 => write_numbered(&mut w, 12, 20),
+                _ => return false,
+            }
+            true
+        })
+        .unwrap();
+        let mut got = numbers(&String::from_utf8(o).unwrap());
+        got.extend(numbers(&String::from_utf8(e).unwrap()));
+        got.sort();
+        assert_eq!(got, (0..20).collect::<Vec<u64>>());
+        assert!(!rotated(&path, 1).exists());
+    }
+
     #[test]
     fn log_opts_parse_like_docker() {
         assert_eq!(parse_size("10m").unwrap(), 10 << 20);
