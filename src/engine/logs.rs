@@ -160,6 +160,29 @@ fn time_field(now: SystemTime) -> String {
     }
 }
 
+/// Where to split a full 16 KiB window: before a UTF-8 sequence that the
+/// window would cut in two, so that both records keep the character
+/// (docker cuts at exactly 16 KiB and both halves become U+FFFD). Bytes
+/// that are not UTF-8 are cut at 16 KiB.
+fn utf8_cut(window: &[u8]) -> usize {
+    let len = window.len();
+    for back in 1..=4.min(len) {
+        let i = len - back;
+        let b = window[i];
+        if b & 0xC0 == 0x80 {
+            continue; // a continuation byte: the lead is further back
+        }
+        let need = match b {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => 1,
+        };
+        return if i + need > len && i > 0 { i } else { len };
+    }
+    len
+}
+
 /// The monitor's end: appends records, splits lines, rotates.
 #[derive(Debug)]
 pub struct LogWriter {
@@ -233,7 +256,7 @@ impl LogWriter {
             let window = &rest[..rest.len().min(MAX_LINE)];
             let cut = match memchr::memchr(b'\n', window) {
                 Some(nl) => nl + 1,
-                None if rest.len() >= MAX_LINE => MAX_LINE,
+                None if rest.len() >= MAX_LINE => utf8_cut(window),
                 None => break Ok(()),
             };
             let chunk = self.pending[i][start..start + cut].to_vec();
@@ -1195,6 +1218,37 @@ mod tests {
         want.extend_from_slice(&long);
         want.push(b'\n');
         assert_eq!(e.as_bytes(), &want[..]);
+    }
+
+    #[test]
+    fn long_lines_are_not_split_inside_a_character() {
+        let d = TempDir::new("utf8");
+        let mut w = LogWriter::open(&d.log(), LogOpts::default()).unwrap();
+        // "a" then 2-byte characters: byte 16384 falls inside one.
+        let line = format!("a{}\n", "é".repeat(MAX_LINE));
+        w.write(Stream::Stdout, line.as_bytes(), at(T0, 0)).unwrap();
+        // Not UTF-8 at all: cut at exactly 16 KiB.
+        w.write(Stream::Stderr, &vec![0xFFu8; MAX_LINE + 5], at(T0, 0))
+            .unwrap();
+        w.close(at(T0, 0)).unwrap();
+        let recs = file_records(&d.log());
+        assert_eq!(recs[0].log.len(), MAX_LINE - 1);
+        assert!(!recs[0].log.contains('\u{FFFD}'));
+        let err: Vec<&Record> = recs.iter().filter(|r| r.stream == Stream::Stderr).collect();
+        assert_eq!(err.len(), 2);
+        assert_eq!(err[0].log.chars().count(), MAX_LINE);
+        assert_eq!(
+            recs.iter()
+                .filter(|r| r.stream == Stream::Stdout)
+                .map(|r| r.log.as_str())
+                .collect::<String>(),
+            line
+        );
+        assert_eq!(utf8_cut(b"abc"), 3);
+        assert_eq!(utf8_cut("ab\u{20AC}".as_bytes()), 5);
+        assert_eq!(utf8_cut(&"ab\u{20AC}".as_bytes()[..4]), 2);
+        assert_eq!(utf8_cut(&[0x80; 8]), 8);
+        assert_eq!(utf8_cut(&[0xF0]), 1);
     }
 
     fn write_numbered(w: &mut LogWriter, from: u64, to: u64) {
