@@ -22,8 +22,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::bail;
 use crate::error::{Context, Error, Result};
 
-/// A line longer than this is written as several records, the first ones
-/// without a trailing newline (docker's 16 KiB limit).
+/// A line longer than this is written as several records of at most this
+/// size, all but the last without a trailing newline (docker's 16 KiB
+/// limit).
 pub const MAX_LINE: usize = 16 * 1024;
 
 /// How long `follow` sleeps when no new data has arrived.
@@ -649,6 +650,21 @@ impl Default for ReadOpts {
             stdout: true,
             stderr: true,
         }
+    }
+}
+
+/// `--tail`'s value as docker takes it: a count, or `all` (also any
+/// negative number) for everything.
+pub fn parse_tail(s: &str) -> Result<Option<usize>> {
+    let s = s.trim();
+    if s == "all"
+        || (s.starts_with('-') && s[1..].bytes().all(|b| b.is_ascii_digit()) && s.len() > 1)
+    {
+        return Ok(None);
+    }
+    match s.parse::<usize>() {
+        Ok(n) => Ok(Some(n)),
+        Err(_) => bail!("invalid --tail value '{s}': want a number or 'all'"),
     }
 }
 
@@ -1696,6 +1712,17 @@ mod tests {
             "2026-12-06Tx",
         ] {
             assert!(parse_time_arg(bad, now).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tail_values_parse_like_docker() {
+        assert_eq!(parse_tail("all").unwrap(), None);
+        assert_eq!(parse_tail("-1").unwrap(), None);
+        assert_eq!(parse_tail("0").unwrap(), Some(0));
+        assert_eq!(parse_tail("25").unwrap(), Some(25));
+        for bad in ["", "-", "ten", "1.5", "--1"] {
+            assert!(parse_tail(bad).is_err(), "{bad}");
         }
     }
 
