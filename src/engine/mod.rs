@@ -4,3 +4,4 @@
 //! root. Built only with the `full` feature.
 
 pub mod names;
+pub mod overlay;
