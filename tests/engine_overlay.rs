@@ -383,3 +383,58 @@ fn env_knob_forces_links() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("1 passed"), "{text}");
 }
+
+/// The real thing: an image imported into the store (its whiteouts and
+/// opaque dirs unpacked the store's way), its layer dirs from
+/// `image_layer_dirs`, mounted.
+#[test]
+fn imported_image_mounts_with_whiteouts() {
+    use common::oci::{Compress, Entry, Image, Layer, Layout};
+    if !root_or_skip() {
+        return;
+    }
+    let s = Scratch::new();
+    let mut layout = Layout::create(&s.base.join("layout"));
+    let img = Image::new(vec![
+        Layer::new(
+            Compress::Gzip,
+            vec![
+                Entry::file("etc/a", "a0"),
+                Entry::file("etc/gone", "lower"),
+                Entry::file("opq/old", "old"),
+            ],
+        ),
+        Layer::new(
+            Compress::None,
+            vec![
+                Entry::whiteout("etc/gone"),
+                Entry::opaque("opq"),
+                Entry::file("opq/new", "new"),
+            ],
+        ),
+        Layer::file(Compress::Gzip, "etc/a", "a2"),
+    ]);
+    layout.add_image("t", &img);
+    let store = runway::image::store::Store::open(&s.base.join("store")).unwrap();
+    let imported = runway::image::import::import(&store, &layout.dir, None).unwrap();
+    let rec = store
+        .images()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.id == imported[0].id)
+        .unwrap();
+    let cfg = store.config(&rec).unwrap();
+    let layers = overlay::image_layer_dirs(&store, &cfg).unwrap();
+    assert_eq!(layers.len(), 3);
+
+    overlay::mount(&s.cdir, &layers, &s.target).unwrap();
+    let m = &s.target;
+    assert_eq!(read(&m.join("etc/a")), "a2");
+    assert!(!m.join("etc/gone").exists());
+    assert!(
+        !m.join("opq/old").exists(),
+        "opaque dir hides the lower one"
+    );
+    assert_eq!(read(&m.join("opq/new")), "new");
+    teardown(&s);
+}

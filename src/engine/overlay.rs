@@ -52,6 +52,31 @@ pub enum Unmounted {
     NotMounted,
 }
 
+/// The unpacked layer dirs of an image, lowest first (the order `mount`
+/// takes): the store's dir for each chain id of the config's diff_ids.
+/// A layer not (or no longer) unpacked is an error naming it.
+pub fn image_layer_dirs(
+    store: &crate::image::store::Store,
+    cfg: &crate::image::types::ImageConfig,
+) -> Result<Vec<PathBuf>> {
+    crate::image::types::chain_ids(&cfg.rootfs.diff_ids)
+        .iter()
+        .map(|chain| {
+            if store.has_layer(chain) {
+                Ok(store.layer_dir(chain))
+            } else {
+                Err(Error::errno(
+                    format!(
+                        "overlay: layer {} of the image is not unpacked",
+                        chain.as_str()
+                    ),
+                    libc::ENOENT,
+                ))
+            }
+        })
+        .collect()
+}
+
 /// `container_dir/overlay`.
 pub fn overlay_dir(container_dir: &Path) -> PathBuf {
     container_dir.join("overlay")
@@ -71,7 +96,10 @@ pub fn prepare(container_dir: &Path, layer_dirs: &[PathBuf]) -> Result<()> {
         let p = ov.join("empty");
         std::fs::create_dir_all(&p).ctx(|| format!("overlay: create {}", p.display()))?;
     }
+    let cwd = std::env::current_dir().ctx(|| "overlay: getcwd")?;
     for (n, dir) in layer_dirs.iter().enumerate() {
+        // A link's relative target would be read relative to l/.
+        let dir = &cwd.join(dir);
         let link = ov.join("l").join(n.to_string());
         match std::fs::remove_file(&link) {
             Ok(()) => {}
