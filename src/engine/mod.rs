@@ -2,3 +2,4 @@
 //! rootfs), names and ids, logs; the monitor and restart policies come on
 //! top. A porcelain container is an ordinary OCI container in the runtime
 //! root. Built only with the `full` feature.
+pub mod spec;
