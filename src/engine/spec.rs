@@ -698,7 +698,12 @@ fn mounts(opts: &RunOpts, host: &Host) -> Result<Vec<Mount>> {
         ("/etc/hosts", path(host.hosts_file)),
         ("/etc/resolv.conf", path(host.resolv_conf)),
     ] {
-        v.push(m(dest, "bind", &src, &["rbind", "rprivate"]));
+        // docker: with --read-only these are read-only too.
+        let mut o = vec!["rbind", "rprivate"];
+        if opts.read_only {
+            o.push("ro");
+        }
+        v.push(m(dest, "bind", &src, &o));
     }
 
     let mut user: Vec<Mount> = Vec::new();
@@ -707,8 +712,18 @@ fn mounts(opts: &RunOpts, host: &Host) -> Result<Vec<Mount>> {
         if !dest.starts_with('/') {
             bail!("invalid --tmpfs {t:?}: the path must be absolute");
         }
-        let mut o = vec!["nosuid", "noexec", "nodev"];
-        o.extend(extra.split(',').filter(|s| !s.is_empty()));
+        // docker's defaults for --tmpfs, which the user's options override
+        // ("exec" removes "noexec", as docker's MergeTmpfsOptions).
+        let extra: Vec<&str> = extra.split(',').filter(|s| !s.is_empty()).collect();
+        let mut o: Vec<&str> = ["nosuid", "noexec", "nodev"]
+            .into_iter()
+            .filter(|d| !extra.contains(&&d[2..]))
+            .collect();
+        for x in extra {
+            if !o.contains(&x) {
+                o.push(x);
+            }
+        }
         user.push(m(&clean(dest), "tmpfs", "tmpfs", &o));
     }
     for b in &opts.binds {
@@ -1701,6 +1716,13 @@ mod tests {
         )
         .unwrap();
         assert!(spec.root.as_ref().unwrap().readonly);
+        let hosts = spec.mounts.iter().find(|m| m.destination == "/etc/hosts");
+        assert!(hosts
+            .unwrap()
+            .options
+            .as_ref()
+            .unwrap()
+            .contains(&"ro".to_string()));
         assert_eq!(spec.hostname.as_deref(), Some("web"));
         let dests: Vec<_> = spec.mounts.iter().map(|m| m.destination.as_str()).collect();
         // The user's /dev/shm replaced the default; parents before children.
@@ -1710,7 +1732,7 @@ mod tests {
         let run_m = &spec.mounts[pos("/run")];
         assert_eq!(
             run_m.options.as_ref().unwrap(),
-            &strs(&["nosuid", "noexec", "nodev", "size=1m", "exec"])
+            &strs(&["nosuid", "nodev", "size=1m", "exec"])
         );
         assert!(spec.mounts[pos("/data")]
             .options
