@@ -758,7 +758,16 @@ fn mounts(opts: &RunOpts, host: &Host) -> Result<Vec<Mount>> {
     // A user mount replaces a default one at the same place (docker).
     v.retain(|d| !user.iter().any(|u| u.destination == d.destination));
     // Parents before children, as docker sorts: by path depth, stable.
-    user.sort_by_key(|u| u.destination.split('/').filter(|c| !c.is_empty()).count());
+    // (A hand-written insertion sort: the std stable sort costs ~12 KB of
+    // code for this one call, and there are a handful of mounts.)
+    let depth = |m: &Mount| m.destination.split('/').filter(|c| !c.is_empty()).count();
+    for i in 1..user.len() {
+        let mut j = i;
+        while j > 0 && depth(&user[j - 1]) > depth(&user[j]) {
+            user.swap(j - 1, j);
+            j -= 1;
+        }
+    }
     v.extend(user);
     Ok(v)
 }
