@@ -6,3 +6,4 @@
 pub mod logs;
 pub mod names;
 pub mod overlay;
+pub mod spec;
