@@ -349,6 +349,43 @@ fn cut_connection_then_resume_with_range() {
 }
 
 #[test]
+fn a_whole_partial_is_verified_and_used_without_a_request() {
+    let Some(reg) = registry(Mode::Http) else {
+        return;
+    };
+    let e = Env::new("pull-whole-partial");
+    let mut layout = e.layout();
+    let built = layout.add_image("latest", &Image::new(vec![big_layer(200_000)]));
+    reg.push(&layout.dir, "latest", "lib/big:latest", false);
+    let target = format!("127.0.0.1:{}", reg.port).parse().unwrap();
+    let proxy = FaultProxy::start(target, Fault::None, "/blobs/");
+    let name = format!("{}/lib/big:latest", proxy.host());
+    e.ok(&["image", "ls"]);
+    let layer = &built.layers[0];
+    let partial = e
+        .root()
+        .join("tmp")
+        .join(format!("{}.partial", layer.hex()));
+    let bytes = fs::read(layout.blob_path(layer)).unwrap();
+    // Wrong bytes of the right size: refused as the blob they are not,
+    // and dropped, so the next pull fetches it.
+    fs::write(&partial, vec![0u8; bytes.len()]).unwrap();
+    let err = e.fails(&["image", "pull", &name]);
+    assert!(err.contains(layer.as_str()), "{err}");
+    assert!(!partial.exists(), "a corrupt whole partial was kept");
+    // The blob itself, as a pull killed just before its commit leaves it.
+    fs::write(&partial, &bytes).unwrap();
+    e.ok(&["image", "pull", &name]);
+    let fetched = proxy
+        .requests()
+        .iter()
+        .filter(|s| s.target.contains(layer.as_str()))
+        .count();
+    assert_eq!(fetched, 0, "the whole partial was fetched again");
+    assert_eq!(e.tmp_litter(), Vec::<String>::new());
+}
+
+#[test]
 fn two_concurrent_pulls_download_once() {
     let Some(reg) = registry(Mode::Http) else {
         return;

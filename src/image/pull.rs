@@ -312,12 +312,29 @@ fn fetch_layer(store: &Store, client: &Client, repo: &str, job: &Job) -> Result<
         dl = store.download(&job.desc.digest)?;
         offset = 0;
     }
-    let body = client.get_layer(repo, &job.desc, offset)?;
-    if offset > 0 && !body.resumed() {
-        // The server ignored our Range: start over with what it sends.
-        dl.discard();
-        dl = store.download(&job.desc.digest)?;
-    }
+    // A partial that is already whole (a pull killed between its last
+    // byte and the commit) needs no request: a Range from its end would be
+    // refused (416). It is verified below like any other.
+    let body: Box<dyn Read + Send> = if offset == job.desc.size {
+        Box::new(io::empty())
+    } else {
+        let body = match client.get_layer(repo, &job.desc, offset) {
+            Ok(b) => b,
+            // The registry refused the Range: start over from 0.
+            Err(_) if offset > 0 => {
+                dl.discard();
+                dl = store.download(&job.desc.digest)?;
+                client.get_layer(repo, &job.desc, 0)?
+            }
+            Err(e) => return Err(e),
+        };
+        if dl.offset() > 0 && !body.resumed() {
+            // The server ignored our Range: start over with what it sends.
+            dl.discard();
+            dl = store.download(&job.desc.digest)?;
+        }
+        Box::new(body)
+    };
     let partial = if dl.offset() > 0 {
         Some(dl.partial()?)
     } else {
