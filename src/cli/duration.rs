@@ -6,51 +6,18 @@ use crate::error::Result;
 use std::time::Duration;
 
 pub fn parse(s: &str) -> Result<Duration> {
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if s.is_empty() || s.starts_with('-') {
-        bail!("invalid duration {s:?}");
-    }
-    let s_in = s;
-    let mut s = s.strip_prefix('+').unwrap_or(s);
-    let mut total: f64 = 0.0;
-    if s.is_empty() {
-        bail!("invalid duration {s_in:?}");
-    }
-    while !s.is_empty() {
-        let num_end = s
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(s.len());
-        let num = &s[..num_end];
-        if num.is_empty() || num == "." || num.matches('.').count() > 1 {
-            bail!("invalid duration {s_in:?}");
+    // Go takes a leading '+'; runway's own parser (shared with `logs
+    // --since`) does not, and a negative interval makes no sense here.
+    let body = s.strip_prefix('+').unwrap_or(s);
+    match crate::timefmt::parse_duration(body) {
+        // Go's limit: an int64 of nanoseconds.
+        Some(d) if d.as_secs() <= 9_223_372_036 => Ok(d),
+        Some(_) => bail!("invalid duration {s:?}"),
+        None if body.ends_with(|c: char| c.is_ascii_digit()) && body != "0" => {
+            bail!("missing unit in duration {s:?}")
         }
-        let v: f64 = match num.parse() {
-            Ok(v) => v,
-            Err(_) => bail!("invalid duration {s_in:?}"),
-        };
-        s = &s[num_end..];
-        let unit_end = s
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(s.len());
-        let mult = match &s[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "" => bail!("missing unit in duration {s_in:?}"),
-            u => bail!("unknown unit {u:?} in duration {s_in:?}"),
-        };
-        s = &s[unit_end..];
-        total += v * mult;
+        None => bail!("invalid duration {s:?}"),
     }
-    if !total.is_finite() || total > 9.2e9 {
-        bail!("invalid duration {s_in:?}");
-    }
-    Ok(Duration::from_secs_f64(total))
 }
 
 #[cfg(test)]

@@ -268,8 +268,8 @@ fn progress(jobs: &[Job], stop: &AtomicBool) {
             } else {
                 format!(
                     "Downloading {}/{}",
-                    human(j.read.load(Ordering::Relaxed)),
-                    human(j.desc.size)
+                    super::human_size(j.read.load(Ordering::Relaxed)),
+                    super::human_size(j.desc.size)
                 )
             };
             let _ = writeln!(out, "\x1b[2K{}: {state}", j.desc.digest.short());
@@ -280,14 +280,6 @@ fn progress(jobs: &[Job], stop: &AtomicBool) {
             return;
         }
         std::thread::sleep(Duration::from_millis(150));
-    }
-}
-
-fn human(n: u64) -> String {
-    if n >= 1_000_000 {
-        format!("{:.1}MB", n as f64 / 1e6)
-    } else {
-        format!("{:.1}kB", n as f64 / 1e3)
     }
 }
 

@@ -70,41 +70,7 @@ pub fn table(rows: &[Vec<String>]) -> String {
 /// Seconds since the epoch of an RFC 3339 time ("2024-01-02T03:04:05.5Z",
 /// "…+01:00").
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut rest = &s[19..];
-    if let Some(r) = rest.strip_prefix('.') {
-        let n = r.bytes().take_while(u8::is_ascii_digit).count();
-        rest = &r[n..];
-    }
-    let off = match rest {
-        "Z" | "z" => 0,
-        r if r.len() == 6 && (r.starts_with('+') || r.starts_with('-')) => {
-            let oh: i64 = r.get(1..3)?.parse().ok()?;
-            let om: i64 = r.get(4..6)?.parse().ok()?;
-            let o = oh * 3600 + om * 60;
-            if r.starts_with('-') {
-                -o
-            } else {
-                o
-            }
-        }
-        _ => return None,
-    };
-    // days_from_civil (Howard Hinnant's algorithm).
-    let yy = if mo <= 2 { y - 1 } else { y };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + mi * 60 + sec - off)
+    crate::timefmt::parse_rfc3339(s).map(|(secs, _)| secs)
 }
 
 /// docker's units.HumanDuration.
@@ -145,37 +111,7 @@ pub fn human_duration(secs: i64) -> String {
     format!("{} years", s / 3600 / 24 / 365)
 }
 
-/// docker's units.HumanSizeWithPrecision(size, 3): decimal units, three
-/// significant digits, Go's %g ("4.26MB", "12.3kB", "512B").
-pub fn human_size(size: u64) -> String {
-    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    let mut v = size as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < UNITS.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    format!("{}{}", fmt_g3(v), UNITS[i])
-}
-
-/// Go's %.3g for 0 <= v < 1000.
-fn fmt_g3(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    let digits = v.abs().log10().floor() as i32;
-    let decimals = (2 - digits).max(0) as usize;
-    let s = format!("{v:.decimals$}");
-    // Rounding up may reach 1000: Go prints "1e+03".
-    if s.trim_end_matches('0').trim_end_matches('.') == "1000" {
-        return "1e+03".into();
-    }
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
-}
+pub use crate::image::human_size;
 
 /// "2024-01-02 03:04:05 +0000 UTC", as docker's CreatedAt.
 fn created_at(secs: i64) -> String {
