@@ -27,6 +27,7 @@ mod v1;
 mod v2;
 
 pub use devices::{effective_rules, DeviceRules};
+pub use path::clean as clean_path;
 pub use v2::{cpu_max, shares_to_weight, swap_max, weight_v1_to_v2};
 
 use crate::bail;

@@ -135,8 +135,9 @@ pub fn own_path(m: &Mount, own: &[Membership]) -> Option<String> {
     Some(clean(&p))
 }
 
-/// Lexical clean of a cgroup path, rooted at "/": no "..", ".", or double
-/// slashes can climb out of the hierarchy.
+/// Lexical clean of a path, rooted at "/": no "..", ".", or double slashes
+/// can climb out of the hierarchy (a cgroup's, or a container's mount
+/// destinations in engine::spec).
 pub fn clean(p: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for c in p.split('/') {

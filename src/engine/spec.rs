@@ -7,6 +7,7 @@
 //! dir's files, the init binary) comes in through [`Host`].
 
 use crate::bail;
+use crate::cgroups::clean_path as clean;
 use crate::error::{Context, Error, Result};
 use crate::image::types::ContainerConfig;
 use crate::spec::{
@@ -364,21 +365,6 @@ fn workdir(image: &ContainerConfig, opts: &RunOpts) -> Result<String> {
         Some(w) => Ok(clean(&format!("/{w}"))),
         None => Ok("/".to_string()),
     }
-}
-
-/// Lexical clean of an absolute path: no `.`, `..` or doubled slashes.
-fn clean(p: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    format!("/{}", parts.join("/"))
 }
 
 /// The process's user as docker's (moby/sys/user) GetExecUser finds it.
