@@ -134,12 +134,32 @@ fn to_string(s: OsString) -> Result<String> {
 /// Parse `argv` (without the program/command name) against `table`.
 /// `max_positionals`: after that many positionals, the rest is taken raw.
 pub fn parse(argv: Vec<OsString>, table: &[Flag], max_positionals: Option<usize>) -> Result<Args> {
+    parse_with(argv, table, max_positionals, true)
+}
+
+/// docker's habits (the porcelain): `-abc` is always a cluster of short
+/// flags, so a container's command after the image (`ls -name`) is never
+/// rewritten.
+pub fn parse_docker(
+    argv: Vec<OsString>,
+    table: &[Flag],
+    max_positionals: Option<usize>,
+) -> Result<Args> {
+    parse_with(argv, table, max_positionals, false)
+}
+
+fn parse_with(
+    argv: Vec<OsString>,
+    table: &[Flag],
+    max_positionals: Option<usize>,
+    single_dash_long: bool,
+) -> Result<Args> {
     // urfave/cli accepts `-bundle` for `--bundle`; lexopt would read that
     // as a cluster of short flags, so rewrite known long names first.
     let mut norm: Vec<OsString> = Vec::with_capacity(argv.len());
     let mut seen_dashdash = false;
     for a in argv {
-        if seen_dashdash {
+        if seen_dashdash || !single_dash_long {
             norm.push(a);
             continue;
         }
@@ -212,7 +232,9 @@ pub fn parse(argv: Vec<OsString>, table: &[Flag], max_positionals: Option<usize>
             };
             out.values.push((f.long, v));
         } else {
-            let v = match p.optional_value() {
+            // docker: `-it` is -i and -t, never -i=t.
+            let clustered = !single_dash_long && matches!(arg, Arg::Short(_));
+            let v = match if clustered { None } else { p.optional_value() } {
                 Some(v) => parse_bool(f.long, &to_string(v)?)?,
                 None => "true",
             };
@@ -278,6 +300,24 @@ mod tests {
             "",
         ];
         assert_eq!(h, want.join("\n"));
+    }
+
+    #[test]
+    fn docker_style_leaves_the_command_alone() {
+        let t: &[Flag] = &[
+            val("name", None, "N", "name"),
+            flag("tty", Some('t'), "tty"),
+        ];
+        let r = parse_docker(a(&["-t", "img", "ls", "-name"]), t, Some(1)).unwrap();
+        assert!(r.is_set("tty"));
+        let t2: &[Flag] = &[
+            flag("interactive", Some('i'), "i"),
+            flag("tty", Some('t'), "t"),
+        ];
+        let r = parse_docker(a(&["-it", "img"]), t2, Some(1)).unwrap();
+        assert!(r.is_set("interactive") && r.is_set("tty"));
+        assert_eq!(r.positionals, vec!["img"]);
+        assert_eq!(r.rest, vec!["ls", "-name"]);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The command line: runc's global flags and subcommands, one file each.
 
 pub mod args;
+#[cfg(feature = "full")]
+pub mod container;
 pub mod create;
 pub mod delete;
 pub mod duration;
@@ -104,6 +106,9 @@ Commands:
 
   image    pull, import, list, inspect, tag, remove and prune images
            (aliases: pull, images, rmi)
+  container run containers from images: run, create, start, stop, rm,
+           ps, logs, exec, inspect, wait, top, prune
+           (aliases: rm, logs, inspect, and ps without an id)
 
 Every command takes --help.
 ";
@@ -201,6 +206,11 @@ pub fn main(argv: Vec<OsString>) -> Result<i32> {
         "exec" => exec::main(&global, rest),
         "pause" => pause::pause(&global, rest),
         "resume" => pause::resume(&global, rest),
+        // runc's `ps ID`; docker's `ps` lists containers.
+        #[cfg(feature = "full")]
+        "ps" if !rest.iter().any(|a| !a.to_string_lossy().starts_with('-')) => {
+            container::ps::main(&global, rest)
+        }
         "ps" => ps::main(&global, rest),
         "events" => events::main(&global, rest),
         "update" => update::main(&global, rest),
@@ -216,6 +226,14 @@ pub fn main(argv: Vec<OsString>) -> Result<i32> {
         "images" => image::ls::main(&global, rest),
         #[cfg(feature = "full")]
         "rmi" => image::rm::main(&global, rest),
+        #[cfg(feature = "full")]
+        "container" => container::main(&global, rest),
+        #[cfg(feature = "full")]
+        "rm" => container::rm::main(&global, rest),
+        #[cfg(feature = "full")]
+        "logs" => container::logs::main(&global, rest),
+        #[cfg(feature = "full")]
+        "inspect" => container::inspect::main(&global, rest),
         "help" => {
             print!("{}", usage());
             Ok(0)

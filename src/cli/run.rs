@@ -46,6 +46,13 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
 }
 
 fn run(g: &Global, a: &args::Args, id: &str) -> Result<i32> {
+    if a.get("bundle").is_none() && !std::path::Path::new("config.json").exists() {
+        // `runway run busybox` is docker's habit; runc's run wants a bundle.
+        return Err(Error::errno(
+            "run: no bundle: ./config.json (to run an image: runway container run IMAGE)",
+            libc::ENOENT,
+        ));
+    }
     let detach = a.is_set("detach");
     let mut opts = super::create::opts(g, a, id, true)?;
     // Foreground with a terminal and no engine: we are the console.

@@ -653,6 +653,43 @@ impl Store {
         })
     }
 
+    /// `holds/<holder>`: a container's claim on the image it was created
+    /// from, so that gc keeps the image's blobs and layers even after its
+    /// last name is removed. Written under the writer lock (see `writer`),
+    /// which gc's exclusive lock waits for.
+    pub fn hold(&self, holder: &str, manifest: &Digest) -> Result<()> {
+        let d = self.root.join("holds");
+        fs::create_dir_all(&d).ctx(|| format!("create {}", d.display()))?;
+        crate::container::state::write_atomic(&d.join(holder), manifest.as_str().as_bytes())
+    }
+
+    /// Drops `holder`'s claim; absent is fine.
+    pub fn release(&self, holder: &str) -> Result<()> {
+        let p = self.root.join("holds").join(holder);
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).ctx(|| format!("remove {}", p.display())),
+        }
+    }
+
+    /// Every (holder, manifest digest) claim.
+    pub fn holds(&self) -> Vec<(String, Digest)> {
+        let Ok(rd) = fs::read_dir(self.root.join("holds")) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                if name.starts_with('.') {
+                    return None;
+                }
+                let d = fs::read_to_string(e.path()).ok()?;
+                Some((name, Digest::parse(d.trim()).ok()?))
+            })
+            .collect()
+    }
+
     /// Garbage collection for `prune`, waiting for running writers to
     /// finish; partial downloads go too.
     pub fn gc(&self) -> Result<GcReport> {
@@ -681,6 +718,18 @@ impl Store {
         let mut layers: BTreeSet<String> = BTreeSet::new();
         for e in &idx.manifests {
             self.mark(e, &mut blobs, &mut layers, 0);
+        }
+        for (_, d) in self.holds() {
+            let held = Descriptor {
+                media_type: String::new(),
+                digest: d,
+                size: 0,
+                urls: None,
+                annotations: None,
+                platform: None,
+                artifact_type: None,
+            };
+            self.mark(&held, &mut blobs, &mut layers, 0);
         }
         let mut report = GcReport::default();
         let bdir = self.root.join("blobs/sha256");

@@ -197,3 +197,12 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     }
     Ok(if failed.is_empty() { 0 } else { 1 })
 }
+
+/// One image's inspect JSON (for `runway inspect`, which takes containers
+/// and images alike).
+pub fn image_json(g: &Global, name: &str) -> Result<serde_json::Value> {
+    let store = Store::open(&g.data_root)?;
+    let (r, _) = store.lookup(name)?;
+    let i = describe(&store, &r)?;
+    serde_json::to_value(&i).map_err(|e| Error::msg(format!("encode: {e}")))
+}

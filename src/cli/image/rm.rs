@@ -65,6 +65,29 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
 
 fn rm_one(store: &Store, s: &str, force: bool) -> Result<Vec<String>> {
     let (img, name) = store.lookup(s)?;
+    // A container's image stays while the container does (docker refuses
+    // unless forced; forced, the names go and the data stays held).
+    let last_name = name.is_none() || img.names.len() + img.repo_digests.len() <= 1;
+    if last_name && !force {
+        if let Some((holder, _)) = store
+            .holds()
+            .into_iter()
+            .find(|(_, d)| d == &img.manifest.digest)
+        {
+            let short = &holder[..holder.len().min(12)];
+            return Err(Error::msg(match &name {
+                Some(n) => format!(
+                    "conflict: unable to remove repository reference \"{}\" (must force) - container {short} is using its referenced image {}",
+                    familiar(n),
+                    img.short_id()
+                ),
+                None => format!(
+                    "conflict: unable to delete {} (must be forced) - image is being used by container {short}",
+                    img.short_id()
+                ),
+            }));
+        }
+    }
     let removal = match name {
         Some(n) => store.remove_name(&n)?,
         None => {

@@ -1,0 +1,449 @@
+//! `container create`: from an image name (or `--rootfs DIR`) to a
+//! container on disk: an id and name, the image held, the overlay
+//! mounted, hostname/hosts/resolv.conf, volumes, bundle/config.json, the
+//! record. On any failure every trace is removed.
+
+use crate::engine::record::{self, Record};
+use crate::engine::spec::{self, RunOpts};
+use crate::engine::{names, overlay};
+use crate::error::{Context, Error, Result};
+use crate::image::store::Store;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PullPolicy {
+    #[default]
+    Missing,
+    Always,
+    Never,
+}
+
+impl PullPolicy {
+    pub fn parse(s: &str) -> Result<PullPolicy> {
+        match s {
+            "missing" => Ok(PullPolicy::Missing),
+            "always" => Ok(PullPolicy::Always),
+            "never" => Ok(PullPolicy::Never),
+            _ => Err(Error::msg(format!(
+                "invalid pull policy {s:?}: missing, always or never"
+            ))),
+        }
+    }
+}
+
+/// Where things live.
+pub struct Ctx<'a> {
+    pub root: &'a Path,
+    pub data_root: &'a Path,
+    pub insecure_registries: &'a [String],
+}
+
+/// What `create`/`run` were asked, parsed.
+#[derive(Default)]
+pub struct Request {
+    pub image: Option<String>,
+    pub rootfs: Option<PathBuf>,
+    pub name: Option<String>,
+    pub run: RunOpts,
+    /// `-v` as given.
+    pub volumes: Vec<String>,
+    pub restart: record::RestartPolicy,
+    pub auto_remove: bool,
+    /// `--log-opt K=V` as given.
+    pub log_opts: Vec<String>,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<u32>,
+    pub pull: PullPolicy,
+    pub platform: Option<String>,
+    pub interactive: bool,
+    pub init: bool,
+    pub security_opts: Vec<String>,
+    pub network: String,
+}
+
+/// `--restart` as docker takes it.
+pub fn parse_restart(s: &str) -> Result<record::RestartPolicy> {
+    let (name, count) = s.split_once(':').unwrap_or((s, ""));
+    let bad = || Error::msg(format!("invalid restart policy {s:?}"));
+    let maximum_retry_count = if count.is_empty() {
+        0
+    } else {
+        if name != "on-failure" {
+            return Err(Error::msg(format!(
+                "invalid restart policy {s:?}: maximum retry count can only be used with 'on-failure'"
+            )));
+        }
+        count.parse::<u32>().map_err(|_| bad())?
+    };
+    match name {
+        "no" | "" | "always" | "unless-stopped" | "on-failure" => Ok(record::RestartPolicy {
+            name: if name.is_empty() { "no" } else { name }.to_string(),
+            maximum_retry_count,
+        }),
+        _ => Err(bad()),
+    }
+}
+
+/// The image's record and config, pulled first if the policy says so.
+fn find_image(
+    ctx: &Ctx,
+    name: &str,
+    policy: PullPolicy,
+    platform: Option<&str>,
+) -> Result<(
+    crate::image::store::ImageRecord,
+    crate::image::types::ImageConfig,
+)> {
+    let store = Store::open(ctx.data_root)?;
+    let have = store.lookup(name);
+    let need = match (&have, policy) {
+        (_, PullPolicy::Always) => true,
+        (Ok(_), _) => false,
+        (Err(_), PullPolicy::Missing) => true,
+        (Err(e), PullPolicy::Never) => {
+            return Err(Error::msg(format!(
+                "{name}: image not known and --pull never: {e}"
+            )))
+        }
+    };
+    if need {
+        let r = crate::image::reference::Reference::parse(name)?;
+        if policy == PullPolicy::Missing {
+            crate::log::warn(&format!("Unable to find image '{r}' locally"));
+        }
+        let plat = match platform {
+            Some(p) => crate::image::types::Platform::parse(p)?,
+            None => crate::image::types::Platform::host(),
+        };
+        crate::image::pull::pull(
+            &r,
+            &crate::image::pull::PullOpts {
+                data_root: ctx.data_root.to_path_buf(),
+                platform: plat,
+                platform_explicit: platform.is_some(),
+                insecure_registries: ctx.insecure_registries.to_vec(),
+                quiet: true,
+            },
+        )?;
+        let (img, _) = store.lookup(&r.to_string())?;
+        let cfg = store.config(&img)?;
+        return Ok((img, cfg));
+    }
+    let (img, _) = have?;
+    let cfg = store.config(&img)?;
+    Ok((img, cfg))
+}
+
+/// Removes a half-made container on drop unless disarmed.
+struct Undo<'a> {
+    ctx: &'a Ctx<'a>,
+    id: String,
+    armed: bool,
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            if let Err(e) =
+                crate::engine::remove::remove(self.ctx.root, self.ctx.data_root, &self.id)
+            {
+                crate::log::warn(&format!("cleanup of container {}: {e}", self.id));
+            }
+        }
+    }
+}
+
+/// Creates the container; returns its id.
+pub fn create(ctx: &Ctx, mut req: Request) -> Result<String> {
+    let image = match (&req.image, &req.rootfs) {
+        (Some(name), None) => Some(find_image(ctx, name, req.pull, req.platform.as_deref())?),
+        (None, Some(_)) => None,
+        _ => return Err(Error::msg("want an image or --rootfs DIR")),
+    };
+    let restart = &req.restart;
+    if req.auto_remove && restart.name != "no" {
+        return Err(Error::msg(
+            "conflicting options: cannot specify both --restart and --rm",
+        ));
+    }
+    let log_opts = crate::engine::logs::parse_log_opts(&req.log_opts)?;
+    let _ = log_opts;
+    if let Some(n) = &req.name {
+        names::validate(n)?;
+    }
+
+    let id = names::new_id()?;
+    let dir = record::dir(ctx.data_root, &id);
+    std::fs::create_dir_all(names::containers_dir(ctx.data_root))
+        .ctx(|| format!("create {}", names::containers_dir(ctx.data_root).display()))?;
+    std::fs::create_dir(&dir).ctx(|| format!("create {}", dir.display()))?;
+    let mut undo = Undo {
+        ctx,
+        id: id.clone(),
+        armed: true,
+    };
+    // Held until the record is written: sweep and prune wait for it.
+    let _lock = record::lock(&dir)?;
+    let name = req.name.clone().unwrap_or_else(|| names::default_name(&id));
+    names::reserve(ctx.data_root, &name, &id)?;
+
+    let bundle = dir.join("bundle");
+    let rootfs_mnt = bundle.join("rootfs");
+    std::fs::create_dir_all(&rootfs_mnt).ctx(|| format!("create {}", rootfs_mnt.display()))?;
+    let mut layers: Vec<String> = Vec::new();
+    let (rootfs, image_id, manifest, cfg) = match &image {
+        Some((img, cfg)) => {
+            let store = Store::open(ctx.data_root)?;
+            // The hold goes in under the writer lock, which a gc waits
+            // for: the layers found below are not collected under us.
+            let _w = store.writer()?;
+            store.hold(&id, &img.manifest.digest)?;
+            let dirs = overlay::image_layer_dirs(&store, cfg)?;
+            layers = crate::image::types::chain_ids(&cfg.rootfs.diff_ids)
+                .iter()
+                .map(|d| d.as_str().to_string())
+                .collect();
+            overlay::mount(&dir, &dirs, &rootfs_mnt)?;
+            (
+                rootfs_mnt.clone(),
+                img.id.as_str().to_string(),
+                img.manifest.digest.as_str().to_string(),
+                cfg.config.clone(),
+            )
+        }
+        None => {
+            let r = req.rootfs.clone().unwrap_or_default();
+            let abs = std::fs::canonicalize(&r).ctx(|| format!("--rootfs {}", r.display()))?;
+            if !abs.is_dir() {
+                return Err(Error::errno(
+                    format!("--rootfs {}", r.display()),
+                    libc::ENOTDIR,
+                ));
+            }
+            (abs, String::new(), String::new(), None)
+        }
+    };
+
+    // The files docker bind-mounts over the image's.
+    let hostname = match &req.run.hostname {
+        Some(h) if !h.is_empty() => h.clone(),
+        _ => names::short_id(&id).to_string(),
+    };
+    write_file(&dir.join("hostname"), format!("{hostname}\n").as_bytes())?;
+    write_file(&dir.join("hosts"), hosts(&hostname).as_bytes())?;
+    write_file(&dir.join("resolv.conf"), &resolv_conf(&req.network))?;
+
+    // INIT-BINARY
+    // VOLUMES-CREATE
+    let volumes: Vec<String> = Vec::new();
+    let mut mounts: Vec<record::MountPoint> = Vec::new();
+    for v in &req.volumes {
+        let b = parse_bind(v)?;
+        mounts.push(record::MountPoint {
+            kind: "bind".into(),
+            name: String::new(),
+            source: b.source.clone(),
+            destination: b.destination.clone(),
+            mode: if b.readonly {
+                "ro".into()
+            } else {
+                String::new()
+            },
+            rw: !b.readonly,
+        });
+        req.run.binds.push(b);
+    }
+
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let host = spec::Host {
+        id: &id,
+        rootfs: &rootfs,
+        env: &env,
+        hostname_file: &dir.join("hostname"),
+        hosts_file: &dir.join("hosts"),
+        resolv_conf: &dir.join("resolv.conf"),
+        cgroup_v2: crate::cgroups::layout() == crate::cgroups::Layout::V2,
+    };
+    let mut oci = spec::build(cfg.as_ref(), &req.run, &host)?;
+    if req.rootfs.is_some() {
+        if let Some(r) = oci.root.as_mut() {
+            r.path = rootfs.to_string_lossy().into_owned();
+        }
+    }
+    let process = oci.process.clone().unwrap_or_default();
+    let bytes = serde_json::to_vec_pretty(&oci)
+        .map_err(|e| Error::msg(format!("encode config.json: {e}")))?;
+    crate::container::state::write_atomic(&bundle.join("config.json"), &bytes)?;
+
+    let args = process.args.clone();
+    let image_cfg = cfg.clone().unwrap_or_default();
+    let rec = Record {
+        id: id.clone(),
+        name: name.clone(),
+        created: record::now_rfc3339(),
+        image: image_id,
+        image_manifest: manifest,
+        layers,
+        rootfs: req
+            .rootfs
+            .as_ref()
+            .map(|_| rootfs.to_string_lossy().into_owned()),
+        path: args.first().cloned().unwrap_or_default(),
+        args: args.iter().skip(1).cloned().collect(),
+        config: record::Config {
+            hostname,
+            user: req
+                .run
+                .user
+                .clone()
+                .or(image_cfg.user.clone())
+                .unwrap_or_default(),
+            env: process.env.clone(),
+            cmd: if req.run.args.is_empty() {
+                image_cfg.cmd.clone().unwrap_or_default()
+            } else {
+                req.run.args.clone()
+            },
+            entrypoint: match &req.run.entrypoint {
+                Some(e) if e.is_empty() => None,
+                Some(e) => Some(vec![e.clone()]),
+                None => image_cfg.entrypoint.clone(),
+            },
+            working_dir: process.cwd.clone(),
+            labels: {
+                let mut l = image_cfg.labels.clone().unwrap_or_default();
+                l.extend(req.run.labels.clone());
+                l
+            },
+            stop_signal: req
+                .stop_signal
+                .clone()
+                .or(image_cfg.stop_signal.clone())
+                .unwrap_or_else(|| "SIGTERM".into()),
+            stop_timeout: req.stop_timeout,
+            tty: req.run.tty,
+            open_stdin: req.interactive,
+            image: req.image.clone().unwrap_or_default(),
+        },
+        host_config: record::HostConfig {
+            binds: req.volumes.clone(),
+            network_mode: req.network.clone(),
+            restart_policy: req.restart.clone(),
+            auto_remove: req.auto_remove,
+            cap_add: req.run.cap_add.clone(),
+            cap_drop: req.run.cap_drop.clone(),
+            privileged: req.run.privileged,
+            readonly_rootfs: req.run.read_only,
+            tmpfs: req
+                .run
+                .tmpfs
+                .iter()
+                .map(|t| {
+                    let (p, o) = t.split_once(':').unwrap_or((t, ""));
+                    (p.to_string(), o.to_string())
+                })
+                .collect(),
+            memory: req.run.memory.unwrap_or(0),
+            nano_cpus: req.run.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
+            pids_limit: req.run.pids_limit.unwrap_or(0),
+            init: req.init,
+            security_opt: req.security_opts.clone(),
+            log_config: record::LogConfig {
+                kind: "json-file".into(),
+                config: req
+                    .log_opts
+                    .iter()
+                    .filter_map(|o| o.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            },
+        },
+        mounts,
+        volumes,
+        log_path: dir.join(record::LOG).to_string_lossy().into_owned(),
+    };
+    record::save_state(&dir, &record::State::default())?;
+    record::save(&dir, &rec)?;
+    undo.armed = false;
+    Ok(id)
+}
+
+fn write_file(p: &Path, data: &[u8]) -> Result<()> {
+    std::fs::write(p, data).ctx(|| format!("write {}", p.display()))
+}
+
+fn hosts(hostname: &str) -> String {
+    format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+    )
+}
+
+/// The host's resolv.conf; a private network namespace cannot reach the
+/// host's loopback resolvers (systemd-resolved's 127.0.0.53), so those
+/// lines go, as docker does.
+fn resolv_conf(network: &str) -> Vec<u8> {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    if network == "host" {
+        return host.into_bytes();
+    }
+    let mut out = String::new();
+    for l in host.lines() {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        if w.first() == Some(&"nameserver")
+            && w.get(1)
+                .is_some_and(|a| a.starts_with("127.") || *a == "::1")
+        {
+            continue;
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// `-v HOST:CTR[:ro|rw]` (named volumes: VOLUMES-CREATE).
+fn parse_bind(s: &str) -> Result<spec::BindMount> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let (src, dst, mode) = match parts.as_slice() {
+        [a, b] => (*a, *b, ""),
+        [a, b, m] => (*a, *b, *m),
+        _ => return Err(Error::msg(format!("invalid volume specification: '{s}'"))),
+    };
+    if !src.starts_with('/') || !dst.starts_with('/') {
+        return Err(Error::msg(format!("invalid volume specification: '{s}'")));
+    }
+    let readonly = match mode {
+        "" | "rw" => false,
+        "ro" => true,
+        _ => return Err(Error::msg(format!("invalid mode: {mode}"))),
+    };
+    std::fs::create_dir_all(src).ctx(|| format!("create bind source {src}"))?;
+    Ok(spec::BindMount {
+        source: src.to_string(),
+        destination: dst.to_string(),
+        readonly,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_policies_parse_as_docker() {
+        assert_eq!(parse_restart("no").unwrap().name, "no");
+        let p = parse_restart("on-failure:3").unwrap();
+        assert_eq!((p.name.as_str(), p.maximum_retry_count), ("on-failure", 3));
+        assert!(parse_restart("always:3").is_err());
+        assert!(parse_restart("sometimes").is_err());
+        assert!(parse_restart("on-failure:x").is_err());
+    }
+
+    #[test]
+    fn resolv_conf_drops_loopback_resolvers_unless_host() {
+        // Reads the machine's file: only check the filter's shape.
+        let s = String::from_utf8(resolv_conf("none")).unwrap();
+        assert!(!s.contains("nameserver 127."));
+    }
+}
