@@ -158,10 +158,79 @@ fn null_stdio() {
     }
 }
 
+/// Closes the fds the caller inherited from its own parent (runway opens
+/// everything close-on-exec; the monitor never execs, so those would stay
+/// open for the container's whole life: a pipe some shell waits on).
+fn close_inherited() {
+    let Ok(rd) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = rd
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_GETFD/close on fd numbers we read from /proc; an fd
+        // that is gone meanwhile (read_dir's own) just fails.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+/// The monitor takes no signal from a terminal (it has none) and none
+/// blocked by the caller; TERM and KILL end it (`ps` shows that and
+/// `rm -f` cleans up).
+fn calm_signals() {
+    // SAFETY: sigprocmask/signal with valid arguments.
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        for sig in [
+            libc::SIGHUP,
+            libc::SIGINT,
+            libc::SIGQUIT,
+            libc::SIGPIPE,
+            libc::SIGTSTP,
+            libc::SIGTTIN,
+            libc::SIGTTOU,
+            libc::SIGWINCH,
+            libc::SIGUSR1,
+            libc::SIGUSR2,
+        ] {
+            libc::signal(sig, libc::SIG_IGN);
+        }
+    }
+}
+
 fn child(l: &Launch, dir: &Path, sock: OwnedFd) -> i32 {
     // Its own session: the caller's terminal hanging up or ^C must not
     // reach the monitor.
     let _ = rustix::process::setsid();
+    close_inherited();
+    calm_signals();
+    // Paths made absolute before leaving the caller's cwd, which the
+    // monitor must not pin (it may be a mount someone wants to unmount).
+    let (Ok(root), Ok(data_root), Ok(dir)) = (
+        std::path::absolute(l.root),
+        std::path::absolute(l.data_root),
+        std::path::absolute(dir),
+    ) else {
+        return 1;
+    };
+    let _ = std::env::set_current_dir("/");
+    let l = &Launch {
+        root: &root,
+        data_root: &data_root,
+        id: l.id,
+        attach: l.attach,
+    };
+    let dir = dir.as_path();
     let caller = l.attach.then(|| Caller {
         stdin: dup_high(rustix::stdio::stdin()),
         stdout: dup_high(rustix::stdio::stdout()),

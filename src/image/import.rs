@@ -35,9 +35,24 @@ pub struct Imported {
 
 /// Import `src` (a path) into `store`, naming the image `name` if given.
 pub fn import(store: &Store, src: &Path, name: Option<&Reference>) -> Result<Vec<Imported>> {
+    import_with(store, src, name, &[])
+}
+
+/// `import` with docker's `--change` instructions, which apply to a
+/// rootfs tarball's new config (an archive brings its own config).
+pub fn import_with(
+    store: &Store,
+    src: &Path,
+    name: Option<&Reference>,
+    changes: &[String],
+) -> Result<Vec<Imported>> {
+    let mut cfg = serde_json::json!({});
+    for c in changes {
+        apply_change(&mut cfg, c)?;
+    }
     let w = store.writer()?;
     let mut txn = Txn::default();
-    let res = import_any(store, src, name, &mut txn);
+    let res = import_any(store, src, name, &cfg, !changes.is_empty(), &mut txn);
     drop(w);
     if res.is_err() {
         // What this import stored is referenced by no image: a gc removes
@@ -52,17 +67,27 @@ fn import_any(
     store: &Store,
     src: &Path,
     name: Option<&Reference>,
+    changes: &serde_json::Value,
+    changed: bool,
     txn: &mut Txn,
 ) -> Result<Vec<Imported>> {
+    let refuse_changes = || {
+        if changed {
+            bail!("--change applies to a rootfs tarball only: an image archive has its own config");
+        }
+        Ok(())
+    };
     let md = fs::metadata(src).ctx(|| format!("open {}", src.display()))?;
     if md.is_dir() {
+        refuse_changes()?;
         let s = Source::Dir(src.to_path_buf());
         return import_archive(store, &s, name, txn);
     }
     let kind = classify(src)?;
     match kind {
-        Kind::Rootfs => import_rootfs(store, src, name, txn),
+        Kind::Rootfs => import_rootfs(store, src, name, changes, txn),
         Kind::Archive => {
+            refuse_changes()?;
             let staged = stage(store, src)?;
             let r = import_archive(store, &staged, name, txn);
             drop(staged);
@@ -787,6 +812,7 @@ fn import_rootfs(
     store: &Store,
     src: &Path,
     name: Option<&Reference>,
+    changes: &serde_json::Value,
     txn: &mut Txn,
 ) -> Result<Vec<Imported>> {
     let comp = file_compression(src)?;
@@ -835,7 +861,7 @@ fn import_rootfs(
         "created": now,
         "architecture": host.architecture,
         "os": host.os,
-        "config": {},
+        "config": changes,
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [{"created": now, "created_by": "runway image import"}],
     });
@@ -903,5 +929,143 @@ mod tests {
         assert_eq!(clean("a/../b"), None);
         assert_eq!(legacy_hex(&format!("{h}.json")), Some(h.clone()));
         assert_eq!(legacy_hex(&format!("{h}/layer.tar")), None);
+    }
+}
+
+/// One docker `--change` instruction (Dockerfile syntax) applied to an
+/// image config's `config` object: CMD, ENTRYPOINT (JSON or shell form),
+/// ENV, WORKDIR, USER, LABEL, EXPOSE, VOLUME, STOPSIGNAL.
+pub fn apply_change(cfg: &mut serde_json::Value, change: &str) -> Result<()> {
+    use serde_json::{json, Value};
+    let change = change.trim();
+    let (word, rest) = change
+        .split_once(char::is_whitespace)
+        .map(|(w, r)| (w, r.trim()))
+        .unwrap_or((change, ""));
+    let bad = |why: &str| Error::msg(format!("--change {change:?}: {why}"));
+    if rest.is_empty() {
+        return Err(bad("needs an argument"));
+    }
+    let Some(obj) = cfg.as_object_mut() else {
+        return Err(bad("config is not an object"));
+    };
+    // `["a","b"]` or a shell line, run by /bin/sh -c (Dockerfile rules).
+    let words = |shell: bool| -> Result<Value> {
+        if rest.starts_with('[') {
+            let v: Vec<String> =
+                serde_json::from_str(rest).map_err(|_| bad("not a JSON array of strings"))?;
+            return Ok(json!(v));
+        }
+        if shell {
+            Ok(json!(["/bin/sh", "-c", rest]))
+        } else {
+            Ok(json!(rest.split_whitespace().collect::<Vec<_>>()))
+        }
+    };
+    // `K=V K2=V2` or the old `K V` form.
+    let pairs = || -> Result<Vec<(String, String)>> {
+        if !rest.contains('=') {
+            let (k, v) = rest
+                .split_once(char::is_whitespace)
+                .ok_or_else(|| bad("want KEY=VALUE"))?;
+            return Ok(vec![(k.to_string(), v.trim().to_string())]);
+        }
+        rest.split_whitespace()
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').ok_or_else(|| bad("want KEY=VALUE"))?;
+                Ok((k.to_string(), v.trim_matches('"').to_string()))
+            })
+            .collect()
+    };
+    match word.to_ascii_uppercase().as_str() {
+        "CMD" => {
+            obj.insert("Cmd".into(), words(true)?);
+        }
+        "ENTRYPOINT" => {
+            obj.insert("Entrypoint".into(), words(true)?);
+        }
+        "WORKDIR" => {
+            obj.insert("WorkingDir".into(), json!(rest));
+        }
+        "USER" => {
+            obj.insert("User".into(), json!(rest));
+        }
+        "STOPSIGNAL" => {
+            obj.insert("StopSignal".into(), json!(rest));
+        }
+        "ENV" => {
+            let mut env: Vec<String> = obj
+                .get("Env")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default();
+            for (k, v) in pairs()? {
+                env.retain(|e| e.split('=').next() != Some(k.as_str()));
+                env.push(format!("{k}={v}"));
+            }
+            obj.insert("Env".into(), json!(env));
+        }
+        "LABEL" => {
+            let labels = obj.entry("Labels").or_insert_with(|| json!({}));
+            for (k, v) in pairs()? {
+                labels[k] = json!(v);
+            }
+        }
+        "EXPOSE" => {
+            let ports = obj.entry("ExposedPorts").or_insert_with(|| json!({}));
+            for p in rest.split_whitespace() {
+                let p = if p.contains('/') {
+                    p.to_string()
+                } else {
+                    format!("{p}/tcp")
+                };
+                ports[p] = json!({});
+            }
+        }
+        "VOLUME" => {
+            let list = match words(false)? {
+                Value::Array(a) => a,
+                _ => Vec::new(),
+            };
+            let vols = obj.entry("Volumes").or_insert_with(|| json!({}));
+            for v in list {
+                if let Some(v) = v.as_str() {
+                    vols[v] = json!({});
+                }
+            }
+        }
+        other => return Err(bad(&format!("{other} is not a supported instruction"))),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod change_tests {
+    use super::apply_change;
+
+    #[test]
+    fn changes_follow_dockerfile_rules() {
+        let mut c = serde_json::json!({});
+        apply_change(&mut c, r#"CMD ["sh"]"#).unwrap();
+        apply_change(&mut c, "ENTRYPOINT echo hi").unwrap();
+        apply_change(&mut c, "ENV A=1 B=2").unwrap();
+        apply_change(&mut c, "ENV A 3").unwrap();
+        apply_change(&mut c, "WORKDIR /srv").unwrap();
+        apply_change(&mut c, "EXPOSE 80 53/udp").unwrap();
+        apply_change(&mut c, "LABEL k=v").unwrap();
+        apply_change(&mut c, "VOLUME /data").unwrap();
+        assert_eq!(c["Cmd"], serde_json::json!(["sh"]));
+        assert_eq!(
+            c["Entrypoint"],
+            serde_json::json!(["/bin/sh", "-c", "echo hi"])
+        );
+        assert_eq!(c["Env"], serde_json::json!(["B=2", "A=3"]));
+        assert_eq!(c["WorkingDir"], "/srv");
+        assert!(c["ExposedPorts"].get("80/tcp").is_some());
+        assert!(c["ExposedPorts"].get("53/udp").is_some());
+        assert_eq!(c["Labels"]["k"], "v");
+        assert!(c["Volumes"].get("/data").is_some());
+        assert!(apply_change(&mut c, "RUN make").is_err());
+        assert!(apply_change(&mut c, "CMD").is_err());
+        assert!(apply_change(&mut c, "CMD [1,2]").is_err());
     }
 }

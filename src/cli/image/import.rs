@@ -1,7 +1,7 @@
 //! `runway image import` (alias `image load`): archives and rootfs tarballs into the store.
 
 use crate::bail;
-use crate::cli::args::{self, flag, Flag};
+use crate::cli::args::{self, flag, val, Flag};
 use crate::cli::Global;
 use crate::error::{Context, Result};
 use crate::image::import;
@@ -19,7 +19,15 @@ image. REPOSITORY[:TAG] names it; without one, an archive's own names are
 used and a rootfs tarball stays untagged.
 ";
 
-pub const FLAGS: &[Flag] = &[flag("quiet", Some('q'), "print the image ID only")];
+pub const FLAGS: &[Flag] = &[
+    flag("quiet", Some('q'), "print the image ID only"),
+    val(
+        "change",
+        Some('c'),
+        "INSTR",
+        "a Dockerfile instruction for a rootfs tarball's config: CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, VOLUME, STOPSIGNAL (repeatable)",
+    ),
+];
 
 pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let a = args::parse(argv, FLAGS, None)?;
@@ -36,8 +44,9 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
         bail!("image import: a name cannot have a digest");
     }
     let store = Store::open(&g.data_root)?;
-    let done =
-        import::import(&store, Path::new(src), name.as_ref()).ctx(|| format!("import {src}"))?;
+    let changes: Vec<String> = a.all("change").iter().map(|s| s.to_string()).collect();
+    let done = import::import_with(&store, Path::new(src), name.as_ref(), &changes)
+        .ctx(|| format!("import {src}"))?;
     for img in &done {
         if a.is_set("quiet") || (img.names.is_empty() && img.rootfs) {
             println!("{}", img.id);
