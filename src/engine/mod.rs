@@ -7,3 +7,4 @@ pub mod logs;
 pub mod names;
 pub mod overlay;
 pub mod spec;
+pub mod tini;
