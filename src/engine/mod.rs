@@ -8,3 +8,4 @@ pub mod names;
 pub mod overlay;
 pub mod spec;
 pub mod tini;
+pub mod volumes;
