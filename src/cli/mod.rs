@@ -18,6 +18,8 @@ pub mod spec;
 pub mod start;
 pub mod state;
 pub mod update;
+#[cfg(feature = "full")]
+pub mod volume;
 
 use crate::bail;
 use crate::error::Result;
@@ -104,6 +106,7 @@ Commands:
 
   image    pull, import, list, inspect, tag, remove and prune images
            (aliases: pull, images, rmi)
+  volume   create, list, inspect, remove and prune volumes
 
 Every command takes --help.
 ";
@@ -209,6 +212,8 @@ pub fn main(argv: Vec<OsString>) -> Result<i32> {
         "spec" => spec::main(&global, rest),
         #[cfg(feature = "full")]
         "image" => image::main(&global, rest),
+        #[cfg(feature = "full")]
+        "volume" => volume::main(&global, rest),
         // docker's top-level aliases, where runc has no such verb.
         #[cfg(feature = "full")]
         "pull" => image::pull::main(&global, rest),

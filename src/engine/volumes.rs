@@ -980,7 +980,7 @@ mod tests {
         symlink(s.0.to_str().unwrap(), data.join("dir-link")).unwrap();
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &data.join("fifo"),
+            data.join("fifo"),
             FileType::Fifo,
             Mode::from_raw_mode(0o640),
             0,
