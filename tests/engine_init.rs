@@ -7,9 +7,11 @@
 
 mod common;
 
+use common::extra::{self, console_server};
 use common::{Bundle, TestEnv};
 use runway::engine::tini;
 use serde_json::json;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -174,5 +176,45 @@ fn init_binary_is_read_only_inside() {
     );
     out.assert_ok();
     assert!(!out.stdout.contains("WROTE"), "{out}");
+    env.assert_nothing_left(&id, &b);
+}
+
+#[test]
+fn init_gives_the_terminal_to_the_command() {
+    let Some(env) = TestEnv::new("init_tty") else {
+        return;
+    };
+    // An interactive shell on a terminal waits (SIGTTIN) until its group
+    // is the terminal's foreground group: the init must hand it over.
+    let mut b = init_bundle(&env, &["sh"]);
+    b.terminal(true).write();
+    let id = env.id("tty");
+    let sock = env.dir.join("tty.sock");
+    let server = console_server(&sock);
+    env.rt_for(
+        &b,
+        &[
+            "create",
+            "--bundle",
+            &b.path_str(),
+            "--console-socket",
+            &sock.to_string_lossy(),
+            &id,
+        ],
+    )
+    .assert_ok();
+    let master: OwnedFd = match server.join() {
+        Ok(Ok(fd)) => fd,
+        other => panic!("console socket: {other:?}"),
+    };
+    env.start(&id).assert_ok();
+    extra::write_fd(
+        master.as_raw_fd(),
+        "s=$(cat /proc/$$/stat); set -- $s; echo fg=$(( $5 == $8 && $5 != 1 ))-$((40+2)); exit\n",
+    );
+    let got = extra::read_until(master.as_raw_fd(), "-42", Duration::from_secs(10));
+    assert!(got.contains("fg=1-42"), "{got:?}");
+    env.wait_for_status(&id, "stopped", common::STATE_TIMEOUT);
+    env.delete(&id, false).assert_ok();
     env.assert_nothing_left(&id, &b);
 }
