@@ -105,34 +105,44 @@ fn init_reaps_orphaned_zombies() {
 }
 
 #[test]
-fn init_forwards_sigterm_to_the_command() {
-    let Some(env) = TestEnv::new("init_term") else {
+fn init_forwards_signals_to_the_command() {
+    let Some(env) = TestEnv::new("init_signals") else {
         return;
     };
-    let mut b = init_bundle(
-        &env,
-        &[
-            "sh",
-            "-c",
-            "trap 'exit 7' TERM; touch /tmp/ready; while :; do sleep 0.1; done",
-        ],
-    );
-    b.readonly(false).write();
-    let id = env.id("term");
-    let running = env.spawn(&b, &["run", "--bundle", &b.path_str(), &id]);
-    let ready = b.rootfs().join("tmp/ready");
-    let start = Instant::now();
-    while !ready.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the command never became ready"
+    // SIGTERM (docker stop) and the others a user or a terminal sends,
+    // each to PID 1 with `runway kill`: the command's trap must see it.
+    for (sig, code) in [
+        ("TERM", 7),
+        ("INT", 8),
+        ("HUP", 9),
+        ("QUIT", 10),
+        ("USR1", 11),
+        ("USR2", 12),
+        ("WINCH", 13),
+    ] {
+        let script =
+            format!("trap 'exit {code}' {sig}; touch /tmp/ready; while :; do sleep 0.1; done");
+        let mut b = init_bundle(&env, &["sh", "-c", &script]);
+        b.readonly(false).write();
+        let id = env.id("sig");
+        let running = env.spawn(&b, &["run", "--bundle", &b.path_str(), &id]);
+        let ready = b.rootfs().join("tmp/ready");
+        let start = Instant::now();
+        while !ready.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the command never became ready"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        env.kill(&id, Some(sig)).assert_ok();
+        let out = running.wait();
+        assert_eq!(
+            out.code, code,
+            "SIG{sig} to PID 1 must reach the trap:\n{out}"
         );
-        std::thread::sleep(Duration::from_millis(20));
+        env.assert_nothing_left(&id, &b);
     }
-    env.kill(&id, Some("TERM")).assert_ok();
-    let out = running.wait();
-    assert_eq!(out.code, 7, "SIGTERM to PID 1 must reach the trap:\n{out}");
-    env.assert_nothing_left(&id, &b);
 }
 
 #[test]
