@@ -13,6 +13,12 @@ fn main() {
         );
         std::process::exit(1);
     }
+    // `--init`: the binary bind-mounted as /sbin/runway-init is the
+    // container's PID 1, not the CLI.
+    #[cfg(feature = "full")]
+    if let Some(code) = runway::engine::tini::dispatch() {
+        std::process::exit(code);
+    }
     let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let code = match runway::cli::main(argv) {
         Ok(c) => c,

@@ -20,6 +20,8 @@ pub mod spec;
 pub mod start;
 pub mod state;
 pub mod update;
+#[cfg(feature = "full")]
+pub mod volume;
 
 use crate::bail;
 use crate::error::Result;
@@ -109,6 +111,7 @@ Commands:
   container run containers from images: run, create, start, stop, rm,
            ps, logs, exec, inspect, wait, top, prune
            (aliases: rm, logs, inspect, and ps without an id)
+  volume   create, list, inspect, remove and prune volumes
 
 Every command takes --help.
 ";
@@ -219,6 +222,8 @@ pub fn main(argv: Vec<OsString>) -> Result<i32> {
         "spec" => spec::main(&global, rest),
         #[cfg(feature = "full")]
         "image" => image::main(&global, rest),
+        #[cfg(feature = "full")]
+        "volume" => volume::main(&global, rest),
         // docker's top-level aliases, where runc has no such verb.
         #[cfg(feature = "full")]
         "pull" => image::pull::main(&global, rest),

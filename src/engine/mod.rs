@@ -11,3 +11,5 @@ pub mod overlay;
 pub mod record;
 pub mod remove;
 pub mod spec;
+pub mod tini;
+pub mod volumes;
