@@ -5,6 +5,7 @@
 
 use crate::engine::record::{self, Record};
 use crate::engine::spec::{self, RunOpts};
+use crate::engine::volumes::{self, VolumeSpec};
 use crate::engine::{names, overlay};
 use crate::error::{Context, Error, Result};
 use crate::image::store::Store;
@@ -140,13 +141,21 @@ struct Undo<'a> {
     ctx: &'a Ctx<'a>,
     id: String,
     armed: bool,
+    /// Volumes this create referenced (name, made by it: anonymous).
+    volumes: Vec<(String, bool)>,
 }
 
 impl Drop for Undo<'_> {
     fn drop(&mut self) {
         if self.armed {
+            for (v, anonymous) in &self.volumes {
+                let _ = volumes::remove_ref(self.ctx.data_root, v, &self.id);
+                if *anonymous {
+                    let _ = volumes::remove(self.ctx.data_root, v);
+                }
+            }
             if let Err(e) =
-                crate::engine::remove::remove(self.ctx.root, self.ctx.data_root, &self.id)
+                crate::engine::remove::remove(self.ctx.root, self.ctx.data_root, &self.id, true)
             {
                 crate::log::warn(&format!("cleanup of container {}: {e}", self.id));
             }
@@ -182,6 +191,7 @@ pub fn create(ctx: &Ctx, mut req: Request) -> Result<String> {
         ctx,
         id: id.clone(),
         armed: true,
+        volumes: Vec::new(),
     };
     // Held until the record is written: sweep and prune wait for it.
     let _lock = record::lock(&dir)?;
@@ -234,26 +244,77 @@ pub fn create(ctx: &Ctx, mut req: Request) -> Result<String> {
     write_file(&dir.join("hosts"), hosts(&hostname).as_bytes())?;
     write_file(&dir.join("resolv.conf"), &resolv_conf(&req.network))?;
 
-    // INIT-BINARY
-    // VOLUMES-CREATE
-    let volumes: Vec<String> = Vec::new();
-    let mut mounts: Vec<record::MountPoint> = Vec::new();
-    for v in &req.volumes {
-        let b = parse_bind(v)?;
-        mounts.push(record::MountPoint {
-            kind: "bind".into(),
-            name: String::new(),
-            source: b.source.clone(),
-            destination: b.destination.clone(),
-            mode: if b.readonly {
-                "ro".into()
-            } else {
-                String::new()
-            },
-            rw: !b.readonly,
-        });
-        req.run.binds.push(b);
+    if req.init {
+        req.run.init = Some(crate::engine::tini::init_binary(ctx.data_root)?);
     }
+    // -v, then the image's Volumes that no -v covers (anonymous ones).
+    let mut specs: Vec<VolumeSpec> = req
+        .volumes
+        .iter()
+        .map(|v| volumes::parse_spec(v))
+        .collect::<Result<_>>()?;
+    if let Some(vs) = cfg.as_ref().and_then(|c| c.volumes.as_ref()) {
+        for dest in vs.keys() {
+            let dest = dest.trim_end_matches('/');
+            if dest.is_empty()
+                || specs
+                    .iter()
+                    .any(|s| s.destination().trim_end_matches('/') == dest)
+            {
+                continue;
+            }
+            specs.push(VolumeSpec::Anonymous {
+                destination: dest.to_string(),
+            });
+        }
+    }
+    let mut mounts: Vec<record::MountPoint> = Vec::new();
+    for spec in specs {
+        let (kind, name, source, destination, readonly) = match spec {
+            VolumeSpec::Bind {
+                source,
+                destination,
+                readonly,
+            } => {
+                volumes::ensure_bind_source(Path::new(&source))?;
+                ("bind", String::new(), source, destination, readonly)
+            }
+            VolumeSpec::Named {
+                name,
+                destination,
+                readonly,
+            } => {
+                let v = volumes::create(ctx.data_root, Some(&name), &BTreeMap::new())?;
+                volumes::add_ref(ctx.data_root, v.name(), &id)?;
+                undo.volumes.push((v.name().to_string(), false));
+                volumes::populate(&v.mountpoint(), &rootfs, &destination)?;
+                let src = v.mountpoint().to_string_lossy().into_owned();
+                ("volume", name, src, destination, readonly)
+            }
+            VolumeSpec::Anonymous { destination } => {
+                let v = volumes::create(ctx.data_root, None, &BTreeMap::new())?;
+                undo.volumes.push((v.name().to_string(), true));
+                volumes::add_ref(ctx.data_root, v.name(), &id)?;
+                volumes::populate(&v.mountpoint(), &rootfs, &destination)?;
+                let src = v.mountpoint().to_string_lossy().into_owned();
+                ("volume", v.name().to_string(), src, destination, false)
+            }
+        };
+        mounts.push(record::MountPoint {
+            kind: kind.into(),
+            name,
+            source: source.clone(),
+            destination: destination.clone(),
+            mode: if readonly { "ro".into() } else { String::new() },
+            rw: !readonly,
+        });
+        req.run.binds.push(spec::BindMount {
+            source,
+            destination,
+            readonly,
+        });
+    }
+    let volumes: Vec<String> = undo.volumes.iter().map(|(n, _)| n.clone()).collect();
 
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let host = spec::Host {
@@ -400,30 +461,6 @@ fn resolv_conf(network: &str) -> Vec<u8> {
         out.push('\n');
     }
     out.into_bytes()
-}
-
-/// `-v HOST:CTR[:ro|rw]` (named volumes: VOLUMES-CREATE).
-fn parse_bind(s: &str) -> Result<spec::BindMount> {
-    let parts: Vec<&str> = s.split(':').collect();
-    let (src, dst, mode) = match parts.as_slice() {
-        [a, b] => (*a, *b, ""),
-        [a, b, m] => (*a, *b, *m),
-        _ => return Err(Error::msg(format!("invalid volume specification: '{s}'"))),
-    };
-    if !src.starts_with('/') || !dst.starts_with('/') {
-        return Err(Error::msg(format!("invalid volume specification: '{s}'")));
-    }
-    let readonly = match mode {
-        "" | "rw" => false,
-        "ro" => true,
-        _ => return Err(Error::msg(format!("invalid mode: {mode}"))),
-    };
-    std::fs::create_dir_all(src).ctx(|| format!("create bind source {src}"))?;
-    Ok(spec::BindMount {
-        source: src.to_string(),
-        destination: dst.to_string(),
-        readonly,
-    })
 }
 
 #[cfg(test)]

@@ -381,7 +381,7 @@ impl Monitor {
         }
         if rec.host_config.auto_remove {
             drop(_alive);
-            let _ = crate::engine::remove::remove(&self.root, &self.data_root, &self.id);
+            let _ = crate::engine::remove::remove(&self.root, &self.data_root, &self.id, true);
         }
         Ok(())
     }

@@ -242,7 +242,11 @@ pub fn effective_state(dir: &Path) -> State {
     let mut s = load_state(dir);
     if matches!(s.status, Status::Running | Status::Restarting) && !monitor_alive(dir) {
         let alive = s.pid > 0 && rustix::process::test_kill_process(pid(s.pid)).is_ok();
-        if !alive {
+        if alive {
+            // Still running, but nobody reads its output or records its
+            // exit: `stop`/`rm -f` end it.
+            s.error = "monitor died".into();
+        } else {
             s.status = Status::Exited;
             if s.error.is_empty() {
                 s.error = "monitor died".into();

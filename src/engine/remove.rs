@@ -3,13 +3,14 @@
 //! container, the rootfs mount, the image hold, volume references, the
 //! dir (renamed out of sight first), the name.
 
-use crate::engine::{names, overlay, record};
+use crate::engine::{names, overlay, record, volumes};
 use crate::error::{Context, Error, Result};
 use std::path::Path;
 
 /// Removes container `id` whatever its state; the caller has stopped its
-/// monitor. Absent is fine.
-pub fn remove(root: &Path, data_root: &Path, id: &str) -> Result<()> {
+/// monitor. Absent is fine. `remove_anonymous`: its anonymous volumes go
+/// too.
+pub fn remove(root: &Path, data_root: &Path, id: &str, remove_anonymous: bool) -> Result<()> {
     let dir = record::dir(data_root, id);
     if !dir.is_dir() {
         return Ok(());
@@ -31,7 +32,15 @@ pub fn remove(root: &Path, data_root: &Path, id: &str) -> Result<()> {
     if let Ok(store) = crate::image::store::Store::open(data_root) {
         store.release(id)?;
     }
-    // VOLUMES-REFS
+    if let Some(r) = &rec {
+        for v in &r.volumes {
+            let _ = volumes::remove_ref(data_root, v, id);
+            // docker: `rm -v` and `--rm` take the anonymous ones along.
+            if remove_anonymous && volumes::get(data_root, v).is_ok_and(|v| v.meta.anonymous) {
+                let _ = volumes::remove(data_root, v);
+            }
+        }
+    }
     // Out of sight first: a half-removed dir is never listed.
     let trash = names::containers_dir(data_root).join(format!(".{id}.removing"));
     std::fs::rename(&dir, &trash).ctx(|| format!("remove {}", dir.display()))?;
@@ -81,7 +90,7 @@ pub fn sweep(root: &Path, data_root: &Path) -> usize {
         };
         let orphan = !e.path().join(record::CONFIG).exists();
         drop(l);
-        if orphan && remove(root, data_root, &name).is_ok() {
+        if orphan && remove(root, data_root, &name, true).is_ok() {
             n += 1;
         }
     }

@@ -18,7 +18,7 @@ const FLAGS: &[Flag] = &[
 const USAGE: &str = "usage: runway container rm [flags] CONTAINER [CONTAINER...]\n";
 
 /// Removes `id`; a running one only with `force`.
-pub fn remove(g: &Global, id: &str, shown: &str, force: bool) -> Result<()> {
+pub fn remove(g: &Global, id: &str, shown: &str, force: bool, volumes: bool) -> Result<()> {
     let dir = record::dir(&g.data_root, id);
     let s = record::effective_state(&dir);
     let running = matches!(
@@ -44,7 +44,7 @@ pub fn remove(g: &Global, id: &str, shown: &str, force: bool) -> Result<()> {
             super::stop::wait_monitor(&dir, Duration::from_secs(5));
         }
     }
-    crate::engine::remove::remove(&g.root, &g.data_root, id)
+    crate::engine::remove::remove(&g.root, &g.data_root, id, volumes)
 }
 
 pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
@@ -63,7 +63,7 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
             Err(_) if force => return Ok(()),
             Err(e) => return Err(e),
         };
-        remove(g, &id, n, force)?;
+        remove(g, &id, n, force, a.is_set("volumes"))?;
         println!("{n}");
         Ok(())
     }))
@@ -92,7 +92,7 @@ pub fn prune_main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
             continue;
         }
         let size = crate::image::store::tree_size(&dir.join("overlay/upper"));
-        match remove(g, &id, &id, false) {
+        match remove(g, &id, &id, false, false) {
             Ok(()) => {
                 deleted.push(id);
                 bytes += size;

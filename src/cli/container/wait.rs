@@ -27,15 +27,10 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
                 crate::bail!("No such container: {n}");
             }
             let s = record::effective_state(&dir);
-            // A restarting container has not stopped (docker waits on).
-            let done = match s.status {
-                record::Status::Exited | record::Status::Dead => {
-                    !record::monitor_alive(&dir)
-                        || s.status == record::Status::Dead
-                        || !restarts(&dir)
-                }
-                _ => false,
-            };
+            // A container its monitor will restart has not stopped
+            // (docker's wait waits on through restarts too).
+            let done = matches!(s.status, record::Status::Exited | record::Status::Dead)
+                && !(record::monitor_alive(&dir) && restarts(&dir));
             if done {
                 println!("{}", s.exit_code);
                 return Ok(());
