@@ -310,6 +310,7 @@ mod tests {
         ];
         let r = parse_docker(a(&["-t", "img", "ls", "-name"]), t, Some(1)).unwrap();
         assert!(r.is_set("tty"));
+        assert_eq!(r.rest, vec!["ls", "-name"]);
         let t2: &[Flag] = &[
             flag("interactive", Some('i'), "i"),
             flag("tty", Some('t'), "t"),
@@ -317,7 +318,6 @@ mod tests {
         let r = parse_docker(a(&["-it", "img"]), t2, Some(1)).unwrap();
         assert!(r.is_set("interactive") && r.is_set("tty"));
         assert_eq!(r.positionals, vec!["img"]);
-        assert_eq!(r.rest, vec!["ls", "-name"]);
     }
 
     #[test]
