@@ -424,7 +424,13 @@ pub fn create(ctx: &Ctx, mut req: Request) -> Result<String> {
         volumes,
         log_path: dir.join(record::LOG).to_string_lossy().into_owned(),
     };
-    record::save_state(&dir, &record::State::default())?;
+    record::save_state(
+        &dir,
+        &record::State {
+            brief: record::brief_of(&rec),
+            ..Default::default()
+        },
+    )?;
     record::save(&dir, &rec)?;
     undo.armed = false;
     Ok(id)

@@ -115,6 +115,49 @@ pub struct MountPoint {
     pub rw: bool,
 }
 
+/// The part of `config.v1.json` that `ps` shows, also kept in
+/// `state.json`: `ps -a` over a thousand containers then opens one small
+/// file each.
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Brief {
+    pub name: String,
+    pub created: String,
+    pub rootfs: Option<String>,
+    pub path: String,
+    pub args: Vec<String>,
+    pub config: BriefConfig,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct BriefConfig {
+    pub image: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The record's [`Brief`].
+pub fn brief_of(r: &Record) -> Brief {
+    Brief {
+        name: r.name.clone(),
+        created: r.created.clone(),
+        rootfs: r.rootfs.clone(),
+        path: r.path.clone(),
+        args: r.args.clone(),
+        config: BriefConfig {
+            image: r.config.image.clone(),
+            labels: r.config.labels.clone(),
+        },
+    }
+}
+
+/// Reads `dir`'s record as a [`Brief`], into `buf` (reused across calls).
+pub fn load_brief(dir: &Path, buf: &mut Vec<u8>) -> Option<Brief> {
+    buf.clear();
+    crate::container::state::read_small(&dir.join(CONFIG), buf).ok()?;
+    serde_json::from_slice(buf).ok()
+}
+
 /// What the container is doing, as docker names it.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -155,6 +198,8 @@ pub struct State {
     pub error: String,
     /// `stop`/`kill` by the user: no restart (docker's "manually stopped").
     pub stopped_by_user: bool,
+    /// What `ps` shows (a copy from the record, written at create).
+    pub brief: Brief,
 }
 
 /// `DATA_ROOT/containers/<id>`.
@@ -239,7 +284,20 @@ pub fn monitor_alive(dir: &Path) -> bool {
 /// container whose monitor is gone is reported with what the OCI runtime
 /// still knows (its init may live on, unsupervised).
 pub fn effective_state(dir: &Path) -> State {
-    let mut s = load_state(dir);
+    effective(dir, load_state(dir))
+}
+
+/// `effective_state` reading through `buf` (reused by `ps`).
+pub fn effective_state_with(dir: &Path, buf: &mut Vec<u8>) -> State {
+    buf.clear();
+    let s = crate::container::state::read_small(&dir.join(STATE), buf)
+        .ok()
+        .and_then(|()| serde_json::from_slice(buf).ok())
+        .unwrap_or_default();
+    effective(dir, s)
+}
+
+fn effective(dir: &Path, mut s: State) -> State {
     if matches!(s.status, Status::Running | Status::Restarting) && !monitor_alive(dir) {
         let alive = s.pid > 0 && rustix::process::test_kill_process(pid(s.pid)).is_ok();
         if alive {

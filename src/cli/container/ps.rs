@@ -96,7 +96,7 @@ struct Row {
     labels: String,
 }
 
-fn command_of(r: &record::Record, no_trunc: bool) -> String {
+fn command_of(r: &record::Brief, no_trunc: bool) -> String {
     let mut c = r.path.clone();
     for a in &r.args {
         c.push(' ');
@@ -117,20 +117,22 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let no_trunc = a.is_set("no-trunc");
     let now = crate::timefmt::now().0;
     let mut rows: Vec<Row> = Vec::new();
+    let mut buf = Vec::with_capacity(4096);
+    let base = crate::engine::names::containers_dir(&g.data_root);
     for id in record::list_ids(&g.data_root) {
-        let dir = record::dir(&g.data_root, &id);
-        let Ok(r) = record::load(&dir) else {
-            continue;
-        };
-        let s = record::effective_state(&dir);
-        if !all
-            && !matches!(
-                s.status,
-                record::Status::Running | record::Status::Restarting
-            )
-        {
+        let dir = base.join(&id);
+        let s = record::effective_state_with(&dir, &mut buf);
+        if !all && !matches!(s.status, record::Status::Running | record::Status::Restarting) {
             continue;
         }
+        let r = if s.brief.name.is_empty() {
+            match record::load_brief(&dir, &mut buf) {
+                Some(b) => b,
+                None => continue,
+            }
+        } else {
+            s.brief.clone()
+        };
         let created_secs = crate::timefmt::parse_rfc3339(&r.created)
             .map(|(s, _)| s)
             .unwrap_or(0);

@@ -77,9 +77,23 @@ pub fn stop(g: &Global, id: &str, timeout: Option<u32>, signal: Option<&str>) ->
     Ok(())
 }
 
-/// Polls until the container no longer runs; false on timeout.
+/// Waits until the container no longer runs; false on timeout. The
+/// init's exit is waited for on a pidfd (no polling delay), then the
+/// monitor's record of it in small steps.
 fn wait_stopped(dir: &Path, d: Duration) -> bool {
     let end = Instant::now() + d;
+    let pid = record::load_state(dir).pid;
+    if let Some(p) = rustix::process::Pid::from_raw(pid) {
+        if let Ok(fd) = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()) {
+            let left = end.saturating_duration_since(Instant::now());
+            let ts = rustix::event::Timespec {
+                tv_sec: left.as_secs() as i64,
+                tv_nsec: i64::from(left.subsec_nanos()),
+            };
+            let mut pfd = [rustix::event::PollFd::new(&fd, rustix::event::PollFlags::IN)];
+            let _ = rustix::event::poll(&mut pfd, Some(&ts));
+        }
+    }
     loop {
         let s = record::effective_state(dir);
         let init_gone = s.pid <= 0 || !pid_alive(s.pid);
@@ -94,7 +108,7 @@ fn wait_stopped(dir: &Path, d: Duration) -> bool {
         if Instant::now() >= end {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
@@ -104,7 +118,7 @@ pub fn wait_monitor(dir: &Path, d: Duration) -> bool {
         if Instant::now() >= end {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(2));
     }
     true
 }
