@@ -301,6 +301,10 @@ def remove_all(E, who):
 
 
 def cleanup(E):
+    # timeout(1) signals the whole process group and containers.sh passes its own SIGTERM
+    # on: a second signal must not cut the cleanup short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     reap()
     left = {}
     for who in ("rw", "pm"):

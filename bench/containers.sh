@@ -48,8 +48,8 @@ if [ -z "${RUNWAY_BENCH_CT_INNER:-}" ]; then
     export RUNWAY_BIN RUNWAY_BENCH_CT_INNER=1
     # A private mount namespace: our tmpfs, the containers' overlay mounts (both engines')
     # and the cgroup2 swap below vanish with it. timeout bounds the run (SIGTERM, then
-    # SIGKILL 60 s later if the cleanup hangs).
-    exec timeout -k 60 "${BENCH_TIMEOUT:-1200}" unshare --mount --propagation private "$0" "$@"
+    # SIGKILL 300 s later if the cleanup hangs).
+    exec timeout -k 300 "${BENCH_TIMEOUT:-1200}" unshare --mount --propagation private "$0" "$@"
 fi
 
 # ---------------------------------------------------------------- inside the namespace
@@ -89,6 +89,29 @@ cleanup() {
         # The harness cleans up on SIGTERM itself (containers of both engines); give it time.
         kill -TERM "$py_pid" 2>/dev/null || true
         wait "$py_pid" 2>/dev/null || true
+    fi
+    # The last resort, for a harness killed before it finished: every process naming the
+    # work dir (runway's monitors, podman's conmons), then whatever still runs in the
+    # cgroups of the containers whose ids the stores hold; then those cgroups.
+    local ids p c d n
+    ids=$(ls "$work/rw-data/containers" "$work/pm-root/overlay-containers" 2>/dev/null | grep -E '^[0-9a-f]{64}$' || true)
+    for p in /proc/[0-9]*; do
+        [ "${p#/proc/}" != $$ ] || continue
+        if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF "$work/"; then
+            kill -KILL "${p#/proc/}" 2>/dev/null || true
+        fi
+    done
+    if [ -n "$ids" ]; then
+        for n in 1 2 3; do
+            for c in /sys/fs/cgroup/*/; do
+                for d in $(for i in $ids; do echo "${c}runway/$i ${c}libpod_parent/libpod-$i"; done); do
+                    [ -d "$d" ] || continue
+                    for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+                    rmdir "$d" 2>/dev/null || [ "$n" != 3 ] || log "left: cgroup $d"
+                done
+            done
+            sleep 0.2
+        done
     fi
     for d in /var/lib/containers /etc/containers/networks /etc/cni/net.d; do
         ! mountpoint -q "$d" || umount "$d" 2>/dev/null || umount -l "$d" 2>/dev/null || true
