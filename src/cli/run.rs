@@ -48,8 +48,13 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
 fn run(g: &Global, a: &args::Args, id: &str) -> Result<i32> {
     if a.get("bundle").is_none() && !std::path::Path::new("config.json").exists() {
         // `runway run busybox` is docker's habit; runc's run wants a bundle.
+        let hint = if cfg!(feature = "full") {
+            " (to run an image: runway container run IMAGE)"
+        } else {
+            ""
+        };
         return Err(Error::errno(
-            "run: no bundle: ./config.json (to run an image: runway container run IMAGE)",
+            format!("run: no bundle: ./config.json{hint}"),
             libc::ENOENT,
         ));
     }
