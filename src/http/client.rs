@@ -678,10 +678,7 @@ mod tests {
             'outer: while let Ok((s, _)) = l.accept() {
                 conns += 1;
                 let mut r = BufReader::new(s.try_clone().unwrap());
-                loop {
-                    let Ok(raw) = codec::read_head(&mut r) else {
-                        break;
-                    };
+                while let Ok(raw) = codec::read_head(&mut r) {
                     let h = codec::parse_request_head(&raw).unwrap();
                     if let Ok(codec::Framing::Length(n)) = codec::request_framing(&h.headers) {
                         let mut b = vec![0; n as usize];
