@@ -8,6 +8,8 @@ pub mod container;
 pub mod engine;
 pub mod error;
 #[cfg(feature = "full")]
+pub mod http;
+#[cfg(feature = "full")]
 pub mod image;
 pub mod jsonfmt;
 pub mod linux;

@@ -1,5 +1,5 @@
 //! The Distribution API v2 client: manifests and blobs over HTTP(S), with
-//! docker's auth, credentials and TLS rules. Blocking (ureq), no async.
+//! docker's auth, credentials and TLS rules. Blocking ([`crate::http`]), no async.
 //!
 //! # Using it (pull.rs)
 //!
@@ -70,24 +70,26 @@
 //! Credentials: [`creds`] (docker's auth file format; `credsStore` and
 //! credential helpers are not supported).
 //!
-//! Redirects are followed here, not by ureq: `Authorization` is sent only
+//! Redirects are followed by [`crate::http::client`]: `Authorization` is sent only
 //! to the origin it was meant for (a 307 to blob storage never carries the
 //! registry's token); Range and Accept are kept.
 //!
 //! TLS roots: [`tls`] (the host's bundle or Mozilla's, plus
 //! `DATA_ROOT/certs.d/HOST/` and `/etc/docker/certs.d/HOST/`: `*.crt` CAs,
 //! `client.cert` + `client.key`). Proxies: [`proxy`] (HTTPS_PROXY for https,
-//! HTTP_PROXY for http, NO_PROXY, never for loopback). ureq reaches even
-//! plain-HTTP targets through a proxy with CONNECT, which some proxies
+//! HTTP_PROXY for http, NO_PROXY, never for loopback). Even plain-HTTP
+//! targets are reached through a proxy with CONNECT, which some proxies
 //! refuse for ports other than 443 (only insecure registries behind a
 //! proxy are affected).
 
 pub mod auth;
 pub mod creds;
-pub mod proxy;
 pub mod tls;
 
+pub use crate::http::proxy;
+
 use crate::error::{Error, Result};
+use crate::http::client::{self as http, origin_of, Failure, Request, Response};
 use crate::image::digest::Digest;
 use crate::image::types::{self, Descriptor};
 use auth::{Challenge, TokenCache};
@@ -97,8 +99,6 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use ureq::http::{Response, StatusCode};
-use ureq::Body;
 
 /// Connecting (TCP + TLS) may take this long.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -109,7 +109,6 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// HTTP server may sit on a TLS ClientHello without answering (it waits
 /// for a line end), so do not wait the full connect timeout for it.
 pub const PROBE_TLS_TIMEOUT: Duration = Duration::from_secs(3);
-const MAX_REDIRECTS: usize = 10;
 /// Error bodies are read up to this much, for their JSON error codes.
 const MAX_ERROR_BODY: u64 = 64 << 10;
 
@@ -263,10 +262,9 @@ pub struct Client(Arc<Inner>);
 struct Inner {
     registry: String,
     host: String,
-    agent: ureq::Agent,
+    http: http::Client,
     plan: Plan,
     creds: Option<Credentials>,
-    proxies: proxy::ProxyEnv,
     /// Set by the first request: the base URL and the auth challenge.
     endpoint: Mutex<Option<Endpoint>>,
     tokens: Mutex<TokenCache>,
@@ -306,19 +304,14 @@ impl Client {
             names.push(&opts.host);
         }
         let trust = tls::Trust::load(&opts.data_root, &names);
-        // The proxy is chosen per request (by scheme and host, see
-        // proxy.rs); the agent's own environment proxy is off.
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .proxy(None)
-            .tls_config(trust.config(plan.verify))
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_per_read(Some(READ_TIMEOUT))
-            .timeout_per_write(Some(READ_TIMEOUT))
-            .user_agent(concat!("runway/", env!("CARGO_PKG_VERSION")))
-            .accept_encoding("identity")
-            .build();
+        // The proxy is chosen per request (by scheme and host, see proxy.rs).
+        let http = http::Client::new(http::Config {
+            tls: trust.config(plan.verify)?,
+            proxies: proxy::ProxyEnv::from_env(),
+            connect_timeout: CONNECT_TIMEOUT,
+            read_timeout: READ_TIMEOUT,
+            user_agent: concat!("runway/", env!("CARGO_PKG_VERSION")).to_string(),
+        });
         let creds = match opts.credentials {
             Some(c) => Some(c),
             None => creds::lookup(&opts.auth_files, &opts.registry)
@@ -327,10 +320,9 @@ impl Client {
         Ok(Client(Arc::new(Inner {
             registry: opts.registry,
             host: opts.host,
-            agent: config.new_agent(),
+            http,
             plan,
             creds,
-            proxies: proxy::ProxyEnv::from_env(),
             endpoint: Mutex::new(None),
             tokens: Mutex::new(TokenCache::default()),
         })))
@@ -358,7 +350,7 @@ impl Client {
             Challenge::Basic => {
                 let url = format!("{}/v2/", ep.base);
                 let mut resp = self.follow("GET", &url, &[], Some(&creds.basic()))?;
-                if resp.status().is_success() {
+                if resp.is_success() {
                     Ok(())
                 } else {
                     Err(self.status_error(&mut resp, "login"))
@@ -381,7 +373,7 @@ impl Client {
             &[("Accept", types::ACCEPT_MANIFESTS)],
             Some(repo),
         )?;
-        if !resp.status().is_success() {
+        if !resp.is_success() {
             return Err(self.manifest_error(&mut resp, repo, reference));
         }
         let media_type = content_type(&resp);
@@ -421,7 +413,7 @@ impl Client {
             &[("Accept", types::ACCEPT_MANIFESTS)],
             Some(repo),
         )?;
-        if !resp.status().is_success() {
+        if !resp.is_success() {
             return Err(self.manifest_error(&mut resp, repo, reference));
         }
         let media_type = content_type(&resp);
@@ -538,14 +530,14 @@ impl Client {
 
     fn blob_body(
         &self,
-        mut resp: Response<Body>,
+        mut resp: Response,
         url: String,
         offset: u64,
         what: impl Fn() -> String,
     ) -> Result<BlobBody> {
-        let status = resp.status();
+        let status = resp.status;
         let length = header(&resp, "content-length").and_then(|l| l.parse::<u64>().ok());
-        let (start, total) = match status.as_u16() {
+        let (start, total) = match status {
             200 => (0, length),
             206 => {
                 let cr = header(&resp, "content-range").unwrap_or_default();
@@ -573,9 +565,8 @@ impl Client {
                 return Err(e.wrap(what()));
             }
         };
-        let reader = resp.into_body().into_reader();
         Ok(BlobBody {
-            reader: Box::new(reader),
+            reader: Box::new(resp),
             start,
             length,
             total,
@@ -591,12 +582,12 @@ impl Client {
         }
     }
 
-    fn manifest_error(&self, resp: &mut Response<Body>, repo: &str, reference: &str) -> Error {
-        let status = resp.status();
+    fn manifest_error(&self, resp: &mut Response, repo: &str, reference: &str) -> Error {
+        let status = resp.status;
         let errors = read_errors(resp);
         let name = self.display_ref(repo, reference);
         let code = errors.first().map(|(c, _)| c.as_str()).unwrap_or("");
-        match (status.as_u16(), code) {
+        match (status, code) {
             (_, "MANIFEST_UNKNOWN") | (404, "") => Error::msg(format!("manifest unknown: {name}")),
             // An unknown image, not just an unknown tag.
             (_, "NAME_UNKNOWN") => {
@@ -622,17 +613,17 @@ impl Client {
         }
     }
 
-    fn status_error(&self, resp: &mut Response<Body>, what: &str) -> Error {
-        let status = resp.status();
+    fn status_error(&self, resp: &mut Response, what: &str) -> Error {
+        let status = resp.status;
         let errors = read_errors(resp);
         self.error_from(status, &errors, what)
     }
 
     /// `CODE: message` from the registry's JSON errors (docker's words:
     /// lower case, `_` as space), or the HTTP status.
-    fn error_from(&self, status: StatusCode, errors: &[(String, String)], what: &str) -> Error {
+    fn error_from(&self, status: u16, errors: &[(String, String)], what: &str) -> Error {
         let host = &self.0.registry;
-        if status == StatusCode::UNAUTHORIZED {
+        if status == 401 {
             let msg = if errors.is_empty() {
                 "unauthorized: authentication required".to_string()
             } else {
@@ -641,13 +632,9 @@ impl Client {
             return Error::msg(format!("{msg} ({host})"));
         }
         let body = if errors.is_empty() {
-            format!(
-                "HTTP {} {}",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or("")
-            )
-            .trim_end()
-            .to_string()
+            format!("HTTP {} {}", status, reason(status))
+                .trim_end()
+                .to_string()
         } else {
             render_errors(errors)
         };
@@ -711,11 +698,11 @@ impl Client {
         let url = format!("{base}/v2/");
         let short = base.starts_with("https://") && self.0.plan.http_fallback;
         let mut resp = self.raw_timeout("GET", &url, &[], None, short)?;
-        let status = resp.status();
-        if status.is_success() {
+        let status = resp.status;
+        if (200..300).contains(&status) {
             return Ok(Ok(Challenge::None));
         }
-        if status == StatusCode::UNAUTHORIZED {
+        if status == 401 {
             return Ok(match challenge_of(&resp) {
                 Some(c) => Ok(c),
                 None => Err((
@@ -728,7 +715,7 @@ impl Client {
                 )),
             });
         }
-        if status == StatusCode::NOT_FOUND {
+        if status == 404 {
             return Ok(Err((
                 404,
                 Error::msg(format!(
@@ -738,7 +725,7 @@ impl Client {
             )));
         }
         let what = format!("registry {}", self.0.host);
-        Ok(Err((status.as_u16(), self.status_error(&mut resp, &what))))
+        Ok(Err((status, self.status_error(&mut resp, &what))))
     }
 
     /// The Authorization header for `repo`'s requests; `force` fetches a
@@ -789,13 +776,15 @@ impl Client {
         let what = format!("token service {}", host_of(realm));
         let mut resp = match creds.and_then(|c| auth::refresh_form(c, service.as_deref(), scope)) {
             Some(form) => {
-                let req = ureq::http::Request::builder()
-                    .method("POST")
-                    .uri(realm.as_str())
-                    .header("Content-Type", "application/x-www-form-urlencoded")
-                    .body(form)
-                    .map_err(|e| Error::msg(format!("{what}: {e}")))?;
-                self.send(req, realm, false).map_err(|e| e.err)?
+                let req = Request {
+                    headers: &[("Content-Type", "application/x-www-form-urlencoded")],
+                    body: form.as_bytes(),
+                    ..Request::new("POST", realm)
+                };
+                self.0
+                    .http
+                    .send(&req)
+                    .map_err(|f| self.net_error(realm, f).err)?
             }
             None => {
                 let url = auth::token_url(realm, service.as_deref(), scope);
@@ -803,25 +792,23 @@ impl Client {
                 self.follow_url("GET", &url, &[], basic.as_deref())?.0
             }
         };
-        let status = resp.status();
-        if !status.is_success() {
+        let status = resp.status;
+        if !(200..300).contains(&status) {
             let errors = read_errors(&mut resp);
-            return Err(
-                if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-                    let detail = if errors.is_empty() {
-                        "authentication required".to_string()
-                    } else {
-                        errors
-                            .iter()
-                            .map(|(_, m)| m.as_str())
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    };
-                    Error::msg(format!("unauthorized: {detail} ({})", self.0.registry))
+            return Err(if status == 401 || status == 403 {
+                let detail = if errors.is_empty() {
+                    "authentication required".to_string()
                 } else {
-                    self.error_from(status, &errors, &what)
-                },
-            );
+                    errors
+                        .iter()
+                        .map(|(_, m)| m.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                };
+                Error::msg(format!("unauthorized: {detail} ({})", self.0.registry))
+            } else {
+                self.error_from(status, &errors, &what)
+            });
         }
         let body = read_capped(&mut resp, 1 << 20).map_err(|e| e.wrap(&what))?;
         auth::parse_token_response(&body, Instant::now()).map_err(|e| e.wrap(&what))
@@ -835,7 +822,7 @@ impl Client {
         path: &str,
         headers: &[(&str, &str)],
         repo: Option<&str>,
-    ) -> Result<Response<Body>> {
+    ) -> Result<Response> {
         self.request_url(method, path, headers, repo).map(|r| r.0)
     }
 
@@ -845,14 +832,14 @@ impl Client {
         path: &str,
         headers: &[(&str, &str)],
         repo: Option<&str>,
-    ) -> Result<(Response<Body>, String)> {
+    ) -> Result<(Response, String)> {
         let mut ep = self.endpoint()?;
         let url = format!("{}{path}", ep.base);
         let mut authz = self.authorization(&ep.challenge, repo, false)?;
         let mut retried = false;
         loop {
             let (resp, final_url) = self.follow_url(method, &url, headers, authz.as_deref())?;
-            if resp.status() != StatusCode::UNAUTHORIZED || retried {
+            if resp.status != 401 || retried {
                 return Ok((resp, final_url));
             }
             retried = true;
@@ -883,59 +870,33 @@ impl Client {
         url: &str,
         headers: &[(&str, &str)],
         authz: Option<&str>,
-    ) -> Result<Response<Body>> {
+    ) -> Result<Response> {
         self.follow_url(method, url, headers, authz).map(|r| r.0)
     }
 
-    /// Send, following redirects ourselves: Authorization goes only to the
-    /// origin it was meant for (a 307 to blob storage must not carry the
-    /// registry's token), Range and Accept go everywhere.
+    /// Send, following redirects (see [`http::Client::follow`]).
     fn follow_url(
         &self,
         method: &str,
         url: &str,
         headers: &[(&str, &str)],
         authz: Option<&str>,
-    ) -> Result<(Response<Body>, String)> {
-        let origin = origin_of(url).to_string();
-        let mut url = url.to_string();
-        let mut method = method.to_string();
-        for _ in 0..=MAX_REDIRECTS {
-            let a = if origin_of(&url) == origin {
-                authz
-            } else {
-                None
-            };
-            let resp = self.raw(&method, &url, headers, a).map_err(|e| e.err)?;
-            let s = resp.status().as_u16();
-            if matches!(s, 301 | 302 | 303 | 307 | 308) {
-                if let Some(loc) = header(&resp, "location") {
-                    url = resolve_url(&url, &loc);
-                    if s == 303 && method != "HEAD" {
-                        method = "GET".into();
-                    }
-                    continue;
-                }
-            }
-            return Ok((resp, url));
-        }
-        Err(Error::msg(format!(
-            "{}: more than {MAX_REDIRECTS} redirects",
-            host_of(&url)
-        )))
+    ) -> Result<(Response, String)> {
+        let req = Request {
+            headers,
+            ..Request::new(method, url)
+        };
+        let resp = self
+            .0
+            .http
+            .follow(&req, authz)
+            .map_err(|f| self.net_error(url, f).err)?;
+        let url = resp.url.clone();
+        Ok((resp, url))
     }
 
-    /// One HTTP exchange, errors classified.
-    fn raw(
-        &self,
-        method: &str,
-        url: &str,
-        headers: &[(&str, &str)],
-        authz: Option<&str>,
-    ) -> std::result::Result<Response<Body>, NetError> {
-        self.raw_timeout(method, url, headers, authz, false)
-    }
-
+    /// One HTTP exchange, errors classified; `short`: the probe's short
+    /// connect and answer timeouts.
     fn raw_timeout(
         &self,
         method: &str,
@@ -943,90 +904,46 @@ impl Client {
         headers: &[(&str, &str)],
         authz: Option<&str>,
         short: bool,
-    ) -> std::result::Result<Response<Body>, NetError> {
-        let mut b = ureq::http::Request::builder().method(method).uri(url);
-        for (k, v) in headers {
-            b = b.header(*k, *v);
-        }
+    ) -> std::result::Result<Response, NetError> {
+        let mut all = headers.to_vec();
         if let Some(a) = authz {
-            b = b.header("Authorization", a);
+            all.push(("Authorization", a));
         }
-        let req = b.body(()).map_err(|e| NetError {
-            tls_peer: false,
-            err: Error::msg(format!("bad request for {url}: {e}")),
-        })?;
-        self.send(req, url, short)
-    }
-
-    /// Run a request with the proxy its URL gets and, for `short`, the
-    /// probe's short handshake timeouts.
-    fn send<S: ureq::AsSendBody>(
-        &self,
-        req: ureq::http::Request<S>,
-        url: &str,
-        short: bool,
-    ) -> std::result::Result<Response<Body>, NetError> {
-        let proxy = match self.0.proxies.for_url(url) {
-            Some(p) => Some(ureq::Proxy::new(p).map_err(|e| NetError {
-                tls_peer: false,
-                err: Error::msg(format!("proxy {p}: {e}")),
-            })?),
-            None => None,
+        let req = Request {
+            headers: &all,
+            timeout: short.then_some(PROBE_TLS_TIMEOUT),
+            ..Request::new(method, url)
         };
-        let mut cfg = self.0.agent.configure_request(req).proxy(proxy);
-        if short {
-            cfg = cfg
-                .timeout_connect(Some(PROBE_TLS_TIMEOUT))
-                .timeout_recv_response(Some(PROBE_TLS_TIMEOUT));
-        }
-        self.0
-            .agent
-            .run(cfg.build())
-            .map_err(|e| self.net_error(url, e))
+        self.0.http.send(&req).map_err(|f| self.net_error(url, f))
     }
 
     /// One line naming the host: `registry H unreachable: connection
     /// refused`, `tls: H: invalid peer certificate: UnknownIssuer`.
-    fn net_error(&self, url: &str, e: ureq::Error) -> NetError {
+    fn net_error(&self, url: &str, f: Failure) -> NetError {
         let host = host_of(url);
         let who = if host == self.0.host {
             format!("registry {host}")
         } else {
             host.to_string()
         };
-        let tls = |r: &rustls::Error| NetError {
-            // Bytes that are not TLS (an HTTP answer to our ClientHello)
-            // are the one TLS failure that means "try plain HTTP".
-            tls_peer: !matches!(r, rustls::Error::InvalidMessage(_)),
-            err: Error::msg(format!("tls: {host}: {r}")),
-        };
         let plain = |msg: String| NetError {
             tls_peer: false,
             err: Error::msg(msg),
         };
-        match e {
-            ureq::Error::Rustls(r) => tls(&r),
-            ureq::Error::Tls(m) => plain(format!("tls: {host}: {m}")),
-            ureq::Error::Io(io) => {
-                if let Some(r) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                    return tls(r);
-                }
-                let words = match io.raw_os_error() {
-                    Some(n) => crate::error::errno_text(n),
-                    None => match io.kind() {
-                        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
-                        std::io::ErrorKind::ConnectionReset => "connection reset by peer".into(),
-                        std::io::ErrorKind::UnexpectedEof => "connection closed".into(),
-                        _ => io.to_string(),
-                    },
-                };
-                plain(format!("{who} unreachable: {words}"))
-            }
-            ureq::Error::HostNotFound => plain(format!("{who} unreachable: no such host")),
-            ureq::Error::Timeout(t) => plain(format!("{who} unreachable: timeout ({t})")),
-            ureq::Error::ConnectionFailed => plain(format!("{who} unreachable: connection failed")),
-            ureq::Error::ConnectProxyFailed(m) => plain(format!("{who}: proxy: {m}")),
-            other => plain(format!("{who}: {other}")),
+        match f {
+            Failure::Tls(r) => NetError {
+                // Bytes that are not TLS (an HTTP answer to our ClientHello)
+                // are the one TLS failure that means "try plain HTTP".
+                tls_peer: !matches!(r, rustls::Error::InvalidMessage(_)),
+                err: Error::msg(format!("tls: {host}: {r}")),
+            },
+            Failure::Io(io) => plain(format!("{who} unreachable: {}", http::io_words(&io))),
+            Failure::NoHost => plain(format!("{who} unreachable: no such host")),
+            Failure::Timeout => plain(format!("{who} unreachable: timeout")),
+            Failure::Proxy(m) => plain(format!("{who}: proxy: {m}")),
+            Failure::Redirects => plain(format!("{host}: {f}")),
+            Failure::Url(m) => plain(m),
+            Failure::Protocol(m) => plain(format!("{who}: {m}")),
         }
     }
 }
@@ -1040,26 +957,21 @@ fn reference_digest(reference: &str) -> Option<Digest> {
     }
 }
 
-fn header(resp: &Response<Body>, name: &str) -> Option<String> {
-    resp.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.trim().to_string())
+fn header(resp: &Response, name: &str) -> Option<String> {
+    resp.header(name).map(str::to_string)
 }
 
-fn content_type(resp: &Response<Body>) -> String {
+fn content_type(resp: &Response) -> String {
     header(resp, "content-type")
         .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
         .unwrap_or_default()
 }
 
 /// The first challenge we can answer: Bearer preferred over Basic.
-fn challenge_of(resp: &Response<Body>) -> Option<Challenge> {
+fn challenge_of(resp: &Response) -> Option<Challenge> {
     let all: Vec<Challenge> = resp
-        .headers()
+        .headers
         .get_all("www-authenticate")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
         .filter_map(auth::parse_challenge)
         .collect();
     all.iter()
@@ -1068,27 +980,44 @@ fn challenge_of(resp: &Response<Body>) -> Option<Challenge> {
         .cloned()
 }
 
-fn read_capped(resp: &mut Response<Body>, cap: u64) -> Result<Vec<u8>> {
-    match resp.body_mut().with_config().limit(cap).read_to_vec() {
-        Ok(b) => Ok(b),
-        Err(ureq::Error::BodyExceedsLimit(_)) => {
-            Err(Error::msg(format!("larger than {cap} bytes: refused")))
+fn read_capped(resp: &mut Response, cap: u64) -> Result<Vec<u8>> {
+    resp.read_capped(cap).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::Other {
+            Error::msg(e.to_string())
+        } else {
+            Error::msg(format!("reading the answer: {}", http::io_words(&e)))
         }
-        Err(e) => Err(Error::msg(format!("reading the answer: {e}"))),
-    }
+    })
 }
 
 /// The registry's JSON errors: `{"errors":[{"code":…,"message":…}]}`.
-fn read_errors(resp: &mut Response<Body>) -> Vec<(String, String)> {
-    let Ok(body) = resp
-        .body_mut()
-        .with_config()
-        .limit(MAX_ERROR_BODY)
-        .read_to_vec()
-    else {
+fn read_errors(resp: &mut Response) -> Vec<(String, String)> {
+    let Ok(body) = resp.read_capped(MAX_ERROR_BODY) else {
         return Vec::new();
     };
     parse_errors(&body)
+}
+
+/// The reason phrases docker's messages show for the statuses a registry
+/// sends (the peer's own phrase is not trusted to be meaningful).
+fn reason(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        416 => "Range Not Satisfiable",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
+    }
 }
 
 pub fn parse_errors(body: &[u8]) -> Vec<(String, String)> {
@@ -1134,15 +1063,6 @@ fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
     Some((start, total))
 }
 
-/// `scheme://authority` of a URL.
-fn origin_of(url: &str) -> &str {
-    let after = url.find("://").map_or(0, |i| i + 3);
-    match url[after..].find(['/', '?', '#']) {
-        Some(i) => &url[..after + i],
-        None => url,
-    }
-}
-
 /// The authority (`host:port`) of a URL.
 fn host_of(url: &str) -> &str {
     let o = origin_of(url);
@@ -1150,31 +1070,10 @@ fn host_of(url: &str) -> &str {
     h.rsplit('@').next().unwrap_or(h)
 }
 
-/// A Location header resolved against the URL it came from.
-fn resolve_url(base: &str, loc: &str) -> String {
-    if loc.starts_with("http://") || loc.starts_with("https://") {
-        return loc.to_string();
-    }
-    let origin = origin_of(base);
-    if let Some(rest) = loc.strip_prefix("//") {
-        let scheme = base.split("://").next().unwrap_or("https");
-        return format!("{scheme}://{rest}");
-    }
-    if loc.starts_with('/') {
-        return format!("{origin}{loc}");
-    }
-    let path = &base[origin.len()..];
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    let dir = match path.rfind('/') {
-        Some(i) => &path[..=i],
-        None => "/",
-    };
-    format!("{origin}{dir}{loc}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::client::resolve_url;
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()

@@ -2,9 +2,19 @@
 //! the host has none), plus docker's per-registry `certs.d/HOST:PORT/`
 //! directories (extra CAs, a client certificate).
 
+use crate::error::{Error, Result};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::fs;
 use std::path::{Path, PathBuf};
-use ureq::tls::{parse_pem, Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
+use std::sync::Arc;
+
+type Certificate<'a> = CertificateDer<'a>;
+/// A client certificate chain and its key.
+pub type ClientCert = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
 /// Bundles tried when neither SSL_CERT_FILE nor SSL_CERT_DIR names one:
 /// Debian/Ubuntu/Alpine, Fedora/RHEL, openSUSE.
@@ -25,8 +35,8 @@ pub fn certs_dirs(data_root: &Path, host: &str) -> Vec<PathBuf> {
     ]
 }
 
-/// What the TLS config for one registry is made of (kept apart from ureq's
-/// types so the choice can be tested and reported).
+/// What the TLS config for one registry is made of (kept apart from the
+/// rustls config so the choice can be tested and reported).
 pub struct Trust {
     /// The host's CAs; empty: use webpki-roots' Mozilla roots.
     pub host_roots: Vec<Certificate<'static>>,
@@ -63,26 +73,79 @@ impl Trust {
         }
     }
 
-    /// ureq's TLS config; `verify` false only for --insecure-registry hosts.
-    pub fn config(self, verify: bool) -> TlsConfig {
-        let roots = if self.host_roots.is_empty() && self.registry_roots.is_empty() {
-            RootCerts::WebPki
-        } else if self.host_roots.is_empty() {
-            // ureq takes either its Mozilla set or a list of certificates,
-            // not both: a host without a bundle that trusts a private CA
-            // for this registry gets that CA alone (redirects to public
-            // storage would then fail; such hosts are rare).
-            RootCerts::new_with_certs(&self.registry_roots)
+    /// The rustls config; `verify` false only for --insecure-registry
+    /// hosts. TLS 1.2 stays on: registries behind older terminators.
+    pub fn config(self, verify: bool) -> Result<Arc<ClientConfig>> {
+        // ring has no post-quantum key exchange (rustls deprecates its
+        // provider for that); aws-lc-rs would cost far more than it brings.
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::msg(format!("tls: {e}")))?;
+        let builder = if verify {
+            let mut roots = RootCertStore::empty();
+            if self.host_roots.is_empty() {
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            } else {
+                roots.add_parsable_certificates(self.host_roots);
+            }
+            roots.add_parsable_certificates(self.registry_roots);
+            builder.with_root_certificates(roots)
         } else {
-            let mut all = self.host_roots;
-            all.extend(self.registry_roots);
-            RootCerts::from(all)
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerify(
+                    provider.signature_verification_algorithms,
+                )))
         };
-        TlsConfig::builder()
-            .root_certs(roots)
-            .client_cert(self.client)
-            .disable_verification(!verify)
-            .build()
+        let config = match self.client {
+            Some((chain, key)) => builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| Error::msg(format!("tls: client certificate: {e}")))?,
+            None => builder.with_no_client_auth(),
+        };
+        Ok(Arc::new(config))
+    }
+}
+
+/// --insecure-registry: any certificate is accepted, but the handshake's
+/// signatures are still checked (the peer holds the key it presents).
+#[derive(Debug)]
+struct NoVerify(WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
     }
 }
 
@@ -126,23 +189,17 @@ fn certs_in(p: &Path) -> Vec<Certificate<'static>> {
     let Ok(bytes) = fs::read(p) else {
         return Vec::new();
     };
-    parse_pem(&bytes)
-        .filter_map(|i| match i {
-            Ok(PemItem::Certificate(c)) => Some(c.to_owned()),
-            _ => None,
-        })
+    CertificateDer::pem_slice_iter(&bytes)
+        .filter_map(|c| c.ok())
         .collect()
 }
 
 fn client_cert(cert: &Path, key: &Path) -> Option<ClientCert> {
     let chain = certs_in(cert);
     let kb = fs::read(key).ok()?;
-    let k: PrivateKey<'static> = parse_pem(&kb).find_map(|i| match i {
-        Ok(PemItem::PrivateKey(k)) => Some(k.to_owned()),
-        _ => None,
-    })?;
+    let k = PrivateKeyDer::from_pem_slice(&kb).ok()?;
     if chain.is_empty() {
         return None;
     }
-    Some(ClientCert::new_with_certs(&chain, k))
+    Some((chain, k))
 }

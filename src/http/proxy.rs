@@ -1,8 +1,7 @@
 //! Which proxy a request goes through, with Go's rules (what docker and
 //! podman do): HTTPS_PROXY for https URLs, HTTP_PROXY for http ones (upper
 //! or lower case), NO_PROXY exceptions, and never a proxy for loopback.
-//! ureq's own environment proxy takes one proxy for every scheme and does
-//! not exempt loopback, hence this.
+//! The client reaches both schemes through a proxy with CONNECT.
 
 use std::net::IpAddr;
 
