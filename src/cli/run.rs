@@ -143,12 +143,12 @@ pub fn block(set: &libc::sigset_t) {
 }
 
 /// Puts the caller's terminal in raw mode; restores it on drop.
-struct RawMode {
+pub struct RawMode {
     saved: Option<rustix::termios::Termios>,
 }
 
 impl RawMode {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let stdin = rustix::stdio::stdin();
         let saved = rustix::termios::tcgetattr(stdin).ok();
         if let Some(t) = &saved {

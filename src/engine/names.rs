@@ -116,21 +116,10 @@ fn is_live(data_root: &Path, id: &str) -> bool {
 /// Held while reclaiming or releasing, so that two processes that both see
 /// the same stale reservation cannot both replace it. The fast path (a
 /// free name) needs no lock: link(2) alone decides.
-struct NamesLock(#[allow(dead_code)] std::fs::File);
+struct NamesLock(#[allow(dead_code)] std::os::fd::OwnedFd);
 
 fn lock(dir: &Path) -> Result<NamesLock> {
-    let p = dir.join(".lock");
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&p)
-        .ctx(|| format!("open {}", p.display()))?;
-    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
-        .ctx(|| format!("lock {}", p.display()))?;
-    Ok(NamesLock(f))
+    Ok(NamesLock(crate::engine::record::lock_file(&dir.join(".lock"))?))
 }
 
 /// Reserves `name` for container `id`: DATA_ROOT/names/NAME holding the id.

@@ -246,8 +246,13 @@ fn open_lock_file(p: &Path) -> Result<OwnedFd> {
 
 /// The container's lock, held until the fd is dropped.
 pub fn lock(dir: &Path) -> Result<OwnedFd> {
-    let p = dir.join(LOCK);
-    let fd = open_lock_file(&p)?;
+    lock_file(&dir.join(LOCK))
+}
+
+/// An exclusive flock on `p` (created 0600 if missing), held until the
+/// fd is dropped: the one way the engine's lock files are taken.
+pub fn lock_file(p: &Path) -> Result<OwnedFd> {
+    let fd = open_lock_file(p)?;
     rustix::fs::flock(&fd, rustix::fs::FlockOperation::LockExclusive)
         .ctx(|| format!("lock {}", p.display()))?;
     Ok(fd)

@@ -99,7 +99,7 @@ fn no_such(name: &str) -> Error {
 
 /// Held while anything changes under DATA_ROOT/volumes: creates of one name
 /// then make one volume, and a remove cannot interleave with an add_ref.
-struct Lock(#[allow(dead_code)] std::fs::File);
+struct Lock(#[allow(dead_code)] std::os::fd::OwnedFd);
 
 fn lock(data_root: &Path) -> Result<Lock> {
     let dir = volumes_dir(data_root);
@@ -108,18 +108,7 @@ fn lock(data_root: &Path) -> Result<Lock> {
         .mode(0o701)
         .create(&dir)
         .ctx(|| format!("create {}", dir.display()))?;
-    let p = dir.join(".lock");
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&p)
-        .ctx(|| format!("open {}", p.display()))?;
-    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
-        .ctx(|| format!("lock {}", p.display()))?;
-    Ok(Lock(f))
+    Ok(Lock(crate::engine::record::lock_file(&dir.join(".lock"))?))
 }
 
 /// The volume in `dir`, None when it has no (readable) meta.json.

@@ -435,7 +435,7 @@ fn attach_wait(
         // SAFETY: we own the fd just created.
         unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(sfd) }
     });
-    let _raw = (tty && rustix::termios::isatty(rustix::stdio::stdin())).then(RawMode::new);
+    let _raw = (tty && rustix::termios::isatty(rustix::stdio::stdin())).then(crate::cli::run::RawMode::new);
     let resize = |m: &OwnedFd| {
         if let Ok(ws) = rustix::termios::tcgetwinsize(rustix::stdio::stdout()) {
             let _ = crate::linux::pty::set_size(m.as_fd(), ws.ws_row, ws.ws_col);
@@ -484,34 +484,6 @@ fn attach_wait(
                 }
                 Msg::Started { .. } => continue,
             };
-        }
-    }
-}
-
-/// Puts the caller's terminal in raw mode; restores it on drop.
-struct RawMode(Option<rustix::termios::Termios>);
-
-impl RawMode {
-    fn new() -> Self {
-        let stdin = rustix::stdio::stdin();
-        let saved = rustix::termios::tcgetattr(stdin).ok();
-        if let Some(t) = &saved {
-            let mut raw = t.clone();
-            raw.make_raw();
-            let _ = rustix::termios::tcsetattr(stdin, rustix::termios::OptionalActions::Now, &raw);
-        }
-        RawMode(saved)
-    }
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        if let Some(t) = &self.0 {
-            let _ = rustix::termios::tcsetattr(
-                rustix::stdio::stdin(),
-                rustix::termios::OptionalActions::Now,
-                t,
-            );
         }
     }
 }
