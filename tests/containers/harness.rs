@@ -289,8 +289,12 @@ impl Rw {
         for n in names_in(&self.root) {
             left.push(format!("OCI state {}", self.root.join(n).display()));
         }
+        // podman's own storage (its overlay dir's private mount) is Pm's.
+        let podman = self.base.join("podman");
         for m in mounts_under(&self.base) {
-            left.push(format!("mount {m}"));
+            if !m.starts_with(podman.to_str().unwrap()) {
+                left.push(format!("mount {m}"));
+            }
         }
         let seen = self.seen.borrow().clone();
         let ids: Vec<&str> = seen.iter().map(String::as_str).collect();
