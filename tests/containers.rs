@@ -419,10 +419,13 @@ fn detached_logs_follow_stop_start_rm() {
     rw.assert_clean();
 }
 
+/// One command line run by an engine.
+type Runner<'a> = Box<dyn Fn(&[&str]) -> common::Out + 'a>;
+
 /// docker's verbs on one engine: runway's `container …` or podman's.
 struct Eng<'a> {
     label: &'static str,
-    cmd: Box<dyn Fn(&[&str]) -> common::Out + 'a>,
+    cmd: Runner<'a>,
     /// Image names: "" for runway, "localhost/" for podman.
     prefix: &'static str,
 }
