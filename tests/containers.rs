@@ -472,6 +472,12 @@ impl Eng<'_> {
         format!("{}{}", o.stdout, o.stderr)
     }
 
+    fn inspect(&self, c: &str) -> Value {
+        let o = self.ok(&["inspect", c]);
+        let v: Value = serde_json::from_str(&o.stdout).unwrap();
+        v[0].clone()
+    }
+
     fn state(&self, c: &str) -> Value {
         let o = self.ok(&["inspect", c]);
         let v: Value = serde_json::from_str(&o.stdout).unwrap();
@@ -863,90 +869,117 @@ fn interactive_tty_prompt_size_resize_exit_code() {
 
 // -------------------------------------------------------------- 5. restart
 
-#[test]
-fn restart_on_failure_counts_and_always_stops() {
-    let rw = Rw::new("restart");
-    rw.import(&base_image(), "bb");
-    rw.ok(&[
-        "container",
+/// on-failure:3 (4 runs, RestartCount 3, the last exit code), no restart
+/// of a clean exit, always until `stop`; what each showed, on one engine.
+fn restart_scenario(e: &Eng) -> Vec<String> {
+    let bb = e.img("bb");
+    let l = e.label;
+    let mut seen = Vec::new();
+    e.ok(&[
         "run",
         "-d",
         "--name",
         "flaky",
         "--restart",
         "on-failure:3",
-        "bb",
+        &bb,
         "sh",
         "-c",
         "echo attempt; exit 7",
     ]);
     let done = poll(SECS(20), || {
-        let v = rw.inspect("flaky");
+        let v = e.inspect("flaky");
         v["State"]["Status"] == "exited" && v["RestartCount"] == 3
     });
-    let v = rw.inspect("flaky");
-    assert!(done, "on-failure:3 did not end with 3 restarts: {v}");
-    assert_eq!(v["State"]["ExitCode"], 7);
-    assert_eq!(
-        rw.logs("flaky").matches("attempt").count(),
-        4,
-        "4 runs: {}",
-        rw.logs("flaky")
+    assert!(
+        done,
+        "{l}: on-failure:3 did not end with 3 restarts: {}",
+        e.inspect("flaky")
     );
     // Settled: no fifth run.
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(rw.logs("flaky").matches("attempt").count(), 4);
-    assert_eq!(
-        rw.inspect("flaky")["HostConfig"]["RestartPolicy"]["Name"],
-        "on-failure"
-    );
-
+    let v = e.inspect("flaky");
+    seen.push(format!(
+        "flaky: {} runs, RestartCount {}, exit {}, policy {}",
+        e.logs("flaky").matches("attempt").count(),
+        v["RestartCount"],
+        v["State"]["ExitCode"],
+        v["HostConfig"]["RestartPolicy"]["Name"]
+    ));
     // on-failure does not restart a clean exit.
-    rw.ok(&[
-        "container",
+    e.ok(&[
         "run",
         "-d",
         "--name",
         "clean",
         "--restart",
         "on-failure:3",
-        "bb",
+        &bb,
         "sh",
         "-c",
         "echo once",
     ]);
-    rw.wait_status("clean", "exited", SECS(10));
-    assert_eq!(rw.inspect("clean")["RestartCount"], 0);
-
+    assert!(poll(SECS(10), || e.state("clean")["Status"] == "exited"));
+    std::thread::sleep(Duration::from_millis(300));
+    seen.push(format!(
+        "clean: {:?}, RestartCount {}",
+        e.logs("clean"),
+        e.inspect("clean")["RestartCount"]
+    ));
     // always: restarts until stopped, then no more.
-    rw.ok(&[
-        "container",
+    e.ok(&[
         "run",
         "-d",
         "--name",
         "always",
         "--restart",
         "always",
-        "bb",
+        &bb,
         "sh",
         "-c",
         "echo run; exit 0",
     ]);
     assert!(
-        poll(SECS(20), || rw.logs("always").matches("run").count() >= 3),
-        "always did not restart"
+        poll(SECS(20), || e.logs("always").matches("run").count() >= 3),
+        "{l}: always did not restart"
     );
-    rw.ok(&["container", "stop", "always"]);
-    rw.wait_status("always", "exited", SECS(10));
-    let n = rw.logs("always").matches("run").count();
+    e.ok(&["stop", "always"]);
+    assert!(poll(SECS(10), || e.state("always")["Status"] == "exited"));
+    let n = e.logs("always").matches("run").count();
     std::thread::sleep(SECS(2));
     assert_eq!(
-        rw.logs("always").matches("run").count(),
+        e.logs("always").matches("run").count(),
         n,
-        "restarted after stop"
+        "{l}: restarted after stop"
     );
-    assert_eq!(rw.inspect("always")["State"]["Status"], "exited");
+    seen.push(format!(
+        "always after stop: {}",
+        e.state("always")["Status"]
+    ));
+    seen
+}
+
+#[test]
+fn restart_on_failure_counts_and_always_stops() {
+    let rw = Rw::new("restart");
+    let layout = rw.import(&base_image(), "bb");
+    let seen = restart_scenario(&Eng::runway(&rw));
+    assert_eq!(
+        seen,
+        vec![
+            "flaky: 4 runs, RestartCount 3, exit 7, policy \"on-failure\"".to_string(),
+            "clean: \"once\\n\", RestartCount 0".to_string(),
+            "always after stop: \"exited\"".to_string(),
+        ]
+    );
     rw.rm_all_and_check();
+    if let Some(pm) = podman_with(&rw, &[(&layout, "bb")]) {
+        assert_eq!(
+            seen,
+            restart_scenario(&Eng::podman(&pm)),
+            "runway vs podman"
+        );
+    }
 }
 
 // ----------------------------------------------------- 6. read-only, volumes
