@@ -1220,6 +1220,89 @@ fn exec_runs_inside_with_flags_and_codes() {
     rw.rm_all_and_check();
 }
 
+/// exec's flags and exit codes on one engine: (exit code, stdout) each,
+/// then whether exec into the stopped container failed.
+fn exec_scenario(e: &Eng) -> Vec<String> {
+    let l = e.label;
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ebox",
+        "-e",
+        "FROM_RUN=1",
+        &e.img("bb"),
+        "sh",
+        "-c",
+        "echo inside > /tmp/mark; exec sleep 300",
+    ]);
+    assert!(
+        poll(SECS(10), || (e.cmd)(&[
+            "exec",
+            "ebox",
+            "test",
+            "-f",
+            "/tmp/mark"
+        ])
+        .code
+            == 0),
+        "{l}: ebox never ready"
+    );
+    let cases: &[&[&str]] = &[
+        &["ebox", "cat", "/tmp/mark"],
+        &["ebox", "sh", "-c", "echo $FROM_RUN $GREETING"],
+        &[
+            "-e",
+            "X=y",
+            "-e",
+            "GREETING=exec",
+            "ebox",
+            "sh",
+            "-c",
+            "echo $X $GREETING",
+        ],
+        &["-u", "nobody", "ebox", "sh", "-c", "id -u; id -g"],
+        &["-u", "1000:1000", "ebox", "sh", "-c", "id -u; id -g"],
+        &["-w", "/tmp", "ebox", "pwd"],
+        &["ebox", "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"],
+        &["ebox", "sh", "-c", "echo out; echo err >&2; exit 9"],
+        &["ebox", "nosuchcmd"],
+        &["ebox", "/bin/noexec"],
+        &["ebox", "cat"],
+    ];
+    let mut seen = Vec::new();
+    for c in cases {
+        let mut all = vec!["exec"];
+        all.extend_from_slice(c);
+        let o = (e.cmd)(&all);
+        seen.push(format!("{c:?}: {} {:?}", o.code, o.stdout));
+    }
+    e.ok(&["kill", "ebox"]);
+    assert!(poll(SECS(10), || e.state("ebox")["Status"] == "exited"));
+    let o = (e.cmd)(&["exec", "ebox", "true"]);
+    seen.push(format!(
+        "exec into the stopped container fails: {}",
+        o.code != 0
+    ));
+    e.ok(&["rm", "-f", "ebox"]);
+    seen
+}
+
+#[test]
+fn exec_runway_vs_podman() {
+    let rw = Rw::new("execpm");
+    let layout = rw.import(&base_image(), "bb");
+    let seen = exec_scenario(&Eng::runway(&rw));
+    rw.assert_clean();
+    assert!(
+        seen.iter().any(|l| l.contains("0 \"sleep 300 \"")),
+        "{seen:#?}"
+    );
+    if let Some(pm) = podman_with(&rw, &[(&layout, "bb")]) {
+        assert_eq!(seen, exec_scenario(&Eng::podman(&pm)), "runway vs podman");
+    }
+}
+
 // ------------------------------------------------------------ 9. 30 layers
 
 #[test]
