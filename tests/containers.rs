@@ -1362,6 +1362,124 @@ fn init_reaps_zombies() {
     rw.rm_all_and_check();
 }
 
+/// A foreground run on one engine with stdin from `input`; SIGTERM to
+/// the engine's process once the container printed "ready" (when `term`).
+/// Returns (exit code, stdout).
+fn foreground(mut cmd: Command, dir: &std::path::Path, input: &str, term: bool) -> (i32, String) {
+    let inp = dir.join("stdin.txt");
+    let out = dir.join("stdout.txt");
+    fs::write(&inp, input).unwrap();
+    let mut child = cmd
+        .stdin(fs::File::open(&inp).unwrap())
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    if term {
+        assert!(
+            poll(SECS(15), || fs::read_to_string(&out)
+                .unwrap_or_default()
+                .contains("ready")),
+            "never ready: {cmd:?}"
+        );
+        // SAFETY: kill(2) of our own child.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+    }
+    let code = wait_child(&mut child, SECS(20)).unwrap_or(-1);
+    (code, fs::read_to_string(&out).unwrap())
+}
+
+/// `-i` passes stdin; without it the command reads nothing; a SIGTERM to
+/// the foreground `run` reaches the container (a trap prints and exits
+/// with its code) — runway vs podman.
+#[test]
+fn foreground_stdin_and_forwarded_signals() {
+    let rw = Rw::new("fg");
+    let layout = rw.import(&base_image(), "bb");
+    let pm = podman_with(&rw, &[(&layout, "bb")]);
+    let trap = trap_loop("TERM", "got-term", 6);
+    let cases: Vec<(Vec<&str>, Vec<&str>, &str, bool)> = vec![
+        (
+            vec!["-i"],
+            vec!["sh", "-c", "wc -l; echo done"],
+            "a\nb\nc\n",
+            false,
+        ),
+        (
+            vec![],
+            vec!["sh", "-c", "wc -l; echo done"],
+            "a\nb\nc\n",
+            false,
+        ),
+        (vec!["-i"], vec!["cat"], "passed through\n", false),
+        (vec![], vec!["sh", "-c", &trap], "", true),
+    ];
+    for (flags, cmd, input, term) in &cases {
+        let mut args = vec!["container", "run", "--rm"];
+        args.extend_from_slice(flags);
+        args.push("bb");
+        args.extend_from_slice(cmd);
+        let ours = foreground(rw.command(&args), &rw.base, input, *term);
+        rw.assert_clean();
+        if let Some(pm) = &pm {
+            let mut args = vec!["run", "--rm", "--network", "none"];
+            args.extend_from_slice(flags);
+            args.push("localhost/bb");
+            args.extend_from_slice(cmd);
+            let theirs = foreground(pm.command(&args), &rw.base, input, *term);
+            assert_eq!(ours, theirs, "runway vs podman: {flags:?} {cmd:?}");
+        }
+        match (flags.is_empty(), *term) {
+            (_, true) => assert_eq!(ours, (6, "ready\ngot-term\n".to_string())),
+            (false, _) if cmd[0] == "cat" => assert_eq!(ours, (0, "passed through\n".to_string())),
+            (false, _) => assert_eq!(ours, (0, "3\ndone\n".to_string())),
+            (true, _) => assert_eq!(ours, (0, "0\ndone\n".to_string())),
+        }
+    }
+}
+
+/// `run --rm` whose CLI is SIGKILLed: the monitor still removes the
+/// container when its command ends.
+#[test]
+fn auto_remove_after_the_cli_is_killed() {
+    let rw = Rw::new("rmkill");
+    rw.import(&base_image(), "bb");
+    let mut run = rw
+        .command(&[
+            "container",
+            "run",
+            "--rm",
+            "--name",
+            "orphan",
+            "bb",
+            "sh",
+            "-c",
+            "sleep 1",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        poll(SECS(10), || rw
+            .ids()
+            .first()
+            .is_some_and(|id| rw.state_json(id)["Status"] == "running")),
+        "never running"
+    );
+    sigkill(run.id() as i32);
+    let _ = run.wait();
+    assert!(
+        poll(SECS(15), || rw.ids().is_empty()),
+        "--rm container left after its CLI died: {:?}",
+        rw.ids()
+    );
+    rw.assert_clean();
+}
+
 // ------------------------------------------------------------ 9. 30 layers
 
 #[test]
