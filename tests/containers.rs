@@ -1480,6 +1480,66 @@ fn auto_remove_after_the_cli_is_killed() {
     rw.assert_clean();
 }
 
+/// runway's own failures before the command runs: exit 125, one line
+/// naming the problem, nothing left (no dir, name, mount, cgroup).
+#[test]
+fn failures_are_125_one_line_and_leave_nothing() {
+    let rw = Rw::new("fail125");
+    rw.import(&base_image(), "bb");
+    let mut nocmd = base_image();
+    nocmd.config.cmd.clear();
+    rw.import(&nocmd, "nocmd");
+    let cases: &[(&[&str], &str)] = &[
+        (&["--name", "ok1", "nocmd"], "command"),
+        (&["--name", "ok2", "-v", "/tmp:/x:zz", "bb", "true"], "zz"),
+        (
+            &["--name", "ok3", "-v", "/tmp:relative", "bb", "true"],
+            "relative",
+        ),
+        (&["--name", "ok4", "--memory", "lots", "bb", "true"], "lots"),
+        (
+            &["--name", "ok5", "--restart", "sometimes", "bb", "true"],
+            "sometimes",
+        ),
+        (
+            &["--name", "ok6", "--stop-signal", "SIGNOPE", "bb", "true"],
+            "SIGNOPE",
+        ),
+        (
+            &["--name", "ok7", "--pull", "never", "nosuch:tag", "true"],
+            "nosuch",
+        ),
+        (
+            &["--name", "ok8", "--network", "mynet", "bb", "true"],
+            "mynet",
+        ),
+        (
+            &["--name", "ok9", "-u", "nosuchuser", "bb", "true"],
+            "nosuchuser",
+        ),
+        (
+            &["--name", "ok10", "--env-file", "/no/such/env", "bb", "true"],
+            "/no/such/env",
+        ),
+        (
+            &["--name", "ok11", "--cap-add", "CAP_NOPE", "bb", "true"],
+            "NOPE",
+        ),
+    ];
+    for (args, names) in cases {
+        for verb in ["run", "create"] {
+            let mut all = vec!["container", verb];
+            all.extend_from_slice(args);
+            let o = rw.code(125, &all);
+            assert_eq!(o.stderr.lines().count(), 1, "one line:\n{o}");
+            assert!(o.stderr.contains(names), "names {names:?}:\n{o}");
+            let left = rw.leftovers();
+            assert!(left.is_empty(), "after {all:?}: {left:#?}");
+        }
+    }
+    rw.assert_clean();
+}
+
 // ------------------------------------------------------------ 9. 30 layers
 
 #[test]
