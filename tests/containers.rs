@@ -1540,6 +1540,79 @@ fn failures_are_125_one_line_and_leave_nothing() {
     rw.assert_clean();
 }
 
+/// `--log-opt max-size/max-file`: the log rotates, at most max-file
+/// files stay, `logs` shows the newest lines, and a `logs -f` started
+/// early sees every line in order across the rotations; `-t` stamps.
+#[test]
+fn log_rotation_and_follow_across_it() {
+    let rw = Rw::new("logrot");
+    rw.import(&base_image(), "bb");
+    let id = rw
+        .ok(&[
+            "container",
+            "create",
+            "--name",
+            "rot",
+            "--log-opt",
+            "max-size=1k",
+            "--log-opt",
+            "max-file=5",
+            "bb",
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 100 ]; do echo line$i; i=$((i+1)); sleep 0.01; done",
+        ])
+        .stdout
+        .trim()
+        .to_string();
+    // Started before the first rotation (a follow of a container that is
+    // not running ends at once, as docker's).
+    rw.ok(&["container", "start", "rot"]);
+    let follow_out = rw.path("follow.out");
+    let mut follow = rw
+        .command(&["logs", "-f", "rot"])
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&follow_out).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    rw.wait_status("rot", "exited", SECS(20));
+    assert_eq!(
+        wait_child(&mut follow, SECS(10)),
+        Some(0),
+        "logs -f did not end"
+    );
+    let want: String = (0..100).map(|i| format!("line{i}\n")).collect();
+    assert_eq!(
+        fs::read_to_string(&follow_out).unwrap(),
+        want,
+        "logs -f across rotation"
+    );
+    let logs = rw.ok(&["logs", "rot"]).stdout;
+    assert!(logs.ends_with("line99\n"), "{logs:?}");
+    assert!(
+        logs.lines().count() < 100,
+        "rotation dropped nothing: {} lines",
+        logs.lines().count()
+    );
+    assert!(
+        want.ends_with(&logs),
+        "logs is not the newest lines in order: {logs:?}"
+    );
+    let dir = rw.data.join("containers").join(&id);
+    let files = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("container.log"))
+        .count();
+    assert!((2..=5).contains(&files), "{files} log files");
+    let stamped = rw.ok(&["logs", "-t", "--tail", "1", "rot"]).stdout;
+    let (ts, line) = stamped.trim_end().split_once(' ').unwrap();
+    assert_eq!(line, "line99");
+    assert!(common::looks_rfc3339(ts), "{stamped:?}");
+    rw.rm_all_and_check();
+}
+
 // ------------------------------------------------------------ 9. 30 layers
 
 #[test]
