@@ -1613,6 +1613,77 @@ fn log_rotation_and_follow_across_it() {
     rw.rm_all_and_check();
 }
 
+/// `restart` runs the command anew (same id, same upper dir: a file the
+/// first run wrote is still there); `prune -f` removes every stopped
+/// container and keeps the running one; `rm -v`/`rm -f` of a created one.
+#[test]
+fn restart_and_prune() {
+    let rw = Rw::new("prune");
+    rw.import(&base_image(), "bb");
+    let script = "date +%s%N >> /runs; echo ready; trap 'exit 0' TERM; while :; do sleep 0.1; done";
+    let id = rw
+        .ok(&[
+            "container",
+            "run",
+            "-d",
+            "--name",
+            "keep",
+            "bb",
+            "sh",
+            "-c",
+            script,
+        ])
+        .stdout
+        .trim()
+        .to_string();
+    assert!(poll(SECS(10), || rw.logs("keep").contains("ready")));
+    let pid1 = rw.inspect("keep")["State"]["Pid"].as_i64().unwrap();
+    rw.ok(&["container", "restart", "keep"]);
+    rw.wait_status("keep", "running", SECS(10));
+    assert!(poll(SECS(10), || rw.logs("keep").matches("ready").count() == 2));
+    let v = rw.inspect("keep");
+    assert_eq!(v["Id"], id.as_str());
+    assert_ne!(
+        v["State"]["Pid"].as_i64().unwrap(),
+        pid1,
+        "restart kept the old process"
+    );
+    let o = rw.ok(&["container", "exec", "keep", "wc", "-l", "/runs"]);
+    assert_eq!(
+        o.stdout.split_whitespace().next(),
+        Some("2"),
+        "the upper dir survives a restart: {o}"
+    );
+    // Stopped ones: exited and created.
+    rw.ok(&["container", "run", "--name", "done1", "bb", "true"]);
+    rw.code(
+        3,
+        &[
+            "container",
+            "run",
+            "--name",
+            "done2",
+            "bb",
+            "sh",
+            "-c",
+            "exit 3",
+        ],
+    );
+    rw.ok(&["container", "create", "--name", "fresh", "bb"]);
+    let o = rw.ok(&["container", "prune", "-f"]);
+    assert!(o.stdout.contains("Deleted Containers:"), "{o}");
+    assert_eq!(o.stdout.lines().filter(|l| l.len() == 64).count(), 3, "{o}");
+    assert_eq!(
+        rw.ids(),
+        vec![id.clone()],
+        "prune kept only the running container"
+    );
+    assert_eq!(rw.inspect("keep")["State"]["Status"], "running");
+    rw.ok(&["container", "create", "--name", "fresh2", "bb"]);
+    rw.ok(&["rm", "-v", "fresh2"]);
+    rw.rm_all_and_check();
+}
+
 // ------------------------------------------------------------ 9. 30 layers
 
 #[test]
