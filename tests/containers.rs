@@ -871,7 +871,7 @@ fn interactive_tty_prompt_size_resize_exit_code() {
 
 /// on-failure:3 (4 runs, RestartCount 3, the last exit code), no restart
 /// of a clean exit, always until `stop`; what each showed, on one engine.
-fn restart_scenario(e: &Eng) -> Vec<String> {
+fn restart_scenario(e: &Eng, always: bool) -> Vec<String> {
     let bb = e.img("bb");
     let l = e.label;
     let mut seen = Vec::new();
@@ -926,6 +926,9 @@ fn restart_scenario(e: &Eng) -> Vec<String> {
         e.logs("clean"),
         e.inspect("clean")["RestartCount"]
     ));
+    if !always {
+        return seen;
+    }
     // always: restarts until stopped, then no more.
     e.ok(&[
         "run",
@@ -944,7 +947,11 @@ fn restart_scenario(e: &Eng) -> Vec<String> {
         "{l}: always did not restart"
     );
     e.ok(&["stop", "always"]);
-    assert!(poll(SECS(10), || e.state("always")["Status"] == "exited"));
+    assert!(
+        poll(SECS(10), || e.state("always")["Status"] == "exited"),
+        "{l}: always after stop: {}",
+        e.inspect("always")
+    );
     let n = e.logs("always").matches("run").count();
     std::thread::sleep(SECS(2));
     assert_eq!(
@@ -963,7 +970,7 @@ fn restart_scenario(e: &Eng) -> Vec<String> {
 fn restart_on_failure_counts_and_always_stops() {
     let rw = Rw::new("restart");
     let layout = rw.import(&base_image(), "bb");
-    let seen = restart_scenario(&Eng::runway(&rw));
+    let seen = restart_scenario(&Eng::runway(&rw), true);
     assert_eq!(
         seen,
         vec![
@@ -974,9 +981,11 @@ fn restart_on_failure_counts_and_always_stops() {
     );
     rw.rm_all_and_check();
     if let Some(pm) = podman_with(&rw, &[(&layout, "bb")]) {
+        // Not `always` + stop: podman 4.3's cleanup process restarts the
+        // container under the stop now and then (no backoff), on a busy host.
         assert_eq!(
-            seen,
-            restart_scenario(&Eng::podman(&pm)),
+            seen[..2],
+            restart_scenario(&Eng::podman(&pm), false),
             "runway vs podman"
         );
     }
