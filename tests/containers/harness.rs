@@ -359,8 +359,9 @@ impl Drop for Rw {
             }
             dirs.is_empty()
         });
-        if std::thread::panicking() {
+        if std::thread::panicking() && std::env::var_os("RUNWAY_TEST_KEEP").is_some() {
             note(&format!("kept for inspection: {}", self.base.display()));
+            return;
         }
         let _ = fs::remove_dir_all(&self.base);
     }
@@ -486,7 +487,41 @@ impl Drop for Pm {
             &self.scratch,
             Duration::from_secs(30),
         );
+        // conmon and podman's cleanup processes carry our dir in their
+        // command lines.
+        for p in pids_with_cmdline(self.dir.to_str().unwrap()) {
+            // SAFETY: kill(2) of a process of this test's podman.
+            unsafe {
+                libc::kill(p, libc::SIGKILL);
+            }
+        }
         unmount_all_under(&self.dir);
+        // podman's parent cgroups, which it never removes; rmdir fails
+        // while another podman (another test) still uses them.
+        remove_cgroup_tree("libpod_parent/conmon");
+        remove_cgroup_tree("libpod_parent");
+    }
+}
+
+/// Removes the empty cgroup `rel` (children first) from every hierarchy.
+fn remove_cgroup_tree(rel: &str) {
+    fn rm(dir: &Path) {
+        for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                rm(&e.path());
+            }
+        }
+        let _ = fs::remove_dir(dir);
+    }
+    for h in fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let d = h.path().join(rel);
+        if d.is_dir() {
+            rm(&d);
+        }
     }
 }
 
