@@ -62,7 +62,7 @@ pub fn stop(g: &Global, id: &str, timeout: Option<u32>, signal: Option<&str>) ->
     // The monitor unmounts and exits; a dead monitor left the record
     // saying running: say what happened.
     wait_monitor(&dir, Duration::from_secs(10));
-    if !record::monitor_alive(&dir) {
+    if !record::monitor_alive(&dir) && dir.exists() {
         let _l = record::lock(&dir)?;
         let mut s = record::load_state(&dir);
         if running(&s) {
