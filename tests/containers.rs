@@ -607,7 +607,6 @@ fn stop_signal_from_image_flag_and_kill_after_timeout() {
 }
 
 #[test]
-#[ignore = "bug: `runway ps -a --format json` (no id) goes to runc's ps: the value `json` is taken for a container id (src/cli/mod.rs routes on any non-dash word)"]
 fn ps_alias_with_a_format_value_lists_containers() {
     let rw = Rw::new("psalias");
     rw.import(&base_image(), "bb");
@@ -1336,7 +1335,6 @@ fn zombies(rw: &Rw, c: &str) -> Option<usize> {
 /// (which shows the check sees zombies). podman's --init needs catatonit,
 /// not installed here: runway only.
 #[test]
-#[ignore = "bug: --init is a no-op: create.rs records HostConfig.Init but never sets RunOpts.init, so the command runs as PID 1 and orphans stay zombies"]
 fn init_reaps_zombies() {
     let rw = Rw::new("init");
     rw.import(&base_image(), "bb");

@@ -211,7 +211,7 @@ pub fn main(argv: Vec<OsString>) -> Result<i32> {
         "resume" => pause::resume(&global, rest),
         // runc's `ps ID`; docker's `ps` lists containers.
         #[cfg(feature = "full")]
-        "ps" if !rest.iter().any(|a| !a.to_string_lossy().starts_with('-')) => {
+        "ps" if !has_operand(&rest, &["format", "f", "filter", "n", "last"]) => {
             container::ps::main(&global, rest)
         }
         "ps" => ps::main(&global, rest),
@@ -247,6 +247,29 @@ pub fn main(argv: Vec<OsString>) -> Result<i32> {
     }
 }
 
+/// Whether `args` has a word that is no flag and no flag's value
+/// (`takes`: the flags that take one): `runway ps ID` is runc's, `runway
+/// ps --format json` docker's.
+pub fn has_operand(args: &[OsString], takes: &[&str]) -> bool {
+    let mut skip = false;
+    for a in args {
+        let a = a.to_string_lossy();
+        if std::mem::take(&mut skip) {
+            continue;
+        }
+        if a == "--" {
+            return true;
+        }
+        match a.strip_prefix("--").or_else(|| a.strip_prefix('-')) {
+            Some(name) if !a.starts_with("---") && a != "-" => {
+                skip = !name.contains('=') && takes.contains(&name);
+            }
+            _ => return true,
+        }
+    }
+    false
+}
+
 /// A `--root` that exists but is no directory would otherwise surface as
 /// an error about some file below it (state.json, a lock).
 fn check_root(root: &std::path::Path) -> Result<()> {
@@ -278,4 +301,25 @@ pub fn help_requested(a: &args::Args, usage: &str) -> bool {
         print!("{}", args::help_text(usage, &a.table));
     }
     a.help
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_operand;
+    use std::ffi::OsString;
+
+    fn a(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn ps_routing_skips_flag_values() {
+        let takes = &["format", "f"];
+        assert!(!has_operand(&a(&[]), takes));
+        assert!(!has_operand(&a(&["-a", "--format", "json"]), takes));
+        assert!(!has_operand(&a(&["-a", "--format=json", "-q"]), takes));
+        assert!(has_operand(&a(&["-f", "json", "ID"]), takes));
+        assert!(has_operand(&a(&["ID"]), takes));
+        assert!(has_operand(&a(&["--", "ID"]), takes));
+    }
 }

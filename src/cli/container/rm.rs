@@ -56,6 +56,8 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
         crate::bail!("\"container rm\" requires at least 1 argument");
     }
     let force = a.is_set("force");
+    // What a killed `run`/`create` left before it had a name or a record.
+    crate::engine::remove::sweep(&g.root, &g.data_root);
     Ok(each(&a.positionals, |n| {
         let id = match names::resolve(&g.data_root, n) {
             Ok(id) => id,
