@@ -16,7 +16,7 @@ mod common;
 mod harness;
 
 use common::oci::{busybox_entries, Compress, Entry, Image, Layer};
-use harness::{podman_with, poll, wait_child, Rw};
+use harness::{podman_with, poll, unmount_all_under, wait_child, Rw};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fs;
@@ -2009,4 +2009,66 @@ fn runc_run_without_bundle_points_to_container_run() {
     assert!(o.stderr.contains("runway container run"), "{o}");
     assert_eq!(o.stderr.lines().count(), 1, "{o}");
     rw.assert_clean();
+}
+
+/// A reboot, as far as runway can tell: every process gone (monitor and
+/// container SIGKILLed), the runtime root (a tmpfs) empty, the overlay
+/// unmounted. `start --all-restartable` brings back `always` and
+/// `unless-stopped` containers, but not one the user stopped, nor `no`.
+#[test]
+fn start_all_restartable_after_a_simulated_reboot() {
+    let rw = Rw::new("reboot");
+    rw.import(&base_image(), "bb");
+    for (name, policy) in [
+        ("alw", "always"),
+        ("unl", "unless-stopped"),
+        ("stp", "unless-stopped"),
+        ("non", "no"),
+    ] {
+        rw.ok(&[
+            "container",
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--restart",
+            policy,
+            "bb",
+            "sleep",
+            "300",
+        ]);
+        rw.wait_status(name, "running", SECS(10));
+    }
+    rw.ok(&["container", "stop", "-t", "0", "stp"]);
+    rw.wait_status("stp", "exited", SECS(10));
+    for name in ["alw", "unl", "non"] {
+        let id = rw.inspect(name)["Id"].as_str().unwrap_or("").to_string();
+        let st = rw.state_json(&id);
+        for key in ["MonitorPid", "Pid"] {
+            let pid = st[key].as_i64().unwrap_or(0) as i32;
+            assert!(pid > 0, "{name}: state.json {st}");
+            sigkill(pid);
+            assert!(poll(SECS(5), || !common::process_alive(pid)));
+        }
+    }
+    // What a reboot wipes: /run (the OCI state and cgroups) and mounts.
+    for id in rw.ids() {
+        let _ = rw.rw(&["delete", "--force", &id]);
+    }
+    unmount_all_under(&rw.data);
+    let o = rw.ok(&["container", "start", "--all-restartable"]);
+    let started: Vec<&str> = o.stdout.lines().collect();
+    assert!(
+        started.contains(&"alw") && started.contains(&"unl"),
+        "started: {o}"
+    );
+    assert!(
+        !started.contains(&"stp") && !started.contains(&"non"),
+        "started: {o}"
+    );
+    rw.wait_status("alw", "running", SECS(10));
+    rw.wait_status("unl", "running", SECS(10));
+    assert_eq!(rw.status("stp").as_deref(), Some("exited"));
+    assert_ne!(rw.status("non").as_deref(), Some("running"));
+    rw.rm_all_and_check();
 }

@@ -119,7 +119,9 @@ fn is_live(data_root: &Path, id: &str) -> bool {
 struct NamesLock(#[allow(dead_code)] std::os::fd::OwnedFd);
 
 fn lock(dir: &Path) -> Result<NamesLock> {
-    Ok(NamesLock(crate::engine::record::lock_file(&dir.join(".lock"))?))
+    Ok(NamesLock(crate::engine::record::lock_file(
+        &dir.join(".lock"),
+    )?))
 }
 
 /// Reserves `name` for container `id`: DATA_ROOT/names/NAME holding the id.

@@ -304,7 +304,7 @@ pub fn effective_state_with(dir: &Path, buf: &mut Vec<u8>) -> State {
 
 fn effective(dir: &Path, mut s: State) -> State {
     if matches!(s.status, Status::Running | Status::Restarting) && !monitor_alive(dir) {
-        let alive = s.pid > 0 && rustix::process::test_kill_process(pid(s.pid)).is_ok();
+        let alive = pid_alive(s.pid);
         if alive {
             // Still running, but nobody reads its output or records its
             // exit: `stop`/`rm -f` end it.
@@ -322,10 +322,20 @@ fn effective(dir: &Path, mut s: State) -> State {
     s
 }
 
-fn pid(p: i32) -> rustix::process::Pid {
-    // p > 0 checked by callers; 1 is a harmless fallback that never
-    // matches a container's init.
-    rustix::process::Pid::from_raw(p).unwrap_or(rustix::process::Pid::INIT)
+/// Whether `pid` is a live process: a zombie is not (an init whose
+/// monitor died is reaped by whoever inherited it, maybe never).
+pub fn pid_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state is the first field after the command's closing paren.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    !matches!(state, None | Some('Z') | Some('X') | Some('x'))
 }
 
 /// Every container dir's id (64 hex), unsorted.

@@ -122,7 +122,12 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     for id in record::list_ids(&g.data_root) {
         let dir = base.join(&id);
         let s = record::effective_state_with(&dir, &mut buf);
-        if !all && !matches!(s.status, record::Status::Running | record::Status::Restarting) {
+        if !all
+            && !matches!(
+                s.status,
+                record::Status::Running | record::Status::Restarting
+            )
+        {
             continue;
         }
         let r = if s.brief.name.is_empty() {

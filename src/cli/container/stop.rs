@@ -90,7 +90,10 @@ fn wait_stopped(dir: &Path, d: Duration) -> bool {
                 tv_sec: left.as_secs() as i64,
                 tv_nsec: i64::from(left.subsec_nanos()),
             };
-            let mut pfd = [rustix::event::PollFd::new(&fd, rustix::event::PollFlags::IN)];
+            let mut pfd = [rustix::event::PollFd::new(
+                &fd,
+                rustix::event::PollFlags::IN,
+            )];
             let _ = rustix::event::poll(&mut pfd, Some(&ts));
         }
     }
@@ -124,8 +127,7 @@ pub fn wait_monitor(dir: &Path, d: Duration) -> bool {
 }
 
 pub fn pid_alive(pid: i32) -> bool {
-    rustix::process::Pid::from_raw(pid)
-        .is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
+    record::pid_alive(pid)
 }
 
 fn timeout_of(a: &args::Args) -> Result<Option<u32>> {
