@@ -148,7 +148,8 @@ pub struct RawMode {
 }
 
 impl RawMode {
-    pub fn new() -> Self {
+    /// Raw from now until the value is dropped.
+    pub fn enter() -> Self {
         let stdin = rustix::stdio::stdin();
         let saved = rustix::termios::tcgetattr(stdin).ok();
         if let Some(t) = &saved {
@@ -227,7 +228,7 @@ pub fn wait_forwarding(pid: i32, set: &libc::sigset_t, master: Option<OwnedFd>) 
     }
     // SAFETY: we own the fd just created.
     let sfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(sfd) };
-    let _raw = master.as_ref().map(|_| RawMode::new());
+    let _raw = master.as_ref().map(|_| RawMode::enter());
     if let Some(m) = &master {
         sync_size(m.as_fd());
     }

@@ -436,7 +436,7 @@ fn attach_wait(
         unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(sfd) }
     });
     let _raw = (tty && rustix::termios::isatty(rustix::stdio::stdin()))
-        .then(crate::cli::run::RawMode::new);
+        .then(crate::cli::run::RawMode::enter);
     let resize = |m: &OwnedFd| {
         if let Ok(ws) = rustix::termios::tcgetwinsize(rustix::stdio::stdout()) {
             let _ = crate::linux::pty::set_size(m.as_fd(), ws.ws_row, ws.ws_col);
