@@ -2072,3 +2072,84 @@ fn start_all_restartable_after_a_simulated_reboot() {
     assert_ne!(rw.status("non").as_deref(), Some("running"));
     rw.rm_all_and_check();
 }
+
+/// Named volumes persist across containers (runway beside podman); a new
+/// one is filled from the image at its mount point (docker's copy-up); an
+/// anonymous one (`-v /path`) goes with `--rm`; a volume in use cannot be
+/// removed until its container is.
+#[test]
+fn named_and_anonymous_volumes() {
+    let rw = Rw::new("namedvol");
+    let layout = rw.import(&base_image(), "bb");
+    let pm = podman_with(&rw, &[(&layout, "bb")]);
+    let steps: [(&[&str], &str); 3] = [
+        (
+            &["--rm", "-v", "vol:/data"],
+            "echo one > /data/f; cat /data/f",
+        ),
+        (
+            &["--rm", "-v", "vol:/data:ro"],
+            "cat /data/f; echo two > /data/f 2>/dev/null || echo ro",
+        ),
+        // Copy-up: a new volume on /etc starts with the image's /etc.
+        (&["--rm", "-v", "etc:/etc"], "grep -c '^root:' /etc/passwd"),
+    ];
+    let want = ["one\n", "one\nro\n", "1\n"];
+    for ((flags, script), want) in steps.iter().zip(want) {
+        let mut args = vec!["container", "run"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["bb", "sh", "-c", script]);
+        let o = rw.ok(&args);
+        assert_eq!(o.stdout, want, "{o}");
+        if let Some(pm) = &pm {
+            let p = pm.run(flags, "bb", &["sh", "-c", script]);
+            assert_eq!((p.code, p.stdout.as_str()), (0, want), "podman:\n{p}");
+        }
+    }
+    let vols = rw.ok(&["volume", "ls", "-q"]).stdout;
+    assert_eq!(vols, "etc\nvol\n", "named volumes stay");
+
+    // Anonymous: made for the container, gone with --rm.
+    let o = rw.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "-v",
+        "/scratch",
+        "bb",
+        "sh",
+        "-c",
+        "touch /scratch/x && echo ok",
+    ]);
+    assert_eq!(o.stdout, "ok\n");
+    assert_eq!(
+        rw.ok(&["volume", "ls", "-q"]).stdout,
+        vols,
+        "the anonymous volume stayed"
+    );
+
+    // In use: refused, naming the container; free again after rm.
+    let id = rw
+        .ok(&[
+            "container",
+            "run",
+            "-d",
+            "-v",
+            "vol:/data",
+            "bb",
+            "sleep",
+            "300",
+        ])
+        .stdout
+        .trim()
+        .to_string();
+    let o = rw.rw(&["volume", "rm", "vol"]);
+    assert!(
+        o.code != 0 && o.stderr.contains(&id[..12]),
+        "volume rm of a volume in use:\n{o}"
+    );
+    rw.ok(&["rm", "-f", &id]);
+    rw.ok(&["volume", "rm", "vol", "etc"]);
+    assert_eq!(rw.ok(&["volume", "ls", "-q"]).stdout, "");
+    rw.rm_all_and_check();
+}
