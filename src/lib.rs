@@ -14,6 +14,8 @@ pub mod image;
 pub mod jsonfmt;
 pub mod linux;
 pub mod log;
+#[cfg(feature = "full")]
+pub mod net;
 pub mod seccomp;
 pub mod spec;
 pub mod timefmt;

@@ -1,0 +1,6 @@
+//! Networking for containers, in-process over netlink: links, addresses
+//! and routes (rtnetlink), NAT and filtering (nf_tables), address
+//! management, name resolution. This code knows links, addresses and
+//! rules, not containers. Built only with the `full` feature.
+
+pub mod netlink;
