@@ -184,6 +184,17 @@ fn bridge_veth_addresses_routes_and_a_tcp_connection_across_namespaces() {
                 }),
                 "{routes:?}"
             );
+            // IPv6 too: an address and a default route via the bridge's.
+            rtnl::add_addr("eth0", ip("fd99::2"), 64)?;
+            rtnl::add_default_route(ip("fd99::1"), Some("eth0"))?;
+            assert!(
+                rtnl::list_routes()?.iter().any(|r| r.dst == ip("::")
+                    && r.prefix == 0
+                    && r.gateway == Some(ip("fd99::1"))
+                    && r.oif == Some(eth0)),
+                "{:?}",
+                rtnl::list_routes()
+            );
             // An explicit route and its removal.
             rtnl::add_route(ip("10.98.0.0"), 16, Some(ip("10.99.0.1")), Some("eth0"))?;
             assert!(rtnl::list_routes()?
