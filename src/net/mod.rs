@@ -4,3 +4,4 @@
 //! rules, not containers. Built only with the `full` feature.
 
 pub mod netlink;
+pub mod nft;
