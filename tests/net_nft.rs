@@ -90,24 +90,17 @@ fn full_batch() -> Batch {
     b.push(nft::new_rule(
         TABLE,
         "ports-abc",
-        &nft::dnat_rule(Proto::Tcp, 8080, None, ctr, 80, false),
+        &nft::dnat_rule(Proto::Tcp, 8080, None, ctr, 80),
     ));
     b.push(nft::new_rule(
         TABLE,
         "ports-abc",
-        &nft::dnat_rule(
-            Proto::Udp,
-            5353,
-            Some(Ipv4Addr::new(192, 0, 2, 1)),
-            ctr,
-            53,
-            false,
-        ),
+        &nft::dnat_rule(Proto::Udp, 5353, Some(Ipv4Addr::new(192, 0, 2, 1)), ctr, 53),
     ));
     b.push(nft::new_rule(
         TABLE,
         "output",
-        &nft::dnat_rule(Proto::Tcp, 8080, None, ctr, 80, true),
+        &nft::dnat_rule(Proto::Tcp, 8080, None, ctr, 80),
     ));
     b
 }
@@ -255,6 +248,231 @@ fn a_failed_batch_applies_nothing_and_names_the_object() {
         );
         // A dump filters: an unknown chain has no rules.
         assert!(n.list_rules(TABLE, "nochain").unwrap().is_empty());
+        n.remove_table(TABLE).unwrap();
+    });
+}
+
+/// A process holding a network namespace of its own (`unshare -n sleep`),
+/// killed and reaped on drop.
+struct Ns(std::process::Child);
+
+impl Ns {
+    fn new() -> Ns {
+        let me = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
+        let c = Command::new("unshare")
+            .args(["-n", "sleep", "60"])
+            .spawn()
+            .expect("unshare");
+        let ns = Ns(c);
+        for _ in 0..200 {
+            if let Ok(l) = std::fs::read_link(format!("/proc/{}/ns/net", ns.pid())) {
+                if l != me {
+                    return ns;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("unshare -n did not make a namespace");
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    fn ip(&self, args: &str) {
+        let pid = self.pid().to_string();
+        let mut a = vec!["-t", &pid, "-n", "ip"];
+        a.extend(args.split_whitespace());
+        run("nsenter", &a);
+    }
+
+    /// Runs `f` on a thread that joined this namespace.
+    fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let path = format!("/proc/{}/ns/net", self.pid());
+        std::thread::spawn(move || {
+            let fd = std::fs::File::open(path).unwrap();
+            // SAFETY: setns(2) of this thread only, on a namespace fd.
+            let rc =
+                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&fd), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        })
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run(cmd: &str, args: &[&str]) {
+    let o = Command::new(cmd).args(args).output().expect(cmd);
+    assert!(
+        o.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Accepts one connection on `addr` and answers with the peer's address.
+fn serve_peer(addr: &str) -> std::net::TcpListener {
+    std::net::TcpListener::bind(addr).unwrap()
+}
+
+fn answer_one(l: std::net::TcpListener) {
+    // Bounded: a connection that never comes must not leave the thread.
+    l.set_nonblocking(true).unwrap();
+    for _ in 0..600 {
+        match l.accept() {
+            Ok((mut s, peer)) => {
+                s.set_nonblocking(false).unwrap();
+                let _ = s.write_all(peer.ip().to_string().as_bytes());
+                return;
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+        }
+    }
+}
+
+fn ask(to: &str) -> String {
+    use std::io::Read;
+    let addr: std::net::SocketAddr = to.parse().unwrap();
+    let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("connect {to}: {e}"));
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn dnat_and_masquerade_carry_traffic() {
+    if Command::new("ip").arg("-V").output().is_err()
+        || Command::new("nsenter").arg("-V").output().is_err()
+    {
+        note("skipped: dnat_and_masquerade_carry_traffic: ip or nsenter absent");
+        return;
+    }
+    in_netns(|| {
+        // This thread is the router R; C plays a container on the bridge
+        // side (10.99.0.2), O the outside world (192.0.2.2).
+        let links = String::from_utf8(
+            Command::new("ip")
+                .args(["-o", "link"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        assert_eq!(links.lines().count(), 1, "not a fresh namespace: {links}");
+        let c = Ns::new();
+        let o = Ns::new();
+        let cp = c.pid().to_string();
+        let op = o.pid().to_string();
+        run(
+            "ip",
+            &[
+                "link", "add", "v0", "type", "veth", "peer", "name", "v1", "netns", &cp,
+            ],
+        );
+        run(
+            "ip",
+            &[
+                "link", "add", "o0", "type", "veth", "peer", "name", "o1", "netns", &op,
+            ],
+        );
+        run("ip", &["addr", "add", "10.99.0.1/24", "dev", "v0"]);
+        run("ip", &["addr", "add", "192.0.2.1/24", "dev", "o0"]);
+        for l in ["lo", "v0", "o0"] {
+            run("ip", &["link", "set", l, "up"]);
+        }
+        // The router's own forwarding switch (a child process: this
+        // thread's namespace, never the machine's).
+        run("sh", &["-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]);
+        c.ip("addr add 10.99.0.2/24 dev v1");
+        c.ip("link set v1 up");
+        c.ip("link set lo up");
+        c.ip("route add default via 10.99.0.1");
+        o.ip("addr add 192.0.2.2/24 dev o1");
+        o.ip("link set o1 up");
+        o.ip("link set lo up");
+        // O has no route to 10.99.0.0/24: only a masquerade gets replies back.
+
+        let mut n = Nft::open().unwrap();
+        let mut b = Batch::new();
+        b.skeleton(TABLE);
+        b.push(nft::new_rule(
+            TABLE,
+            "postrouting",
+            &nft::masquerade_rule(subnet(), "v0"),
+        ));
+        b.push(nft::new_rule(
+            TABLE,
+            "prerouting",
+            &nft::dnat_rule(Proto::Tcp, 8080, None, Ipv4Addr::new(10, 99, 0, 2), 80),
+        ));
+        b.push(nft::new_rule(
+            TABLE,
+            "output",
+            &nft::dnat_rule(Proto::Tcp, 8080, None, Ipv4Addr::new(10, 99, 0, 2), 80),
+        ));
+        b.push(nft::new_rule(
+            TABLE,
+            "postrouting",
+            &nft::hairpin_rule(subnet(), Proto::Tcp, Ipv4Addr::new(10, 99, 0, 2), 80),
+        ));
+        b.push(nft::new_rule(TABLE, "forward", &nft::forward_to_rule("v0")));
+        b.push(nft::new_rule(
+            TABLE,
+            "forward",
+            &nft::forward_into_rule("v0"),
+        ));
+        b.push(nft::new_rule(
+            TABLE,
+            "forward",
+            &nft::forward_from_rule("v0"),
+        ));
+        n.apply(&b).unwrap();
+
+        // Outside → R:8080 → DNAT → C:80; C sees the outside's address.
+        let srv = c.spawn(|| answer_one(serve_peer("10.99.0.2:80")));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let seen = o.spawn(|| ask("192.0.2.1:8080")).join().unwrap();
+        srv.join().unwrap();
+        assert_eq!(seen, "192.0.2.2");
+
+        // C → outside: masqueraded to the router's address.
+        let srv = o.spawn(|| answer_one(serve_peer("192.0.2.2:80")));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let seen = c.spawn(|| ask("192.0.2.2:80")).join().unwrap();
+        srv.join().unwrap();
+        assert_eq!(seen, "192.0.2.1");
+
+        // The router itself → its own address:8080 (output DNAT).
+        let srv = c.spawn(|| answer_one(serve_peer("10.99.0.2:80")));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let seen = ask("192.0.2.1:8080");
+        srv.join().unwrap();
+        assert_eq!(seen, "192.0.2.1");
+
+        // Hairpin: C → the host's address:8080 → back to C, answered
+        // through the router.
+        let srv = c.spawn(|| answer_one(serve_peer("10.99.0.2:80")));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let seen = c.spawn(|| ask("192.0.2.1:8080")).join().unwrap();
+        srv.join().unwrap();
+        assert_eq!(seen, "10.99.0.1");
+
+        // A connection to port 8080 elsewhere is not captured.
+        let srv = o.spawn(|| answer_one(serve_peer("192.0.2.2:8080")));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let seen = c.spawn(|| ask("192.0.2.2:8080")).join().unwrap();
+        srv.join().unwrap();
+        assert_eq!(seen, "192.0.2.1");
         n.remove_table(TABLE).unwrap();
     });
 }

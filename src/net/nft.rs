@@ -606,20 +606,21 @@ pub fn jump_rule(chain: &str) -> Rule {
     Rule::new().verdict(Verdict::Jump(chain.to_string()))
 }
 
-/// A published port:
-/// `[fib daddr type local] meta l4proto P th dport HOSTPORT [ip daddr HOSTIP] dnat ip to CTRIP:CTRPORT`.
-/// `local_only` is for the output chain: only the host's own addresses,
-/// not every connection the host makes to port HOSTPORT elsewhere.
+/// A published port, the same rule in prerouting (from elsewhere) and
+/// output (from the host itself):
+/// `meta l4proto P th dport HOSTPORT ip daddr HOSTIP dnat ip to CTRIP:CTRPORT`,
+/// or without a HOSTIP `fib daddr type local` in its place: every address
+/// of this host (127.0.0.1 too), never a connection the host or a
+/// container makes to port HOSTPORT somewhere else.
 pub fn dnat_rule(
     proto: Proto,
     host_port: u16,
     host_ip: Option<Ipv4Addr>,
     ctr_ip: Ipv4Addr,
     ctr_port: u16,
-    local_only: bool,
 ) -> Rule {
     let mut r = Rule::new().ipv4();
-    if local_only {
+    if host_ip.is_none() {
         r = r.daddr_local();
     }
     r = r.dport(proto, host_port);
