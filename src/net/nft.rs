@@ -764,7 +764,7 @@ fn describe(m: &Msg) -> String {
     let mut name = "";
     for (t, p) in attrs(body) {
         match (ty, t) {
-            (NFT_MSG_NEWTABLE | NFT_MSG_DELTABLE, 1) => table = str_of(p).unwrap_or(""),
+            // NFTA_TABLE_NAME, NFTA_CHAIN_TABLE and NFTA_RULE_TABLE are all 1.
             (_, 1) => table = str_of(p).unwrap_or(""),
             (NFT_MSG_NEWCHAIN | NFT_MSG_DELCHAIN, 3) => name = str_of(p).unwrap_or(""),
             (NFT_MSG_NEWRULE | NFT_MSG_DELRULE, 2) => name = str_of(p).unwrap_or(""),
@@ -938,7 +938,7 @@ mod tests {
         let mut v = ((4 + p.len()) as u16).to_le_bytes().to_vec();
         v.extend_from_slice(&ty.to_le_bytes());
         v.extend_from_slice(p);
-        while v.len() % 4 != 0 {
+        while !v.len().is_multiple_of(4) {
             v.push(0);
         }
         v
