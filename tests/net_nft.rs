@@ -205,6 +205,16 @@ fn rules_apply_read_back_and_go_leaving_other_tables() {
         f.push(nft::flush_chain(TABLE, "ports-abc"));
         n.apply(&f).unwrap();
         assert!(n.list_rules(TABLE, "ports-abc").unwrap().is_empty());
+        // A chain still jumped to cannot go; with its jump gone, it can.
+        let mut dc = Batch::new();
+        dc.push(nft::del_chain(TABLE, "ports-abc"));
+        let e = n.apply(&dc).unwrap_err().to_string();
+        assert_eq!(e, "delete chain runway/ports-abc: device or resource busy");
+        let mut dc = Batch::new();
+        assert_eq!(added[6].chain, "prerouting");
+        dc.push(nft::del_rule(TABLE, "prerouting", added[6].handle));
+        dc.push(nft::del_chain(TABLE, "ports-abc"));
+        n.apply(&dc).unwrap();
 
         // The table goes with everything in it; others stay.
         n.remove_table(TABLE).unwrap();
