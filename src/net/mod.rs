@@ -5,3 +5,4 @@
 
 pub mod netlink;
 pub mod rtnl;
+pub mod nft;

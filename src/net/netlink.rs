@@ -284,6 +284,17 @@ impl Socket {
     /// the bodies of the data replies (a dump's entries). `what` names the
     /// operation in errors: `what: file exists`.
     pub fn transact(&mut self, msgs: &[Msg], what: &str) -> Result<Vec<(u16, Vec<u8>)>> {
+        self.transact_named(msgs, &|_| what.to_string())
+    }
+
+    /// [`Socket::transact`], but an error reply is named by the message it
+    /// answers: `what(i)` for `msgs[i]` (a batch's rules each name their
+    /// own chain).
+    pub fn transact_named(
+        &mut self,
+        msgs: &[Msg],
+        what: &dyn Fn(usize) -> String,
+    ) -> Result<Vec<(u16, Vec<u8>)>> {
         let mut out_bytes = Vec::new();
         let first = self.seq.wrapping_add(1).max(1);
         let mut last = first;
@@ -323,10 +334,14 @@ impl Socket {
                         Some(e) => {
                             acks += 1;
                             if err.is_none() {
-                                err = Some(Error::errno(what.to_string(), e));
+                                let i = r.seq.wrapping_sub(first) as usize;
+                                err = Some(Error::errno(what(i), e));
                             }
                         }
-                        None => err = Some(Error::msg(format!("{what}: bad netlink error"))),
+                        None => {
+                            let i = r.seq.wrapping_sub(first) as usize;
+                            err = Some(Error::msg(format!("{}: bad netlink error", what(i))))
+                        }
                     },
                     NLMSG_DONE => done = true,
                     NLMSG_NOOP => {}
