@@ -4,3 +4,5 @@
 //! rules, not containers. Built only with the `full` feature.
 
 pub mod netlink;
+pub mod dns;
+pub mod ipam;
