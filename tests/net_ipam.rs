@@ -45,7 +45,8 @@ fn allocate_in_threads(dir: &Path, tag: &str, n: usize) -> Vec<IpAddr> {
 /// The body of a child process (re-executed test binary): 5 threads.
 #[test]
 fn ipam_child_process() {
-    let (Some(dir), Some(tag)) = (std::env::var_os(CHILD_DIR), std::env::var(CHILD_TAG).ok()) else {
+    let (Some(dir), Some(tag)) = (std::env::var_os(CHILD_DIR), std::env::var(CHILD_TAG).ok())
+    else {
         return; // only meaningful as a child of fifty_from_processes_and_threads
     };
     for ip in allocate_in_threads(Path::new(&dir), &tag, 5) {
@@ -60,7 +61,9 @@ fn fifty_threads_fifty_addresses() {
     let set: BTreeSet<_> = got.iter().collect();
     assert_eq!(set.len(), 50, "{got:?}");
     let s = subnet();
-    assert!(got.iter().all(|a| s.contains(*a) && Some(*a) != s.gateway()));
+    assert!(got
+        .iter()
+        .all(|a| s.contains(*a) && Some(*a) != s.gateway()));
     assert_eq!(ipam::leases(&d).unwrap().len(), 50);
     std::fs::remove_dir_all(&d).unwrap();
 }
@@ -72,7 +75,12 @@ fn fifty_from_processes_and_threads() {
     let children: Vec<_> = (0..10)
         .map(|p| {
             Command::new(&exe)
-                .args(["--exact", "ipam_child_process", "--nocapture", "--test-threads=1"])
+                .args([
+                    "--exact",
+                    "ipam_child_process",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
                 .env(CHILD_DIR, &d)
                 .env(CHILD_TAG, format!("p{p}"))
                 .stdout(std::process::Stdio::piped())
@@ -87,7 +95,13 @@ fn fifty_from_processes_and_threads() {
         let out = String::from_utf8_lossy(&o.stdout).to_string();
         // The harness's "test ipam_child_process ... " may precede the first.
         for a in out.split("ADDR ").skip(1) {
-            got.push(a.split_whitespace().next().unwrap().parse::<IpAddr>().unwrap());
+            got.push(
+                a.split_whitespace()
+                    .next()
+                    .unwrap()
+                    .parse::<IpAddr>()
+                    .unwrap(),
+            );
         }
     }
     assert_eq!(got.len(), 50, "every child reports its five");
@@ -111,7 +125,9 @@ fn full_subnet_and_bad_wanted_are_one_clear_error() {
     for i in 0..13 {
         ipam::allocate(&d, &s, gw, &format!("c{i}"), None).unwrap();
     }
-    let e = ipam::allocate(&d, &s, gw, "late", None).unwrap_err().to_string();
+    let e = ipam::allocate(&d, &s, gw, "late", None)
+        .unwrap_err()
+        .to_string();
     assert_eq!(e, "subnet 192.168.77.0/28 is full: no free address");
     let e = ipam::allocate(&d, &s, gw, "late", Some("192.168.77.2".parse().unwrap()))
         .unwrap_err()

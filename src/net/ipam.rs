@@ -389,7 +389,13 @@ mod tests {
         assert_eq!(s("0.0.0.0/0").to_string(), "0.0.0.0/0");
         assert_eq!(s("::/0").to_string(), "::/0");
         for bad in [
-            "10.0.0.0", "10.0.0.0/33", "10.0.0.0/", "x/8", "10.0.0.0/+8", "::/129", "10.0.0.0/0008",
+            "10.0.0.0",
+            "10.0.0.0/33",
+            "10.0.0.0/",
+            "x/8",
+            "10.0.0.0/+8",
+            "::/129",
+            "10.0.0.0/0008",
         ] {
             assert!(Subnet::parse(bad).is_err(), "{bad}");
         }
@@ -414,7 +420,10 @@ mod tests {
         assert_eq!(s("10.0.0.5/32").nth(0), Some(ip("10.0.0.5")));
         let v6 = s("fd00::/64");
         assert_eq!(v6.gateway(), Some(ip("fd00::1")));
-        assert_eq!(v6.nth(u64::MAX as u128 - 1), Some(ip("fd00::ffff:ffff:ffff:ffff")));
+        assert_eq!(
+            v6.nth(u64::MAX as u128 - 1),
+            Some(ip("fd00::ffff:ffff:ffff:ffff"))
+        );
         assert_eq!(s("::/0").host_count(), u128::MAX);
         assert_eq!(s("0.0.0.0/0").nth(0), Some(ip("0.0.0.1")));
     }
@@ -451,15 +460,24 @@ mod tests {
         let e = allocate(&d, &n, gw, "c", Some(ip("10.89.0.3"))).unwrap_err();
         assert_eq!(e.to_string(), "address 10.89.0.3 is in use by b");
         let e = allocate(&d, &n, gw, "c", Some(ip("10.89.1.3"))).unwrap_err();
-        assert_eq!(e.to_string(), "address 10.89.1.3 is outside subnet 10.89.0.0/29");
+        assert_eq!(
+            e.to_string(),
+            "address 10.89.1.3 is outside subnet 10.89.0.0/29"
+        );
         assert!(allocate(&d, &n, gw, "c", Some(gw)).is_err());
         assert!(allocate(&d, &n, gw, "c", Some(ip("10.89.0.7"))).is_err());
-        assert_eq!(allocate(&d, &n, gw, "c", Some(ip("10.89.0.6"))).unwrap(), ip("10.89.0.6"));
+        assert_eq!(
+            allocate(&d, &n, gw, "c", Some(ip("10.89.0.6"))).unwrap(),
+            ip("10.89.0.6")
+        );
         // Next after the last given (.6) wraps past the gateway to .4.
         assert_eq!(allocate(&d, &n, gw, "d", None).unwrap(), ip("10.89.0.4"));
         assert_eq!(allocate(&d, &n, gw, "e", None).unwrap(), ip("10.89.0.5"));
         let e = allocate(&d, &n, gw, "f", None).unwrap_err();
-        assert_eq!(e.to_string(), "subnet 10.89.0.0/29 is full: no free address");
+        assert_eq!(
+            e.to_string(),
+            "subnet 10.89.0.0/29 is full: no free address"
+        );
         assert_eq!(release(&d, "b").unwrap(), vec![ip("10.89.0.3")]);
         assert_eq!(allocate(&d, &n, gw, "f", None).unwrap(), ip("10.89.0.3"));
         let gone = reclaim(&d, |o| o != "a" && o != "d").unwrap();
