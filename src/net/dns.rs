@@ -372,6 +372,10 @@ impl Table {
     /// the name is not ours to answer (forward it).
     pub fn lookup(&self, name: &str) -> Option<&[IpAddr]> {
         let n = norm(name);
+        // An alias may have dots of its own (`db.example`): as listed first.
+        if let Some(v) = self.names.get(&n) {
+            return Some(v.as_slice());
+        }
         let local = self.local_part(&n)?;
         self.names.get(local).map(|v| v.as_slice())
     }
@@ -478,10 +482,8 @@ pub fn answer(table: &Table, msg: &[u8], udp: bool) -> Option<Decision> {
         };
         return reply(RCODE_NOERROR, true, &recs);
     }
-    if !table.is_ours(&name) {
-        return Some(Decision::Forward);
-    }
     match table.lookup(&name) {
+        None if !table.is_ours(&name) => Some(Decision::Forward),
         None => reply(RCODE_NXDOMAIN, true, &[]),
         Some(addrs) => {
             let recs: Vec<Record> = addrs
@@ -1101,5 +1103,11 @@ mod tests {
         let v6 = "2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa";
         assert_eq!(reverse_addr(v6), Some("fd00::2".parse().unwrap()));
         assert_eq!(table().reverse(v6), Some("web.mynet".to_string()));
+        // A dotted alias answers as listed, with or without a network.
+        let t = Table::parse("b-10.89.0.2 fd00::eb\n").unwrap();
+        assert_eq!(
+            t.lookup("B-10.89.0.2."),
+            Some(&["fd00::eb".parse().unwrap()][..])
+        );
     }
 }
