@@ -438,9 +438,9 @@ pub enum Decision {
     Forward,
 }
 
-/// Answer `msg` from `table`; `limit` is the transport's size limit (None
-/// for TCP). A message we cannot parse gets FORMERR if its header is
-/// readable, nothing otherwise.
+/// Answer `msg` from `table`, as it came over UDP (`udp`: the 512-byte or
+/// EDNS limit applies) or TCP. A message we cannot parse gets FORMERR if
+/// its header is readable, nothing otherwise.
 pub fn answer(table: &Table, msg: &[u8], udp: bool) -> Option<Decision> {
     let q = match parse_query(msg) {
         Ok(q) => q,
