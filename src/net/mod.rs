@@ -3,6 +3,8 @@
 //! management, name resolution. This code knows links, addresses and
 //! rules, not containers. Built only with the `full` feature.
 
+pub mod dns;
+pub mod ipam;
 pub mod netlink;
 pub mod rtnl;
 pub mod nft;
