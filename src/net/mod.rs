@@ -6,5 +6,5 @@
 pub mod dns;
 pub mod ipam;
 pub mod netlink;
-pub mod rtnl;
 pub mod nft;
+pub mod rtnl;
