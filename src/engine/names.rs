@@ -64,20 +64,25 @@ pub fn is_full_id(s: &str) -> bool {
     s.len() == ID_LEN && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// docker's rule for container and volume names,
+/// `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, at most 255 bytes (a file name).
+pub fn docker_name_ok(n: &str) -> bool {
+    let b = n.as_bytes();
+    b.len() >= 2
+        && b.len() <= 255
+        && b[0].is_ascii_alphanumeric()
+        && b[1..]
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
 /// Checks a user-given name by docker's rule `/?[a-zA-Z0-9][a-zA-Z0-9_.-]+`
 /// and returns it without the optional leading `/` (docker stores names
 /// with it and accepts either). Longer than 255 bytes cannot be a file name
 /// and is refused with the same words.
 pub fn validate(name: &str) -> Result<&str> {
     let n = name.strip_prefix('/').unwrap_or(name);
-    let b = n.as_bytes();
-    let ok = b.len() >= 2
-        && b.len() <= 255
-        && b[0].is_ascii_alphanumeric()
-        && b[1..]
-            .iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
-    if ok {
+    if docker_name_ok(n) {
         Ok(n)
     } else {
         Err(Error::msg(format!(

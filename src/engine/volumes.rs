@@ -77,14 +77,7 @@ pub fn volumes_dir(data_root: &Path) -> PathBuf {
 /// Checks a volume name by docker's rule `[a-zA-Z0-9][a-zA-Z0-9_.-]+`,
 /// with docker's words (a relative path given as `-v` source lands here).
 pub fn validate_name(name: &str) -> Result<()> {
-    let b = name.as_bytes();
-    let ok = b.len() >= 2
-        && b.len() <= 255
-        && b[0].is_ascii_alphanumeric()
-        && b[1..]
-            .iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
-    if ok {
+    if crate::engine::names::docker_name_ok(name) {
         Ok(())
     } else {
         Err(Error::msg(format!(

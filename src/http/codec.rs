@@ -496,6 +496,18 @@ impl<R: BufRead> Body<R> {
     }
 }
 
+/// Reads at most `left` bytes of a counted body (Content-Length or one
+/// chunk) into `buf`: (bytes read, bytes still due). The peer closing
+/// before the count is a truncated body.
+fn read_counted<R: Read>(inner: &mut R, buf: &mut [u8], left: u64) -> io::Result<(usize, u64)> {
+    let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+    let n = inner.read(&mut buf[..want])?;
+    if n == 0 {
+        return Err(truncated());
+    }
+    Ok((n, left - n as u64))
+}
+
 impl<R: BufRead> Read for Body<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
@@ -506,12 +518,7 @@ impl<R: BufRead> Read for Body<R> {
                 State::Done => return Ok(0),
                 State::Close => return self.inner.read(buf),
                 State::Length(left) => {
-                    let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                    let n = self.inner.read(&mut buf[..want])?;
-                    if n == 0 {
-                        return Err(truncated());
-                    }
-                    let left = left - n as u64;
+                    let (n, left) = read_counted(&mut self.inner, buf, left)?;
                     self.state = if left == 0 {
                         State::Done
                     } else {
@@ -527,12 +534,7 @@ impl<R: BufRead> Read for Body<R> {
                     };
                 }
                 State::ChunkData(left) => {
-                    let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                    let n = self.inner.read(&mut buf[..want])?;
-                    if n == 0 {
-                        return Err(truncated());
-                    }
-                    let left = left - n as u64;
+                    let (n, left) = read_counted(&mut self.inner, buf, left)?;
                     self.state = if left == 0 {
                         State::ChunkEnd
                     } else {
