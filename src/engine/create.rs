@@ -89,6 +89,7 @@ pub fn parse_restart(s: &str) -> Result<record::RestartPolicy> {
 /// The image's record and config, pulled first if the policy says so.
 fn find_image(
     ctx: &Ctx,
+    store: &Store,
     name: &str,
     policy: PullPolicy,
     platform: Option<&str>,
@@ -96,7 +97,6 @@ fn find_image(
     crate::image::store::ImageRecord,
     crate::image::types::ImageConfig,
 )> {
-    let store = Store::open(ctx.data_root)?;
     let have = store.lookup(name);
     let need = match (&have, policy) {
         (_, PullPolicy::Always) => true,
@@ -165,8 +165,16 @@ impl Drop for Undo<'_> {
 
 /// Creates the container; returns its id.
 pub fn create(ctx: &Ctx, mut req: Request) -> Result<String> {
+    // Opened once: each open checks the store's layout on disk.
+    let store = Store::open(ctx.data_root)?;
     let image = match (&req.image, &req.rootfs) {
-        (Some(name), None) => Some(find_image(ctx, name, req.pull, req.platform.as_deref())?),
+        (Some(name), None) => Some(find_image(
+            ctx,
+            &store,
+            name,
+            req.pull,
+            req.platform.as_deref(),
+        )?),
         (None, Some(_)) => None,
         _ => return Err(Error::msg("want an image or --rootfs DIR")),
     };
@@ -176,8 +184,8 @@ pub fn create(ctx: &Ctx, mut req: Request) -> Result<String> {
             "conflicting options: cannot specify both --restart and --rm",
         ));
     }
-    let log_opts = crate::engine::logs::parse_log_opts(&req.log_opts)?;
-    let _ = log_opts;
+    // Checked here so that a bad --log-opt fails the create, not the monitor.
+    crate::engine::logs::parse_log_opts(&req.log_opts)?;
     if let Some(n) = &req.name {
         names::validate(n)?;
     }
@@ -204,7 +212,6 @@ pub fn create(ctx: &Ctx, mut req: Request) -> Result<String> {
     let mut layers: Vec<String> = Vec::new();
     let (rootfs, image_id, manifest, cfg) = match &image {
         Some((img, cfg)) => {
-            let store = Store::open(ctx.data_root)?;
             // The hold goes in under the writer lock, which a gc waits
             // for: the layers found below are not collected under us.
             let _w = store.writer()?;
