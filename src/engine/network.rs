@@ -176,6 +176,10 @@ pub fn disconnect(data_root: &Path, id: &str, net: &str) -> Result<()> {
     let mut rec = crate::engine::record::load(&dir)?;
     let net = network::get(data_root, net)?;
     network::detach(data_root, &net.name, id)?;
+    if rec.networks.first() == Some(&net.name) {
+        // Its ports were published on this one.
+        rec.ports.clear();
+    }
     rec.networks.retain(|n| *n != net.name);
     crate::engine::record::save(&dir, &rec)
 }

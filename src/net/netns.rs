@@ -11,16 +11,24 @@ use std::path::Path;
 
 /// Makes a new network namespace and pins it at `path` (a new file).
 pub fn create(path: &Path) -> Result<()> {
-    if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).ctx(|| format!("create {}", d.display()))?;
-    }
     // The mount point: a plain empty file, made here so that the child
-    // only makes syscalls.
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .ctx(|| format!("create {}", path.display()))?;
+    // only makes syscalls. The dir may vanish under us (`remove` of the
+    // last other one takes it): make it again.
+    let mut tries = 0;
+    loop {
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d).ctx(|| format!("create {}", d.display()))?;
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+        {
+            Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 10 => tries += 1,
+            Err(e) => return Err(e).ctx(|| format!("create {}", path.display())),
+        }
+    }
     let target = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| Error::msg("netns path with a NUL"))?;
     let r = pin(&target).map_err(|e| e.wrap(format!("network namespace {}", path.display())));
@@ -95,8 +103,14 @@ pub fn remove(path: &Path) -> Result<()> {
             .map_err(|e| Error::errno(format!("unmount {}", path.display()), e.raw_os_error()))?;
     }
     match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).ctx(|| format!("remove {}", path.display())),
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).ctx(|| format!("remove {}", path.display())),
     }
+    // The dir goes with its last entry: nothing of ours stays in a
+    // runtime root that has no networked container.
+    if let Some(d) = path.parent() {
+        let _ = std::fs::remove_dir(d);
+    }
+    Ok(())
 }
