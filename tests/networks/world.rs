@@ -107,7 +107,8 @@ pub fn in_ns_path<T: Send + 'static>(
 /// Sends an HTTP/1.0 GET to `addr` from a socket made in `ns`; the body.
 pub fn http_get(ns: &File, addr: SocketAddr, timeout: Duration) -> Result<String, String> {
     in_ns(ns, move || -> Result<String, String> {
-        let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("{addr}: {e}"))?;
+        let mut s =
+            TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("{addr}: {e}"))?;
         s.set_read_timeout(Some(timeout)).ok();
         s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
             .map_err(|e| format!("{addr}: write: {e}"))?;
@@ -125,7 +126,12 @@ pub fn http_get(ns: &File, addr: SocketAddr, timeout: Duration) -> Result<String
 }
 
 /// One UDP datagram to `addr` from a socket made in `ns`; the reply.
-pub fn udp_ask(ns: &File, addr: SocketAddr, msg: &str, timeout: Duration) -> Result<String, String> {
+pub fn udp_ask(
+    ns: &File,
+    addr: SocketAddr,
+    msg: &str,
+    timeout: Duration,
+) -> Result<String, String> {
     let msg = msg.to_string();
     in_ns(ns, move || -> Result<String, String> {
         let s = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
@@ -133,7 +139,9 @@ pub fn udp_ask(ns: &File, addr: SocketAddr, msg: &str, timeout: Duration) -> Res
         s.send_to(msg.as_bytes(), addr)
             .map_err(|e| format!("{addr}: send: {e}"))?;
         let mut buf = [0u8; 512];
-        let (n, _) = s.recv_from(&mut buf).map_err(|e| format!("{addr}: recv: {e}"))?;
+        let (n, _) = s
+            .recv_from(&mut buf)
+            .map_err(|e| format!("{addr}: recv: {e}"))?;
         Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
     })
 }
@@ -250,7 +258,10 @@ impl World {
                     &o.to_string(),
                 ]),
             ),
-            (true, sv(&["addr", "add", &format!("{HOST_IP}/24"), "dev", "wh0"])),
+            (
+                true,
+                sv(&["addr", "add", &format!("{HOST_IP}/24"), "dev", "wh0"]),
+            ),
             (true, sv(&["link", "set", "wh0", "up"])),
             (
                 false,
@@ -386,4 +397,3 @@ impl Drop for World {
         }
     }
 }
-
