@@ -115,6 +115,59 @@ pub fn setup(
     Ok(eps)
 }
 
+/// Before a start: the namespace and endpoints again if they are gone (a
+/// reboot wipes /run and the host's links), with the same addresses,
+/// names and ports, so that the container's /etc/hosts stays true.
+pub fn revive(root: &Path, data_root: &Path, rec: &crate::engine::record::Record) -> Result<()> {
+    let path = netns_path(root, &rec.id);
+    if rec.networks.is_empty() || netns::is_pinned(&path) {
+        return Ok(());
+    }
+    let old = network::endpoints_of(data_root, &rec.id);
+    network::detach_all(data_root, &rec.id)?;
+    netns::remove(&path)?;
+    netns::create(&path)?;
+    for (i, n) in rec.networks.iter().enumerate() {
+        let prev = old.iter().find(|e| &e.network == n);
+        let names = match prev {
+            Some(e) => e.names.clone(),
+            None => vec![
+                rec.name.clone(),
+                crate::engine::names::short_id(&rec.id).to_string(),
+            ],
+        };
+        let ports = if i == 0 {
+            rec.ports
+                .iter()
+                .map(|p| ports::Spec {
+                    host_ip: p.host_ip,
+                    host_port: Some(p.host_port),
+                    ctr_port: p.ctr_port,
+                    proto: p.proto,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let r = network::attach(
+            data_root,
+            &Attach {
+                network: n,
+                owner: &rec.id,
+                names,
+                ip: prev.map(|e| e.ip),
+                ports,
+                netns: &path,
+            },
+        );
+        if let Err(e) = r {
+            let _ = teardown(root, data_root, &rec.id);
+            return Err(e.wrap(format!("network {n}")));
+        }
+    }
+    Ok(())
+}
+
 /// Leaves every network and unpins the namespace; absent is fine.
 pub fn teardown(root: &Path, data_root: &Path, id: &str) -> Result<()> {
     let r = network::detach_all(data_root, id);
