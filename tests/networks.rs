@@ -845,6 +845,7 @@ fn fifty_concurrent_runs_on_one_network() {
         })
         .collect();
     let scratch = s.scratch.clone();
+    let t0 = Instant::now();
     let outs: Vec<Out> = std::thread::scope(|sc| {
         let hs: Vec<_> = cmds
             .into_iter()
@@ -855,6 +856,7 @@ fn fifty_concurrent_runs_on_one_network() {
             .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
+    let t_run = t0.elapsed();
     s.rw.note_ids();
     let failed: Vec<&Out> = outs.iter().filter(|o| o.code != 0).collect();
     assert!(
@@ -868,6 +870,24 @@ fn fifty_concurrent_runs_on_one_network() {
     assert_eq!(distinct.len(), N, "addresses: {ips:?}");
     let leases = runway::net::ipam::leases(&s.rw.data.join("networks/n50")).unwrap();
     assert_eq!(leases.len(), N, "leases: {leases:?}");
+    // What the final checks look for is there now: one veth per
+    // container, the DNS process, rules in table runway.
+    let links = s.w.host_tool("ip", &["-d", "-o", "link"]).unwrap();
+    let veths = links
+        .lines()
+        .filter(|l| l.contains(": rw") && l.contains("veth"))
+        .count();
+    assert_eq!(veths, N, "host-side veths:\n{links}");
+    let procs = s.w.processes();
+    assert!(
+        procs.iter().any(|(_, c)| c.contains("network dns")),
+        "no DNS process in the host namespace: {procs:?}"
+    );
+    let nft = s.w.host_tool("nft", &["list", "ruleset"]).unwrap();
+    assert!(
+        nft.contains("table inet runway") && nft.contains("10.91.50.0/24"),
+        "{nft}"
+    );
     // One more container pings every one of them.
     let script = format!(
         "for ip in {}; do ping -c1 -W2 $ip >/dev/null || echo unreachable $ip; done; echo done",
@@ -910,4 +930,8 @@ fn fifty_concurrent_runs_on_one_network() {
     assert!(leases.is_empty(), "leases after rm: {leases:?}");
     s.ok(&["network", "rm", "n50"]);
     final_checks(&s);
+    note(&format!(
+        "fifty_concurrent_runs_on_one_network: {N} concurrent run -d in {t_run:?}, all of it in {:?}",
+        t0.elapsed()
+    ));
 }
