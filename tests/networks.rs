@@ -460,8 +460,13 @@ fn matrix(s: &mut Side) -> Vec<(&'static str, Res)> {
             wget_has(s, who, "http://charlie/", "charlie")
         })
         .map_err(|e| {
-            let rc = s.exec(who, "cat /etc/resolv.conf").stdout;
-            format!("{e}; its resolv.conf: {rc:?}")
+            // Each of its nameservers asked directly, for the report.
+            let o = s.exec(
+                who,
+                "cat /etc/resolv.conf; for ns in $(awk '/^nameserver/{print $2}' /etc/resolv.conf); \
+                 do echo \"== $ns\"; nslookup charlie $ns 2>&1 | tail -n +3; done",
+            );
+            format!("{e}; resolv.conf and answers: {:?}", o.stdout)
         })
     };
     r.push((
