@@ -377,9 +377,13 @@ pub fn remove(data_root: &Path, key: &str) -> Result<String> {
     let net = get(data_root, key)?;
     let eps = endpoints(data_root, &net.name);
     if !eps.is_empty() {
+        // The first DNS name is the owner's own (the container's name).
         let owners: Vec<&str> = eps
             .iter()
-            .map(|e| &e.owner[..e.owner.len().min(12)])
+            .map(|e| match e.names.first() {
+                Some(n) => n.as_str(),
+                None => &e.owner[..e.owner.len().min(12)],
+            })
             .collect();
         return Err(Error::errno(
             format!(
