@@ -46,10 +46,10 @@ if [ -z "${RUNWAY_BENCH_CT_INNER:-}" ]; then
         export BENCH_OUT
     fi
     export RUNWAY_BIN RUNWAY_BENCH_CT_INNER=1
-    # A private mount namespace: our tmpfs, the containers' overlay mounts (both engines')
+    # A private mount and network namespace (nothing touches the host's network): our tmpfs, the containers' overlay mounts (both engines')
     # and the cgroup2 swap below vanish with it. timeout bounds the run (SIGTERM, then
     # SIGKILL 300 s later if the cleanup hangs).
-    exec timeout -k 300 "${BENCH_TIMEOUT:-1200}" unshare --mount --propagation private "$0" "$@"
+    exec timeout -k 300 "${BENCH_TIMEOUT:-1200}" unshare --mount --net --propagation private "$0" "$@"
 fi
 
 # ---------------------------------------------------------------- inside the namespace

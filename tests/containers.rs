@@ -2056,6 +2056,17 @@ fn start_all_restartable_after_a_simulated_reboot() {
         let _ = rw.rw(&["delete", "--force", &id]);
     }
     unmount_all_under(&rw.data);
+    // …and the pinned network namespaces under the runtime root.
+    unmount_all_under(&rw.root);
+    let _ = fs::remove_dir_all(rw.root.join("netns"));
+    let ip_of = |n: &str| {
+        rw.inspect(n)["NetworkSettings"]["IPAddress"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let alw_ip = ip_of("alw");
+    assert!(alw_ip.starts_with("10."), "alw has an address: {alw_ip:?}");
     let o = rw.ok(&["container", "start", "--all-restartable"]);
     let started: Vec<&str> = o.stdout.lines().collect();
     assert!(
@@ -2070,6 +2081,23 @@ fn start_all_restartable_after_a_simulated_reboot() {
     rw.wait_status("unl", "running", SECS(10));
     assert_eq!(rw.status("stp").as_deref(), Some("exited"));
     assert_ne!(rw.status("non").as_deref(), Some("running"));
+    // Its network came back with it, at the same address.
+    let o = rw.ok(&[
+        "container",
+        "exec",
+        "alw",
+        "ip",
+        "-o",
+        "-4",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    assert!(
+        o.stdout.contains(&format!("{alw_ip}/")),
+        "after the reboot: {o}"
+    );
+    assert_eq!(ip_of("alw"), alw_ip);
     rw.rm_all_and_check();
 }
 

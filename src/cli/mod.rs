@@ -13,6 +13,8 @@ pub mod features;
 pub mod image;
 pub mod kill;
 pub mod list;
+#[cfg(feature = "full")]
+pub mod network;
 pub mod pause;
 pub mod ps;
 pub mod run;
@@ -112,6 +114,8 @@ Commands:
            ps, logs, exec, inspect, wait, top, prune
            (aliases: rm, logs, inspect, and ps without an id)
   volume   create, list, inspect, remove and prune volumes
+  network  create, list, inspect, remove, prune, connect and disconnect
+           bridge networks
 
 Every command takes --help.
 ";
@@ -224,6 +228,8 @@ pub fn main(argv: Vec<OsString>) -> Result<i32> {
         "image" => image::main(&global, rest),
         #[cfg(feature = "full")]
         "volume" => volume::main(&global, rest),
+        #[cfg(feature = "full")]
+        "network" => network::main(&global, rest),
         // docker's top-level aliases, where runc has no such verb.
         #[cfg(feature = "full")]
         "pull" => image::pull::main(&global, rest),

@@ -3,8 +3,9 @@
 //! mounted, hostname/hosts/resolv.conf, volumes, bundle/config.json, the
 //! record. On any failure every trace is removed.
 
+use crate::engine::network as netw;
 use crate::engine::record::{self, Record};
-use crate::engine::spec::{self, RunOpts};
+use crate::engine::spec::{self, NetworkMode, RunOpts};
 use crate::engine::volumes::{self, VolumeSpec};
 use crate::engine::{names, overlay};
 use crate::error::{Context, Error, Result};
@@ -60,7 +61,12 @@ pub struct Request {
     pub interactive: bool,
     pub init: bool,
     pub security_opts: Vec<String>,
+    /// `--network` as given first (`none`, `host`, `container:X`, a
+    /// network's name…), for the record.
     pub network: String,
+    /// Named networks, ports, DNS: set up when `net.networks` is not
+    /// empty.
+    pub net: crate::engine::network::NetRequest,
 }
 
 /// `--restart` as docker takes it.
@@ -248,8 +254,47 @@ pub fn create(ctx: &Ctx, mut req: Request) -> Result<String> {
         _ => names::short_id(&id).to_string(),
     };
     write_file(&dir.join("hostname"), format!("{hostname}\n").as_bytes())?;
-    write_file(&dir.join("hosts"), hosts(&hostname).as_bytes())?;
-    write_file(&dir.join("resolv.conf"), &resolv_conf(&req.network))?;
+    if req.run.network == NetworkMode::Host && !req.net.publish.is_empty() {
+        crate::log::warn("Published ports are discarded when using host network mode");
+        req.net.publish.clear();
+    }
+    if req.net.publish_all {
+        if let Some(eps) = cfg.as_ref().and_then(|c| c.exposed_ports.as_ref()) {
+            for k in eps.keys() {
+                let (port, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+                req.net
+                    .publish
+                    .push(crate::net::ports::Spec::parse(&format!("{port}/{proto}"))?);
+            }
+        }
+    }
+    if !req.net.publish.is_empty() && req.net.networks.is_empty() {
+        return Err(Error::msg(format!(
+            "published ports need a network: not --network {}",
+            req.network
+        )));
+    }
+    if let Some(other) = req.network.strip_prefix("container:") {
+        req.run.network = NetworkMode::Path(shared_netns(ctx, other)?);
+    }
+    let mut endpoints = Vec::new();
+    if !req.net.networks.is_empty() {
+        endpoints = netw::setup(ctx.root, ctx.data_root, &id, &name, &req.net)?;
+        req.run.network = NetworkMode::Path(
+            netw::netns_path(ctx.root, &id)
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    let host_mode = req.run.network == NetworkMode::Host;
+    write_file(
+        &dir.join("hosts"),
+        netw::hosts(&hostname, &name, &endpoints, &req.net.add_hosts).as_bytes(),
+    )?;
+    write_file(
+        &dir.join("resolv.conf"),
+        &netw::resolv_conf(host_mode, &endpoints, &req.net),
+    )?;
 
     if req.init {
         req.run.init = Some(crate::engine::tini::init_binary(ctx.data_root)?);
@@ -429,6 +474,11 @@ pub fn create(ctx: &Ctx, mut req: Request) -> Result<String> {
         },
         mounts,
         volumes,
+        networks: endpoints.iter().map(|e| e.network.clone()).collect(),
+        ports: endpoints
+            .first()
+            .map(|e| e.ports.clone())
+            .unwrap_or_default(),
         log_path: dir.join(record::LOG).to_string_lossy().into_owned(),
     };
     record::save_state(
@@ -447,33 +497,21 @@ fn write_file(p: &Path, data: &[u8]) -> Result<()> {
     std::fs::write(p, data).ctx(|| format!("write {}", p.display()))
 }
 
-fn hosts(hostname: &str) -> String {
-    format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
-    )
-}
-
-/// The host's resolv.conf; a private network namespace cannot reach the
-/// host's loopback resolvers (systemd-resolved's 127.0.0.53), so those
-/// lines go, as docker does.
-fn resolv_conf(network: &str) -> Vec<u8> {
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    if network == "host" {
-        return host.into_bytes();
+/// `--network container:OTHER`: OTHER's pinned namespace, or that of
+/// its running process.
+fn shared_netns(ctx: &Ctx, other: &str) -> Result<String> {
+    let oid = names::resolve(ctx.data_root, other)?;
+    let pinned = netw::netns_path(ctx.root, &oid);
+    if crate::net::netns::is_pinned(&pinned) {
+        return Ok(pinned.to_string_lossy().into_owned());
     }
-    let mut out = String::new();
-    for l in host.lines() {
-        let w: Vec<&str> = l.split_whitespace().collect();
-        if w.first() == Some(&"nameserver")
-            && w.get(1)
-                .is_some_and(|a| a.starts_with("127.") || *a == "::1")
-        {
-            continue;
-        }
-        out.push_str(l);
-        out.push('\n');
+    let st = record::effective_state(&record::dir(ctx.data_root, &oid));
+    if st.pid > 0 {
+        return Ok(format!("/proc/{}/ns/net", st.pid));
     }
-    out.into_bytes()
+    Err(Error::msg(format!(
+        "--network container:{other}: it has no network namespace to share (not running)"
+    )))
 }
 
 #[cfg(test)]
@@ -488,12 +526,5 @@ mod tests {
         assert!(parse_restart("always:3").is_err());
         assert!(parse_restart("sometimes").is_err());
         assert!(parse_restart("on-failure:x").is_err());
-    }
-
-    #[test]
-    fn resolv_conf_drops_loopback_resolvers_unless_host() {
-        // Reads the machine's file: only check the filter's shape.
-        let s = String::from_utf8(resolv_conf("none")).unwrap();
-        assert!(!s.contains("nameserver 127."));
     }
 }

@@ -7,6 +7,7 @@ pub mod create;
 pub mod logs;
 pub mod monitor;
 pub mod names;
+pub mod network;
 pub mod overlay;
 pub mod record;
 pub mod remove;

@@ -418,6 +418,7 @@ impl Monitor {
                 crate::engine::overlay::mount(&self.dir, &dirs, &target)?;
             }
         }
+        crate::engine::network::revive(&self.root, &self.data_root, rec)?;
         // A run whose monitor was killed may have left its OCI state.
         let _ = crate::container::delete(&self.root, &self.id, true);
         let tty = rec.config.tty;

@@ -41,6 +41,12 @@ pub struct Record {
     pub mounts: Vec<MountPoint>,
     /// Named and anonymous volumes this container uses.
     pub volumes: Vec<String>,
+    /// The networks it joined, eth0's first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<String>,
+    /// Its published ports (on the first network).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<crate::net::ports::Port>,
     pub log_path: String,
 }
 
@@ -127,6 +133,8 @@ pub struct Brief {
     pub path: String,
     pub args: Vec<String>,
     pub config: BriefConfig,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<crate::net::ports::Port>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]
@@ -148,6 +156,7 @@ pub fn brief_of(r: &Record) -> Brief {
             image: r.config.image.clone(),
             labels: r.config.labels.clone(),
         },
+        ports: r.ports.clone(),
     }
 }
 

@@ -20,6 +20,8 @@ pub fn remove(root: &Path, data_root: &Path, id: &str, remove_anonymous: bool) -
         return Ok(()); // removed while we waited
     }
     crate::container::delete(root, id, true)?;
+    // With its process gone: links, leases, rules, names, the namespace.
+    crate::engine::network::teardown(root, data_root, id)?;
     let rootfs = dir.join("bundle").join("rootfs");
     overlay::unmount(&rootfs)?;
     if overlay::is_mountpoint(&rootfs) {

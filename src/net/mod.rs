@@ -6,5 +6,8 @@
 pub mod dns;
 pub mod ipam;
 pub mod netlink;
+pub mod netns;
+pub mod network;
 pub mod nft;
+pub mod ports;
 pub mod rtnl;

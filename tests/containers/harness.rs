@@ -134,11 +134,89 @@ fn processes_in(ids: &BTreeSet<String>) -> Vec<i32> {
         .collect()
 }
 
-/// One test's runway: its own `--root` and `--data-root`.
+/// A network namespace of the test's own, held by a sleeping child, with
+/// loopback up: every runway command of an `Rw` runs in it, so that the
+/// default network's bridge, firewall table and DNS server never touch the
+/// machine's own network.
+pub struct NetnsHolder {
+    child: Child,
+    pub path: String,
+}
+
+impl NetnsHolder {
+    pub fn new() -> NetnsHolder {
+        use std::os::unix::process::CommandExt;
+        let mut c = Command::new("sleep");
+        c.arg("100000").stdin(Stdio::null());
+        // SAFETY: only raw syscalls between fork and exec.
+        unsafe {
+            c.pre_exec(|| {
+                if libc::unshare(libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                lo_up()
+            });
+        }
+        let child = c.spawn().expect("spawn the netns holder");
+        let path = format!("/proc/{}/ns/net", child.id());
+        NetnsHolder { child, path }
+    }
+}
+
+/// `ip link set lo up` by ioctl: async-signal-safe, no tool needed.
+fn lo_up() -> std::io::Result<()> {
+    // SAFETY: a socket and two ioctls on a zeroed ifreq we own.
+    unsafe {
+        let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if s < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut ifr: libc::ifreq = std::mem::zeroed();
+        ifr.ifr_name[0] = b'l' as libc::c_char;
+        ifr.ifr_name[1] = b'o' as libc::c_char;
+        let ok = libc::ioctl(s, libc::SIOCGIFFLAGS as _, &mut ifr) == 0 && {
+            ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            libc::ioctl(s, libc::SIOCSIFFLAGS as _, &ifr) == 0
+        };
+        libc::close(s);
+        if ok {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+}
+
+impl Drop for NetnsHolder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Puts `c` into the namespace at `ns` (a /proc/PID/ns/net) before exec.
+pub fn in_netns(c: &mut Command, ns: &str) {
+    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    let fd: OwnedFd = fs::File::open(ns).expect("open the test's netns").into();
+    // SAFETY: setns(2) on an fd the closure owns; nothing else runs.
+    unsafe {
+        c.pre_exec(move || {
+            if libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// One test's runway: its own `--root` and `--data-root`, in a network
+/// namespace of its own.
 pub struct Rw {
     pub base: PathBuf,
     pub root: PathBuf,
     pub data: PathBuf,
+    pub netns: NetnsHolder,
     scratch: PathBuf,
     /// Every container id ever seen, for the cgroup and process checks.
     seen: RefCell<BTreeSet<String>>,
@@ -157,6 +235,7 @@ impl Rw {
         let rw = Rw {
             root: base.join("root"),
             data: base.join("data"),
+            netns: NetnsHolder::new(),
             scratch: base.join("scratch"),
             base,
             seen: RefCell::new(BTreeSet::new()),
@@ -177,6 +256,7 @@ impl Rw {
             .arg("--data-root")
             .arg(&self.data)
             .args(args);
+        in_netns(&mut c, &self.netns.path);
         c
     }
 

@@ -72,8 +72,54 @@ pub fn container_json(g: &Global, id: &str) -> Result<serde_json::Value> {
         },
         "Mounts": r.mounts,
         "Config": r.config,
-        "NetworkSettings": {},
+        "NetworkSettings": network_settings(g, &r),
     }))
+}
+
+/// docker's NetworkSettings from the container's endpoints.
+fn network_settings(g: &Global, r: &record::Record) -> serde_json::Value {
+    let eps = crate::net::network::endpoints_of(&g.data_root, &r.id);
+    let mut ports = serde_json::Map::new();
+    for p in &r.ports {
+        let key = format!("{}/{}", p.ctr_port, p.proto.name());
+        let v = ports
+            .entry(key)
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        if let serde_json::Value::Array(a) = v {
+            a.push(serde_json::json!({
+                "HostIp": p.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+                "HostPort": p.host_port.to_string(),
+            }));
+        }
+    }
+    let mut nets = serde_json::Map::new();
+    for e in &eps {
+        let id = crate::net::network::get(&g.data_root, &e.network)
+            .map(|n| n.id)
+            .unwrap_or_default();
+        nets.insert(
+            e.network.clone(),
+            serde_json::json!({
+                "NetworkID": id,
+                "EndpointID": e.veth,
+                "Gateway": e.gateway.to_string(),
+                "IPAddress": e.ip.to_string(),
+                "IPPrefixLen": e.prefix,
+                "MacAddress": e.mac,
+                "Aliases": e.names,
+            }),
+        );
+    }
+    let first = eps.first();
+    serde_json::json!({
+        "SandboxKey": first.map(|_| crate::engine::network::netns_path(&g.root, &r.id)),
+        "Ports": ports,
+        "IPAddress": first.map(|e| e.ip.to_string()).unwrap_or_default(),
+        "IPPrefixLen": first.map(|e| e.prefix).unwrap_or(0),
+        "Gateway": first.map(|e| e.gateway.to_string()).unwrap_or_default(),
+        "MacAddress": first.map(|e| e.mac.clone()).unwrap_or_default(),
+        "Networks": nets,
+    })
 }
 
 pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {

@@ -4,6 +4,7 @@
 
 pub mod inspect;
 pub mod logs;
+pub mod port;
 pub mod ps;
 pub mod rm;
 pub mod run;
@@ -31,6 +32,7 @@ Commands:
   inspect  the JSON of containers (alias: runway inspect)
   wait     wait for containers to stop; print their exit codes
   top      the processes of a container
+  port     a container's published ports
   prune    remove every stopped container
 
 Every command takes --help.
@@ -48,6 +50,7 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let rest: Vec<OsString> = argv.collect();
     match cmd.to_string_lossy().as_ref() {
         "run" => run::run_main(g, rest),
+        "port" => port::main(g, rest),
         "create" => run::create_main(g, rest),
         "start" => run::start_main(g, rest),
         "stop" => stop::stop_main(g, rest),

@@ -94,6 +94,7 @@ struct Row {
     state: &'static str,
     name: String,
     labels: String,
+    ports: String,
 }
 
 fn command_of(r: &record::Brief, no_trunc: bool) -> String {
@@ -152,6 +153,12 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
             } else {
                 r.config.image.clone()
             },
+            ports: r
+                .ports
+                .iter()
+                .map(|p| p.display())
+                .collect::<Vec<_>>()
+                .join(", "),
             command: command_of(&r, no_trunc),
             created_secs,
             created: r.created.clone(),
@@ -189,7 +196,7 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
                 "Image": r.image,
                 "Labels": r.labels,
                 "Names": r.name,
-                "Ports": "",
+                "Ports": r.ports,
                 "RunningFor": format!("{} ago", human_duration(now - r.created_secs)),
                 "State": r.state,
                 "Status": r.status,
@@ -208,7 +215,7 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
                     r.command.clone(),
                     format!("{} ago", human_duration(now - r.created_secs)),
                     r.status.clone(),
-                    String::new(),
+                    r.ports.clone(),
                     r.name.clone(),
                 ]
             })

@@ -78,8 +78,40 @@ pub const CREATE_FLAGS: &[Flag] = &[
     val("rootfs", None, "DIR", "run from DIR instead of an image"),
     val("log-opt", None, "K=V", "max-size=SIZE, max-file=N"),
     val("log-driver", None, "DRIVER", "json-file (the only one)"),
-    val("network", None, "MODE", "none, host, private (default)"),
-    val("net", None, "MODE", "same as --network"),
+    val(
+        "network",
+        None,
+        "NET",
+        "a network's name (default: runway), none, host or container:NAME (repeatable)",
+    ),
+    val("net", None, "NET", "same as --network"),
+    val(
+        "ip",
+        None,
+        "IP",
+        "the container's address on its first network",
+    ),
+    val(
+        "network-alias",
+        None,
+        "NAME",
+        "another name on its first network",
+    ),
+    val(
+        "publish",
+        Some('p'),
+        "[IP:][HOSTPORT:]PORT[/udp]",
+        "publish a port (repeatable)",
+    ),
+    flag(
+        "publish-all",
+        Some('P'),
+        "publish every port the image exposes",
+    ),
+    val("dns", None, "IP", "a DNS server for the container"),
+    val("dns-search", None, "DOMAIN", "a DNS search domain"),
+    val("dns-option", None, "OPT", "a resolv.conf option"),
+    val("add-host", None, "HOST:IP", "add a line to /etc/hosts"),
     flag("sig-proxy", None, "accepted: signals are always proxied"),
     val("attach", Some('a'), "STREAM", "accepted: stdout and stderr"),
 ];
@@ -164,22 +196,90 @@ fn request(a: &args::Args) -> Result<Request> {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         o.labels.insert(k.to_string(), v.to_string());
     }
-    let net = a.get("network").or(a.get("net")).unwrap_or("private");
-    o.network = match net {
+    let mut nets: Vec<&str> = a.all("network");
+    nets.extend(a.all("net"));
+    if nets.is_empty() {
+        nets.push(crate::net::network::DEFAULT);
+    }
+    let first = nets[0];
+    o.network = match first {
         "none" => NetworkMode::None,
         "host" => NetworkMode::Host,
-        "private" | "default" | "bridge" | "runway" => NetworkMode::New,
-        other => {
-            if let Some(p) = other.strip_prefix("ns:") {
-                NetworkMode::Path(p.to_string())
-            } else {
+        // A private namespace with loopback only (runway's own; kept for
+        // scripts that used it before networks).
+        "private" => NetworkMode::New,
+        _ => match first.strip_prefix("ns:") {
+            Some(p) => NetworkMode::Path(p.to_string()),
+            None => NetworkMode::New,
+        },
+    };
+    let named = !matches!(first, "none" | "host" | "private")
+        && !first.starts_with("ns:")
+        && !first.starts_with("container:");
+    if nets.len() > 1 && !named {
+        return Err(Error::msg(format!(
+            "--network {first} cannot be combined with other networks"
+        )));
+    }
+    if let Some(c) = first.strip_prefix("container:") {
+        if c.is_empty() {
+            return Err(Error::msg("--network container: needs a container"));
+        }
+    }
+    let net = &mut req.net;
+    if named {
+        for n in &nets {
+            if matches!(*n, "none" | "host" | "private") || n.contains(':') {
                 return Err(Error::msg(format!(
-                    "network {other} not found (networks come with a later release: none, host or private)"
+                    "--network {n} cannot be combined with other networks"
                 )));
             }
+            net.networks.push(n.to_string());
+        }
+    }
+    if let Some(ip) = a.get("ip") {
+        net.ip = Some(
+            ip.parse()
+                .map_err(|_| Error::msg(format!("invalid --ip {ip:?}: not an IP address")))?,
+        );
+    }
+    let need_net = |flag: &str| -> Result<()> {
+        if named {
+            Ok(())
+        } else {
+            Err(Error::msg(format!(
+                "{flag} needs a network: not --network {first}"
+            )))
         }
     };
-    req.network = net.to_string();
+    if net.ip.is_some() {
+        need_net("--ip")?;
+    }
+    net.aliases = a
+        .all("network-alias")
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if !net.aliases.is_empty() {
+        need_net("--network-alias")?;
+    }
+    for p in a.all("publish") {
+        net.publish.push(crate::net::ports::Spec::parse(p)?);
+    }
+    net.publish_all = a.is_set("publish-all");
+    for d in a.all("dns") {
+        net.dns.push(
+            d.parse()
+                .map_err(|_| Error::msg(format!("invalid --dns {d:?}: not an IP address")))?,
+        );
+    }
+    net.dns_search = a.all("dns-search").iter().map(|s| s.to_string()).collect();
+    net.dns_options = a.all("dns-option").iter().map(|s| s.to_string()).collect();
+    for h in a.all("add-host") {
+        net.add_hosts
+            .push(crate::engine::network::parse_add_host(h)?);
+    }
+    req.network = first.to_string();
     req.name = a.get("name").map(str::to_string);
     req.volumes = a.all("volume").iter().map(|s| s.to_string()).collect();
     req.restart = create::parse_restart(a.get("restart").unwrap_or("no"))?;
