@@ -309,23 +309,58 @@ def inspect(E, who, name):
         return None
 
 
-def dns_procs():
-    """(pid, what) of the DNS servers in this namespace: aardvark-dns, runway's."""
+def dns_procs(work):
+    """(pid, engine) of the DNS servers in this namespace: aardvark-dns by name; runway's
+    (a fork of the runway command that started the network's first container) by the
+    dns.pid file of each network under its data root."""
     found = []
     for ent in os.listdir("/proc"):
         if not ent.isdigit():
             continue
         try:
             with open(f"/proc/{ent}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
+                argv0 = f.read().split(b"\0")[0]
         except OSError:
             continue
-        base = os.path.basename(argv[0].decode(errors="replace"))
-        if base == "aardvark-dns":
+        if os.path.basename(argv0.decode(errors="replace")) == "aardvark-dns":
             found.append((int(ent), "pm"))
-        elif base == "runway" and b"network" in argv and b"dns" in argv:
-            found.append((int(ent), "rw"))
+    nets = f"{work}/rw-data/networks"
+    for n in os.listdir(nets) if os.path.isdir(nets) else []:
+        try:
+            with open(f"{nets}/{n}/dns.pid") as f:
+                pid = int(f.read().strip())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            continue
+        found.append((pid, "rw"))
     return found
+
+
+def leftovers():
+    """Processes in this network namespace that are neither this harness nor its
+    ancestors: what the engines left running."""
+    mine = os.readlink("/proc/self/ns/net")
+    keep = set()
+    p = os.getpid()
+    while p > 1:
+        keep.add(p)
+        try:
+            with open(f"/proc/{p}/status") as f:
+                p = int(next(ln.split()[1] for ln in f if ln.startswith("PPid:")))
+        except (OSError, StopIteration, ValueError):
+            break
+    out = []
+    for ent in os.listdir("/proc"):
+        if not ent.isdigit() or int(ent) in keep:
+            continue
+        try:
+            if os.readlink(f"/proc/{ent}/ns/net") != mine:
+                continue
+            with open(f"/proc/{ent}/comm") as f:
+                out.append(f"{f.read().strip()} ({ent})")
+        except OSError:
+            continue
+    return out
 
 
 def rss_kib(pid):
@@ -394,7 +429,7 @@ def phase_dns(E, R, engines, total, me):
                     R.fail(f"{who}_dns", ln)
                 elif r >= 0:
                     R.add(f"{who}_dns", int(ln) / 1000.0)  # µs
-    for pid, who in dns_procs():
+    for pid, who in dns_procs(E.work):
         k = rss_kib(pid)
         if k is not None and who in targets:
             R.add(f"{who}_dns_rss", k)
@@ -429,7 +464,8 @@ def cleanup(E, engines, R):
     ok, out = quiet(["ip", "-o", "link", "show"])
     links = [ln.split(":")[1].strip().split("@")[0] for ln in out.splitlines() if ":" in ln] if ok else []
     R.note["left_links"] = ", ".join(x for x in links if x != "lo") or "none"
-    R.note["left_dns"] = ", ".join(f"{w} pid {p}" for p, w in dns_procs()) or "none"
+    reap()
+    R.note["left_procs"] = ", ".join(leftovers()) or "none"
     if "pm" in engines:
         try:
             subprocess.run(E.cmd("pm", "rmi", "-a", "-f"), capture_output=True, timeout=60)
@@ -518,7 +554,7 @@ def report(E, R, engines, cfg, load_start):
     for k in ("rw_setup", "rw_dns", "pm_dns"):
         if k in R.err and not R.v.get(k):
             out.append(f"{k}: {R.err[k]}  ")
-    out.append(f"Left in the namespace after removing every container and network: links {R.note.get('left_links', '?')}; DNS servers {R.note.get('left_dns', '?')}.  ")
+    out.append(f"Left in the namespace after removing every container and network: links {R.note.get('left_links', '?')}; processes {R.note.get('left_procs', '?')}.  ")
     return "\n".join(out) + "\n"
 
 

@@ -24,7 +24,7 @@
 #                      as ./musl-build.sh makes it; this script does not build)
 #   BENCH_OUT          also write the table to this file
 #   BENCH_TIMEOUT      seconds for the whole run (default 1200)
-# The table goes to stdout, progress to stderr. See bench/README.md, "Network benchmark".
+# The table goes to stdout, progress to stderr; its header says how each row is measured.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
