@@ -2,9 +2,9 @@
 //! this test makes (nothing leaves it), over UDP and TCP, answering names
 //! from its table file, relaying others to a fake upstream the test runs
 //! in the same namespace, SERVFAIL when the upstream stays silent,
-//! reloading a rewritten table, NXDOMAIN for unknown names, exiting on
-//! SIGTERM, and per-client views (queries from 127.0.0.1 and 127.0.0.2
-//! see different names).
+//! reloading a rewritten table (a name added a moment ago answered at
+//! once), NXDOMAIN for unknown names, exiting on SIGTERM, and per-client
+//! views (queries from 127.0.0.1 and 127.0.0.2 see different names).
 #![cfg(feature = "full")]
 
 mod common;
@@ -312,6 +312,26 @@ fn dns_netns_body() {
         vec![v4([10, 89, 0, 9])]
     );
     assert_eq!(udp(server, "web", 1).unwrap().1, 3, "gone after the reload");
+
+    // A name asked for right after the file names it: answered at once,
+    // not after the next periodic reload (a container started just after
+    // another asks for it within milliseconds). Three times, so that a
+    // periodic reload landing in between cannot pass it by luck.
+    for i in 0..3u8 {
+        let name = format!("fresh{i}");
+        write_table(
+            &table,
+            &format!(
+                "@network mynet\nnewbie 10.89.0.9\n{name} 10.89.0.{}\n",
+                20 + i
+            ),
+        );
+        assert_eq!(
+            udp(server, &name, 1).unwrap(),
+            (0x4242, 0, vec![v4([10, 89, 0, 20 + i])]),
+            "{name} right after the write"
+        );
+    }
 
     dig_and_nslookup(server);
     client_views(server, &table);

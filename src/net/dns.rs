@@ -657,6 +657,55 @@ fn load_table(p: &Path) -> Result<Table> {
     Table::parse(&text).ctx(|| p.display().to_string())
 }
 
+/// The table as its file says: reloaded when the file is replaced (a bad
+/// file keeps the old table).
+struct LiveTable<'a> {
+    path: &'a Path,
+    table: Table,
+    stamp: Option<(u64, u64, i64, i64, u64)>,
+}
+
+impl<'a> LiveTable<'a> {
+    fn load(path: &'a Path) -> Result<LiveTable<'a>> {
+        Ok(LiveTable {
+            path,
+            stamp: file_stamp(path),
+            table: load_table(path)?,
+        })
+    }
+
+    /// Reload if the file changed; whether it did.
+    fn refresh(&mut self) -> bool {
+        let s = file_stamp(self.path);
+        if s == self.stamp {
+            return false;
+        }
+        self.stamp = s;
+        match load_table(self.path) {
+            Ok(t) => self.table = t,
+            Err(e) => eprintln!("runway dns: keeping the old table: {e}"),
+        }
+        true
+    }
+
+    /// `answer`, but a miss (NXDOMAIN or not ours) first looks at the file
+    /// again: a container started right after another one asks for it
+    /// within milliseconds, before the periodic reload, and a negative
+    /// answer would stick in its resolver's cache. Hits cost no stat.
+    fn answer(&mut self, msg: &[u8], udp: bool, from: IpAddr) -> Option<Decision> {
+        let d = answer(&self.table, msg, udp, from);
+        let miss = match &d {
+            Some(Decision::Forward) => true,
+            Some(Decision::Reply(r)) => r.get(3).is_some_and(|b| b & 0xF == RCODE_NXDOMAIN),
+            None => false,
+        };
+        if miss && self.refresh() {
+            return answer(&self.table, msg, udp, from);
+        }
+        d
+    }
+}
+
 /// SIGTERM and SIGINT as a readable fd (signalfd), blocked for the
 /// calling thread so that they end the loop instead of the process.
 fn signal_fd() -> Result<OwnedFd> {
@@ -681,7 +730,8 @@ fn signal_fd() -> Result<OwnedFd> {
 /// Serve DNS for the names in `table_file` on `bind:port`, UDP and TCP,
 /// relaying other names to `upstreams` in turn (each gets
 /// UPSTREAM_TIMEOUT; SERVFAIL when none answers). The table is reloaded
-/// when the file is replaced; a bad file keeps the old table. Returns
+/// when the file is replaced (looked at every RELOAD_EVERY, and before
+/// any miss is answered); a bad file keeps the old table. Returns
 /// Ok on SIGTERM or SIGINT. One thread, one poll(2).
 pub fn serve(bind: IpAddr, port: u16, table_file: &Path, upstreams: Vec<SocketAddr>) -> Result<()> {
     let addr = SocketAddr::new(bind, port);
@@ -690,8 +740,7 @@ pub fn serve(bind: IpAddr, port: u16, table_file: &Path, upstreams: Vec<SocketAd
     let tcp = std::net::TcpListener::bind(addr).ctx(|| format!("bind tcp {addr}"))?;
     tcp.set_nonblocking(true).ctx(|| "tcp nonblocking")?;
     let sig = signal_fd()?;
-    let mut table = load_table(table_file)?;
-    let mut stamp = file_stamp(table_file);
+    let mut table = LiveTable::load(table_file)?;
     let mut checked = Instant::now();
     let mut pending: Vec<Pending> = Vec::new();
     let mut conns: Vec<Conn> = Vec::new();
@@ -757,14 +806,7 @@ pub fn serve(bind: IpAddr, port: u16, table_file: &Path, upstreams: Vec<SocketAd
         // --- the table.
         if checked.elapsed() >= RELOAD_EVERY {
             checked = Instant::now();
-            let s = file_stamp(table_file);
-            if s != stamp {
-                stamp = s;
-                match load_table(table_file) {
-                    Ok(t) => table = t,
-                    Err(e) => eprintln!("runway dns: keeping the old table: {e}"),
-                }
-            }
+            table.refresh();
         }
 
         // --- UDP queries.
@@ -775,7 +817,7 @@ pub fn serve(bind: IpAddr, port: u16, table_file: &Path, upstreams: Vec<SocketAd
                     break;
                 };
                 let msg = &buf[..len];
-                match answer(&table, msg, true, from.ip()) {
+                match table.answer(msg, true, from.ip()) {
                     Some(Decision::Reply(r)) => {
                         let _ = udp.send_to(&r, from);
                     }
@@ -855,7 +897,7 @@ pub fn serve(bind: IpAddr, port: u16, table_file: &Path, upstreams: Vec<SocketAd
                     break;
                 }
                 let msg: Vec<u8> = c.inbuf.drain(..2 + len).skip(2).collect();
-                match answer(&table, &msg, false, c.peer) {
+                match table.answer(&msg, false, c.peer) {
                     Some(Decision::Reply(r)) => frame(&mut c.out, &r),
                     Some(Decision::Forward) => {
                         let now = forward(
