@@ -1,6 +1,6 @@
 //! The container porcelain's parsers, one input each: the first byte
-//! picks the parser, the rest is its input. `-v` specs, restart
-//! policies, `import --change` lines, log options and records, names,
+//! picks the parser, the rest is its input. `-v` specs, `-p` ports,
+//! `--add-host`, restart policies, `import --change` lines, log options and records, names,
 //! the on-disk record and state (read back after any crash or edit), and
 //! docker's Entrypoint/Cmd rules on a fuzzed image config: none may
 //! panic, and what parses must make sense.
@@ -74,16 +74,32 @@ fn command(data: &[u8]) {
     }
 }
 
+fn port(s: &str) {
+    if let Ok(p) = runway::net::ports::Spec::parse(s) {
+        assert!(p.ctr_port > 0, "port 0 accepted from {s:?}");
+        assert!(p.host_port != Some(0), "host port 0 accepted from {s:?}");
+    }
+}
+
+fn add_host(s: &str) {
+    if let Ok((h, ip)) = runway::engine::network::parse_add_host(s) {
+        assert!(!h.is_empty() && !h.contains(char::is_whitespace), "{s:?}");
+        assert!(ip == "host-gateway" || ip.parse::<std::net::IpAddr>().is_ok());
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else { return };
     let s = String::from_utf8_lossy(rest);
-    match which % 7 {
+    match which % 9 {
         0 => volume(&s),
         1 => restart(&s),
         2 => change(&s),
         3 => log_opts(&s),
         4 => on_disk(rest),
         5 => name(&s),
+        6 => port(&s),
+        7 => add_host(&s),
         _ => command(rest),
     }
 });

@@ -295,6 +295,15 @@ pub fn create(ctx: &Ctx, mut req: Request) -> Result<String> {
         &dir.join("resolv.conf"),
         &netw::resolv_conf(host_mode, &endpoints, &req.net),
     )?;
+    if let Some(other) = req.network.strip_prefix("container:") {
+        // Its network, so its names and resolvers too (docker's way).
+        let odir = record::dir(ctx.data_root, &names::resolve(ctx.data_root, other)?);
+        for f in ["hosts", "resolv.conf"] {
+            if let Ok(b) = std::fs::read(odir.join(f)) {
+                write_file(&dir.join(f), &b)?;
+            }
+        }
+    }
 
     if req.init {
         req.run.init = Some(crate::engine::tini::init_binary(ctx.data_root)?);

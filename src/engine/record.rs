@@ -280,9 +280,13 @@ pub fn take_monitor_lock(dir: &Path) -> Result<Option<OwnedFd>> {
 
 /// Whether a monitor lives for this container (its lock is held).
 pub fn monitor_alive(dir: &Path) -> bool {
-    let p = dir.join(MONITOR_LOCK);
+    lock_held(&dir.join(MONITOR_LOCK))
+}
+
+/// Whether some process holds the flock on `p` (a missing file: no).
+pub fn lock_held(p: &Path) -> bool {
     let Ok(fd) = rustix::fs::open(
-        &p,
+        p,
         rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     ) else {

@@ -139,25 +139,6 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn random_hex(n: usize) -> Result<String> {
-    let mut b = vec![0u8; n.div_ceil(2)];
-    let mut got = 0;
-    while got < b.len() {
-        // SAFETY: getrandom(2) into the unfilled tail of our buffer.
-        let r = unsafe { libc::getrandom(b[got..].as_mut_ptr().cast(), b.len() - got, 0) };
-        if r < 0 {
-            if crate::error::last_errno() == libc::EINTR {
-                continue;
-            }
-            return Err(Error::last_os("getrandom"));
-        }
-        got += r as usize;
-    }
-    let mut s: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    s.truncate(n);
-    Ok(s)
-}
-
 /// FNV-1a: a stable, short, well-spread name for an (owner, network)
 /// pair, so that a detach after a crash finds the link without a record.
 fn veth_name(owner: &str, network: &str) -> String {
@@ -350,7 +331,7 @@ fn create_locked(data_root: &Path, o: &CreateOpts) -> Result<Network> {
     };
     let net = Network {
         name: o.name.clone(),
-        id: random_hex(64)?,
+        id: crate::engine::names::new_id()?,
         created: crate::engine::record::now_rfc3339(),
         subnet: subnet.to_string(),
         gateway,
@@ -842,18 +823,7 @@ fn write_names(data_root: &Path) -> Result<()> {
 // --- The DNS process. ---
 
 fn running_dns(dir: &Path) -> bool {
-    let p = dir.join(DNS_LOCK);
-    let Ok(fd) = rustix::fs::open(
-        &p,
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    ) else {
-        return false;
-    };
-    matches!(
-        rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockShared),
-        Err(rustix::io::Errno::WOULDBLOCK)
-    )
+    crate::engine::record::lock_held(&dir.join(DNS_LOCK))
 }
 
 /// Starts `runway network dns NAME` in the background: its own session,
