@@ -2,8 +2,9 @@
 //! this test makes (nothing leaves it), over UDP and TCP, answering names
 //! from its table file, relaying others to a fake upstream the test runs
 //! in the same namespace, SERVFAIL when the upstream stays silent,
-//! reloading a rewritten table, NXDOMAIN for unknown names, exiting on
-//! SIGTERM.
+//! reloading a rewritten table (a name added a moment ago answered at
+//! once), NXDOMAIN for unknown names, exiting on SIGTERM, and per-client
+//! views (queries from 127.0.0.1 and 127.0.0.2 see different names).
 #![cfg(feature = "full")]
 
 mod common;
@@ -64,7 +65,18 @@ fn udp_within(
     qtype: u16,
     wait: Duration,
 ) -> Option<(u16, u8, Vec<IpAddr>)> {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp_from(v4([127, 0, 0, 1]), server, name, qtype, wait)
+}
+
+/// A UDP query sent from `src` (the server's per-client views key on it).
+fn udp_from(
+    src: IpAddr,
+    server: SocketAddr,
+    name: &str,
+    qtype: u16,
+    wait: Duration,
+) -> Option<(u16, u8, Vec<IpAddr>)> {
+    let s = UdpSocket::bind(SocketAddr::new(src, 0)).unwrap();
     s.set_read_timeout(Some(wait)).unwrap();
     s.send_to(&query(0x4242, name, qtype), server).unwrap();
     let mut b = [0u8; 1500];
@@ -73,7 +85,49 @@ fn udp_within(
 }
 
 fn tcp(server: SocketAddr, name: &str, qtype: u16) -> (u16, u8, Vec<IpAddr>) {
-    let mut s = TcpStream::connect(server).unwrap();
+    tcp_from(v4([127, 0, 0, 1]), server, name, qtype)
+}
+
+/// A TCP connection from `src` (bound before connect, which std's
+/// TcpStream cannot do).
+fn connect_from(src: IpAddr, server: SocketAddr) -> TcpStream {
+    use std::os::fd::FromRawFd;
+    let (IpAddr::V4(src), IpAddr::V4(dst)) = (src, server.ip()) else {
+        panic!("IPv4 only")
+    };
+    let sin = |a: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(a).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: a fresh socket, bound and connected with sockaddr_in values
+    // that live across the calls; the fd goes straight into a TcpStream.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0);
+        let s = TcpStream::from_raw_fd(fd);
+        let a = sin(src, 0);
+        assert_eq!(
+            libc::bind(fd, (&a as *const libc::sockaddr_in).cast(), len),
+            0
+        );
+        let b = sin(dst, server.port());
+        assert_eq!(
+            libc::connect(fd, (&b as *const libc::sockaddr_in).cast(), len),
+            0,
+            "{}",
+            std::io::Error::last_os_error()
+        );
+        s
+    }
+}
+
+fn tcp_from(src: IpAddr, server: SocketAddr, name: &str, qtype: u16) -> (u16, u8, Vec<IpAddr>) {
+    let mut s = connect_from(src, server);
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     // Two queries in one write: the server must frame them apart.
     let mut out = Vec::new();
@@ -259,7 +313,28 @@ fn dns_netns_body() {
     );
     assert_eq!(udp(server, "web", 1).unwrap().1, 3, "gone after the reload");
 
+    // A name asked for right after the file names it: answered at once,
+    // not after the next periodic reload (a container started just after
+    // another asks for it within milliseconds). Three times, so that a
+    // periodic reload landing in between cannot pass it by luck.
+    for i in 0..3u8 {
+        let name = format!("fresh{i}");
+        write_table(
+            &table,
+            &format!(
+                "@network mynet\nnewbie 10.89.0.9\n{name} 10.89.0.{}\n",
+                20 + i
+            ),
+        );
+        assert_eq!(
+            udp(server, &name, 1).unwrap(),
+            (0x4242, 0, vec![v4([10, 89, 0, 20 + i])]),
+            "{name} right after the write"
+        );
+    }
+
     dig_and_nslookup(server);
+    client_views(server, &table);
 
     // SIGTERM: a clean exit.
     let mut status = 0;
@@ -274,6 +349,82 @@ fn dns_netns_body() {
         "status {status:#x}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Per-client views: a name in an `@client 127.0.0.2` section answers a
+/// query from 127.0.0.2 only; 127.0.0.1 sees the global names (NXDOMAIN
+/// for the single label, the dotted name relayed upstream). Over UDP and
+/// TCP, PTR too.
+fn client_views(server: SocketAddr, table: &Path) {
+    let one = v4([127, 0, 0, 1]);
+    let two = v4([127, 0, 0, 2]);
+    write_table(
+        table,
+        "@network neta\nx 10.89.0.2\nshared 10.89.0.5\n\
+         @client 127.0.0.2 10.89.0.2\ny 10.89.1.3\ny.netb 10.89.1.3\nshared 10.89.1.5\n",
+    );
+    let t = Instant::now();
+    let wait = Duration::from_secs(5);
+    while udp_from(two, server, "y", 1, wait).unwrap().2.is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(5), "table never reloaded");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let y = vec![v4([10, 89, 1, 3])];
+    assert_eq!(udp_from(two, server, "y", 1, wait).unwrap().2, y);
+    assert_eq!(udp_from(two, server, "Y.netb", 1, wait).unwrap().2, y);
+    assert_eq!(tcp_from(two, server, "y.netb", 1), (8, 0, y.clone()));
+    assert_eq!(
+        udp_from(two, server, "shared", 1, wait).unwrap().2,
+        vec![v4([10, 89, 1, 5])],
+        "the view before the global names"
+    );
+    assert_eq!(
+        udp_from(two, server, "x.neta", 1, wait).unwrap().2,
+        vec![v4([10, 89, 0, 2])],
+        "global names still seen"
+    );
+    // The other client: none of it.
+    assert_eq!(
+        udp_from(one, server, "y", 1, wait).unwrap().1,
+        3,
+        "NXDOMAIN"
+    );
+    assert_eq!(tcp_from(one, server, "y", 1).1, 3, "NXDOMAIN");
+    assert_eq!(
+        udp_from(one, server, "y.netb", 1, wait).unwrap(),
+        (0x4242, 0, vec![v4(UPSTREAM_ANSWER)]),
+        "not ours for this client: relayed"
+    );
+    assert_eq!(
+        udp_from(one, server, "shared", 1, wait).unwrap().2,
+        vec![v4([10, 89, 0, 5])]
+    );
+    // PTR: the view's dotted name for its client, relayed for the other
+    // (the fake upstream answers A records only, whatever the type).
+    let ptr = |src| {
+        let s = UdpSocket::bind(SocketAddr::new(src, 0)).unwrap();
+        s.set_read_timeout(Some(wait)).unwrap();
+        s.send_to(&query(9, "3.1.89.10.in-addr.arpa", 12), server)
+            .unwrap();
+        let mut b = [0u8; 1500];
+        let n = s.recv(&mut b).unwrap();
+        let r = b[..n].to_vec();
+        let (_, mut p) = dns::read_name(&r, 12).unwrap();
+        p += 4;
+        let (_, q) = dns::read_name(&r, p).unwrap();
+        let ty = u16::from_be_bytes([r[q], r[q + 1]]);
+        if ty != 12 {
+            return format!("type {ty}");
+        }
+        let (labels, _) = dns::read_name(&r, q + 10).unwrap();
+        labels
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect::<Vec<_>>()
+            .join(".")
+    };
+    assert_eq!(ptr(two), "y.netb");
+    assert_eq!(ptr(one), "type 1", "relayed to the fake upstream");
 }
 
 /// Debian's dig and nslookup, if installed, against our server (loopback

@@ -273,7 +273,8 @@ pub fn respond(
     }
 }
 
-/// Container names on one network and their addresses.
+/// Container names on one network and their addresses, plus per-client
+/// views: extra names that only some clients see.
 ///
 /// The file the porcelain writes (atomically: write + rename), one entry a
 /// line, `#` starts a comment:
@@ -281,22 +282,74 @@ pub fn respond(
 /// ```text
 /// @network NETWORK
 /// NAME ADDR [ADDR...]
+/// @client ADDR [ADDR...]
+/// NAME ADDR [ADDR...]
 /// ```
 ///
-/// `@network` (at most once) names the network, so that `NAME.NETWORK`
-/// resolves as well as `NAME`. Aliases are lines of their own with the
-/// same addresses. A reverse (PTR) query for an address answers the first
-/// name listed with it.
+/// `@network` (at most once, before any `@client`) names the network, so
+/// that `NAME.NETWORK` resolves as well as `NAME`. Aliases are lines of
+/// their own with the same addresses. A reverse (PTR) query for an address
+/// answers the first name listed with it.
+///
+/// `@client` starts a view: the names after it (up to the next `@client`
+/// or the end) are seen only by queries whose source address is one of
+/// the listed ones. That is how a container on networks A and B, whose
+/// first nameserver is A's, finds B's containers through A's server
+/// without anyone else on A seeing them. View names are matched exactly
+/// (`y` and `y.netb` are two lines); the client sees its views first,
+/// then the global names. A view's PTR answer is the first dotted name
+/// listed with the address (the `NAME.NETWORK` form), else its first name.
+/// A client listed in several sections sees all of them, in file order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Table {
     pub network: Option<String>,
+    global: Names,
+    views: Vec<Names>,
+    /// Client address → the views it sees, in file order.
+    clients: HashMap<IpAddr, Vec<usize>>,
+}
+
+/// One set of names: forward and reverse.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Names {
     names: HashMap<String, Vec<IpAddr>>,
     reverse: HashMap<IpAddr, String>,
+}
+
+impl Names {
+    /// Add `name` (normalized) → `addrs`. `prefer_dotted`: a later dotted
+    /// name takes the reverse entry from an undotted one (views list both
+    /// `y` and `y.netb`, in either order).
+    fn add(&mut self, n: String, addrs: &[IpAddr], prefer_dotted: bool) {
+        for a in addrs {
+            match self.reverse.get_mut(a) {
+                None => {
+                    self.reverse.insert(*a, n.clone());
+                }
+                Some(old) if prefer_dotted && !old.contains('.') && n.contains('.') => {
+                    *old = n.clone();
+                }
+                Some(_) => {}
+            }
+        }
+        let e = self.names.entry(n).or_default();
+        for a in addrs {
+            if !e.contains(a) {
+                e.push(*a);
+            }
+        }
+    }
 }
 
 /// A name as the table keeps it: lower case, no trailing dot.
 fn norm(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// A client address as the table keys it: an IPv4 client that reached a
+/// dual-stack socket shows up as `::ffff:a.b.c.d`.
+fn canon(a: IpAddr) -> IpAddr {
+    a.to_canonical()
 }
 
 fn valid_name(n: &str) -> bool {
@@ -313,48 +366,75 @@ fn valid_name(n: &str) -> bool {
 impl Table {
     pub fn parse(text: &str) -> Result<Table> {
         let mut t = Table::default();
+        // The view the name lines go to: None for the global names.
+        let mut view: Option<usize> = None;
         for (i, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("");
             let mut words = line.split_whitespace();
             let Some(first) = words.next() else { continue };
             let bad = |w: &str| Error::msg(format!("names table line {}: {w}", i + 1));
+            let addrs = |words: std::str::SplitWhitespace| -> Result<Vec<IpAddr>> {
+                words
+                    .map(|w| {
+                        w.parse::<IpAddr>()
+                            .map_err(|_| bad(&format!("invalid address {w:?}")))
+                    })
+                    .collect()
+            };
             if first == "@network" {
                 let n = words.next().ok_or_else(|| bad("@network without a name"))?;
                 if t.network.is_some() || words.next().is_some() || !valid_name(n) {
                     return Err(bad("want one @network NAME"));
                 }
+                if view.is_some() {
+                    return Err(bad("@network belongs before the first @client"));
+                }
                 t.network = Some(norm(n));
+                continue;
+            }
+            if first == "@client" {
+                let clients = addrs(words)?;
+                if clients.is_empty() {
+                    return Err(bad("@client without an address"));
+                }
+                let v = t.views.len();
+                t.views.push(Names::default());
+                for c in clients {
+                    let seen = t.clients.entry(canon(c)).or_default();
+                    if !seen.contains(&v) {
+                        seen.push(v);
+                    }
+                }
+                view = Some(v);
                 continue;
             }
             if !valid_name(first) {
                 return Err(bad(&format!("invalid name {first:?}")));
             }
-            let mut addrs = Vec::new();
-            for w in words {
-                let a: IpAddr = w
-                    .parse()
-                    .map_err(|_| bad(&format!("invalid address {w:?}")))?;
-                addrs.push(a);
-            }
+            let addrs = addrs(words)?;
             if addrs.is_empty() {
                 return Err(bad(&format!("{first} has no address")));
             }
-            t.add(first, &addrs);
+            match view.and_then(|v| t.views.get_mut(v)) {
+                Some(names) => names.add(norm(first), &addrs, true),
+                None => t.add(first, &addrs),
+            }
         }
         Ok(t)
     }
 
+    /// Add a global name (seen by every client).
     pub fn add(&mut self, name: &str, addrs: &[IpAddr]) {
-        let n = norm(name);
-        for a in addrs {
-            self.reverse.entry(*a).or_insert_with(|| n.clone());
-        }
-        let e = self.names.entry(n).or_default();
-        for a in addrs {
-            if !e.contains(a) {
-                e.push(*a);
-            }
-        }
+        self.global.add(norm(name), addrs, false);
+    }
+
+    /// The views `client` sees, in file order.
+    fn views_of(&self, client: IpAddr) -> impl Iterator<Item = &Names> {
+        self.clients
+            .get(&canon(client))
+            .into_iter()
+            .flatten()
+            .filter_map(|v| self.views.get(*v))
     }
 
     /// The name without `.NETWORK`, if it is ours (single label, or under
@@ -368,16 +448,26 @@ impl Table {
         (!stem.is_empty()).then_some(stem)
     }
 
-    /// Addresses of `name` (any case, `NAME` or `NAME.NETWORK`), or None if
-    /// the name is not ours to answer (forward it).
+    /// Addresses of global `name` (any case, `NAME` or `NAME.NETWORK`), or
+    /// None if the name is not ours to answer (forward it).
     pub fn lookup(&self, name: &str) -> Option<&[IpAddr]> {
         let n = norm(name);
         // An alias may have dots of its own (`db.example`): as listed first.
-        if let Some(v) = self.names.get(&n) {
+        if let Some(v) = self.global.names.get(&n) {
             return Some(v.as_slice());
         }
         let local = self.local_part(&n)?;
-        self.names.get(local).map(|v| v.as_slice())
+        self.global.names.get(local).map(|v| v.as_slice())
+    }
+
+    /// Addresses of `name` as `client` sees it: its views (exact names),
+    /// then the global names.
+    pub fn lookup_for(&self, client: IpAddr, name: &str) -> Option<&[IpAddr]> {
+        let n = norm(name);
+        self.views_of(client)
+            .find_map(|v| v.names.get(&n))
+            .map(|v| v.as_slice())
+            .or_else(|| self.lookup(&n))
     }
 
     /// Whether a name falls in our zone (single label or NAME.NETWORK):
@@ -386,15 +476,25 @@ impl Table {
         self.local_part(&norm(name)).is_some()
     }
 
-    /// The PTR answer for `x.x.x.x.in-addr.arpa` / `…ip6.arpa` of an
-    /// address in the table.
+    /// The PTR answer for `x.x.x.x.in-addr.arpa` / `…ip6.arpa` of a global
+    /// address.
     pub fn reverse(&self, name: &str) -> Option<String> {
         let ip = reverse_addr(&norm(name))?;
-        let n = self.reverse.get(&ip)?;
+        let n = self.global.reverse.get(&ip)?;
         Some(match &self.network {
             Some(net) => format!("{n}.{net}"),
             None => n.clone(),
         })
+    }
+
+    /// The PTR answer as `client` sees it: its views first (the name as
+    /// listed), then the global names.
+    pub fn reverse_for(&self, client: IpAddr, name: &str) -> Option<String> {
+        let n = norm(name);
+        let ip = reverse_addr(&n)?;
+        self.views_of(client)
+            .find_map(|v| v.reverse.get(&ip).cloned())
+            .or_else(|| self.reverse(&n))
     }
 }
 
@@ -438,10 +538,11 @@ pub enum Decision {
     Forward,
 }
 
-/// Answer `msg` from `table`, as it came over UDP (`udp`: the 512-byte or
-/// EDNS limit applies) or TCP. A message we cannot parse gets FORMERR if
-/// its header is readable, nothing otherwise.
-pub fn answer(table: &Table, msg: &[u8], udp: bool) -> Option<Decision> {
+/// Answer `msg` from `table` as client `from` sees it (its views, then the
+/// global names), as it came over UDP (`udp`: the 512-byte or EDNS limit
+/// applies) or TCP. A message we cannot parse gets FORMERR if its header
+/// is readable, nothing otherwise.
+pub fn answer(table: &Table, msg: &[u8], udp: bool, from: IpAddr) -> Option<Decision> {
     let q = match parse_query(msg) {
         Ok(q) => q,
         Err(_) => {
@@ -474,7 +575,7 @@ pub fn answer(table: &Table, msg: &[u8], udp: bool) -> Option<Decision> {
     if name.is_empty() {
         return Some(Decision::Forward);
     }
-    if let Some(p) = table.reverse(&name) {
+    if let Some(p) = table.reverse_for(from, &name) {
         let recs = if q.qtype == TYPE_PTR {
             vec![Record::Ptr(p)]
         } else {
@@ -482,7 +583,7 @@ pub fn answer(table: &Table, msg: &[u8], udp: bool) -> Option<Decision> {
         };
         return reply(RCODE_NOERROR, true, &recs);
     }
-    match table.lookup(&name) {
+    match table.lookup_for(from, &name) {
         None if !table.is_ours(&name) => Some(Decision::Forward),
         None => reply(RCODE_NXDOMAIN, true, &[]),
         Some(addrs) => {
@@ -537,6 +638,8 @@ struct Pending {
 
 struct Conn {
     key: u64,
+    /// The client's address: which views it sees.
+    peer: IpAddr,
     stream: std::net::TcpStream,
     inbuf: Vec<u8>,
     out: Vec<u8>,
@@ -552,6 +655,55 @@ fn file_stamp(p: &Path) -> Option<(u64, u64, i64, i64, u64)> {
 fn load_table(p: &Path) -> Result<Table> {
     let text = std::fs::read_to_string(p).ctx(|| format!("read {}", p.display()))?;
     Table::parse(&text).ctx(|| p.display().to_string())
+}
+
+/// The table as its file says: reloaded when the file is replaced (a bad
+/// file keeps the old table).
+struct LiveTable<'a> {
+    path: &'a Path,
+    table: Table,
+    stamp: Option<(u64, u64, i64, i64, u64)>,
+}
+
+impl<'a> LiveTable<'a> {
+    fn load(path: &'a Path) -> Result<LiveTable<'a>> {
+        Ok(LiveTable {
+            path,
+            stamp: file_stamp(path),
+            table: load_table(path)?,
+        })
+    }
+
+    /// Reload if the file changed; whether it did.
+    fn refresh(&mut self) -> bool {
+        let s = file_stamp(self.path);
+        if s == self.stamp {
+            return false;
+        }
+        self.stamp = s;
+        match load_table(self.path) {
+            Ok(t) => self.table = t,
+            Err(e) => eprintln!("runway dns: keeping the old table: {e}"),
+        }
+        true
+    }
+
+    /// `answer`, but a miss (NXDOMAIN or not ours) first looks at the file
+    /// again: a container started right after another one asks for it
+    /// within milliseconds, before the periodic reload, and a negative
+    /// answer would stick in its resolver's cache. Hits cost no stat.
+    fn answer(&mut self, msg: &[u8], udp: bool, from: IpAddr) -> Option<Decision> {
+        let d = answer(&self.table, msg, udp, from);
+        let miss = match &d {
+            Some(Decision::Forward) => true,
+            Some(Decision::Reply(r)) => r.get(3).is_some_and(|b| b & 0xF == RCODE_NXDOMAIN),
+            None => false,
+        };
+        if miss && self.refresh() {
+            return answer(&self.table, msg, udp, from);
+        }
+        d
+    }
 }
 
 /// SIGTERM and SIGINT as a readable fd (signalfd), blocked for the
@@ -578,7 +730,8 @@ fn signal_fd() -> Result<OwnedFd> {
 /// Serve DNS for the names in `table_file` on `bind:port`, UDP and TCP,
 /// relaying other names to `upstreams` in turn (each gets
 /// UPSTREAM_TIMEOUT; SERVFAIL when none answers). The table is reloaded
-/// when the file is replaced; a bad file keeps the old table. Returns
+/// when the file is replaced (looked at every RELOAD_EVERY, and before
+/// any miss is answered); a bad file keeps the old table. Returns
 /// Ok on SIGTERM or SIGINT. One thread, one poll(2).
 pub fn serve(bind: IpAddr, port: u16, table_file: &Path, upstreams: Vec<SocketAddr>) -> Result<()> {
     let addr = SocketAddr::new(bind, port);
@@ -587,8 +740,7 @@ pub fn serve(bind: IpAddr, port: u16, table_file: &Path, upstreams: Vec<SocketAd
     let tcp = std::net::TcpListener::bind(addr).ctx(|| format!("bind tcp {addr}"))?;
     tcp.set_nonblocking(true).ctx(|| "tcp nonblocking")?;
     let sig = signal_fd()?;
-    let mut table = load_table(table_file)?;
-    let mut stamp = file_stamp(table_file);
+    let mut table = LiveTable::load(table_file)?;
     let mut checked = Instant::now();
     let mut pending: Vec<Pending> = Vec::new();
     let mut conns: Vec<Conn> = Vec::new();
@@ -654,14 +806,7 @@ pub fn serve(bind: IpAddr, port: u16, table_file: &Path, upstreams: Vec<SocketAd
         // --- the table.
         if checked.elapsed() >= RELOAD_EVERY {
             checked = Instant::now();
-            let s = file_stamp(table_file);
-            if s != stamp {
-                stamp = s;
-                match load_table(table_file) {
-                    Ok(t) => table = t,
-                    Err(e) => eprintln!("runway dns: keeping the old table: {e}"),
-                }
-            }
+            table.refresh();
         }
 
         // --- UDP queries.
@@ -672,7 +817,7 @@ pub fn serve(bind: IpAddr, port: u16, table_file: &Path, upstreams: Vec<SocketAd
                     break;
                 };
                 let msg = &buf[..len];
-                match answer(&table, msg, true) {
+                match table.answer(msg, true, from.ip()) {
                     Some(Decision::Reply(r)) => {
                         let _ = udp.send_to(&r, from);
                     }
@@ -697,13 +842,14 @@ pub fn serve(bind: IpAddr, port: u16, table_file: &Path, upstreams: Vec<SocketAd
         // --- new TCP clients.
         if fds[2].revents != 0 {
             while conns.len() < MAX_TCP {
-                let Ok((s, _)) = tcp.accept() else { break };
+                let Ok((s, peer)) = tcp.accept() else { break };
                 if s.set_nonblocking(true).is_err() {
                     continue;
                 }
                 next_key += 1;
                 conns.push(Conn {
                     key: next_key,
+                    peer: peer.ip(),
                     stream: s,
                     inbuf: Vec::new(),
                     out: Vec::new(),
@@ -751,7 +897,7 @@ pub fn serve(bind: IpAddr, port: u16, table_file: &Path, upstreams: Vec<SocketAd
                     break;
                 }
                 let msg: Vec<u8> = c.inbuf.drain(..2 + len).skip(2).collect();
-                match answer(&table, &msg, false) {
+                match table.answer(&msg, false, c.peer) {
                     Some(Decision::Reply(r)) => frame(&mut c.out, &r),
                     Some(Decision::Forward) => {
                         let now = forward(
@@ -932,6 +1078,9 @@ mod tests {
         q
     }
 
+    /// A client with no view of its own.
+    const ANY: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 89, 0, 99));
+
     fn table() -> Table {
         Table::parse(
             "# test\n@network mynet\nweb 10.89.0.2 fd00::2\nalias 10.89.0.2\ndb 10.89.0.3\n",
@@ -942,7 +1091,7 @@ mod tests {
     #[test]
     fn a_answer_exact_bytes() {
         let q = query("WEB", TYPE_A);
-        let Some(Decision::Reply(r)) = answer(&table(), &q, true) else {
+        let Some(Decision::Reply(r)) = answer(&table(), &q, true, ANY) else {
             panic!()
         };
         #[rustfmt::skip]
@@ -959,7 +1108,7 @@ mod tests {
     #[test]
     fn nxdomain_exact_bytes() {
         let q = query("nope.mynet", TYPE_A);
-        let Some(Decision::Reply(r)) = answer(&table(), &q, true) else {
+        let Some(Decision::Reply(r)) = answer(&table(), &q, true, ANY) else {
             panic!()
         };
         #[rustfmt::skip]
@@ -973,7 +1122,7 @@ mod tests {
     #[test]
     fn names_aaaa_ptr_and_forwarding() {
         let t = table();
-        let get = |name: &str, ty: u16| match answer(&t, &query(name, ty), true) {
+        let get = |name: &str, ty: u16| match answer(&t, &query(name, ty), true, ANY) {
             Some(Decision::Reply(r)) => parse_answers(&r),
             other => panic!("{other:?}"),
         };
@@ -991,11 +1140,11 @@ mod tests {
             (0, vec!["web.mynet".to_string()])
         );
         assert_eq!(
-            answer(&t, &query("example.org", TYPE_A), true),
+            answer(&t, &query("example.org", TYPE_A), true, ANY),
             Some(Decision::Forward)
         );
         assert_eq!(
-            answer(&t, &query("9.9.9.9.in-addr.arpa", TYPE_PTR), true),
+            answer(&t, &query("9.9.9.9.in-addr.arpa", TYPE_PTR), true, ANY),
             Some(Decision::Forward)
         );
         assert_eq!(get("gone", TYPE_A).0, RCODE_NXDOMAIN);
@@ -1043,10 +1192,13 @@ mod tests {
         cyc.extend_from_slice(&[0xC0, (at + 2) as u8, 0xC0, at as u8]);
         assert!(parse_query(&cyc).is_err());
         // Garbage and FORMERR.
-        assert_eq!(answer(&table(), &[1, 2, 3], true), None);
-        let Some(Decision::Reply(r)) =
-            answer(&table(), &[0xAB, 0xCD, 1, 0, 0, 2, 0, 0, 0, 0, 0, 0], true)
-        else {
+        assert_eq!(answer(&table(), &[1, 2, 3], true, ANY), None);
+        let Some(Decision::Reply(r)) = answer(
+            &table(),
+            &[0xAB, 0xCD, 1, 0, 0, 2, 0, 0, 0, 0, 0, 0],
+            true,
+            ANY,
+        ) else {
             panic!()
         };
         assert_eq!(r, vec![0xAB, 0xCD, 0x81, 0x81, 0, 0, 0, 0, 0, 0, 0, 0]);
@@ -1058,12 +1210,12 @@ mod tests {
         let many: Vec<IpAddr> = (0..40u8).map(|i| IpAddr::from([10, 0, 0, i])).collect();
         t.add("big", &many);
         let q = query("big", TYPE_A);
-        let Some(Decision::Reply(r)) = answer(&t, &q, true) else {
+        let Some(Decision::Reply(r)) = answer(&t, &q, true, ANY) else {
             panic!()
         };
         assert_eq!(r[2] & 0x02, 0x02, "TC over 512 bytes without EDNS");
         assert_eq!(r[6..8], [0, 0]);
-        let Some(Decision::Reply(r)) = answer(&t, &q, false) else {
+        let Some(Decision::Reply(r)) = answer(&t, &q, false, ANY) else {
             panic!()
         };
         assert_eq!(r[2] & 0x02, 0, "TCP is never truncated");
@@ -1072,7 +1224,7 @@ mod tests {
         e[11] = 1;
         e.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(parse_query(&e).unwrap().edns, Some(4096));
-        let Some(Decision::Reply(r)) = answer(&t, &e, true) else {
+        let Some(Decision::Reply(r)) = answer(&t, &e, true, ANY) else {
             panic!()
         };
         assert_eq!(r[2] & 0x02, 0, "EDNS raises the limit");
@@ -1080,7 +1232,7 @@ mod tests {
         let mut chaos = query("big", TYPE_A);
         let n = chaos.len();
         chaos[n - 1] = 3;
-        let Some(Decision::Reply(r)) = answer(&t, &chaos, true) else {
+        let Some(Decision::Reply(r)) = answer(&t, &chaos, true, ANY) else {
             panic!()
         };
         assert_eq!(r[3] & 0xF, RCODE_REFUSED);
@@ -1109,5 +1261,113 @@ mod tests {
             t.lookup("B-10.89.0.2."),
             Some(&["fd00::eb".parse().unwrap()][..])
         );
+    }
+
+    /// A view table: `x` (on A and B) sees B's names through A's server;
+    /// `z` (on A and C) sees C's; everyone else only A's.
+    fn views() -> Table {
+        Table::parse(
+            "@network neta\n\
+             x 10.89.0.2\n\
+             z 10.89.0.4\n\
+             @client 10.89.0.2 fd00::2\n\
+             y 10.89.1.3\n\
+             y.netb 10.89.1.3\n\
+             x.netb 10.89.1.2\n\
+             @client 10.89.0.4\n\
+             y.netc 10.89.2.3 # a y on C: another container\n\
+             y 10.89.2.3\n\
+             x 10.89.2.9 # the view comes first\n",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn client_views_answer_only_their_clients() {
+        let t = views();
+        let x: IpAddr = "10.89.0.2".parse().unwrap();
+        let x6: IpAddr = "fd00::2".parse().unwrap();
+        let mapped: IpAddr = "::ffff:10.89.0.2".parse().unwrap();
+        let z: IpAddr = "10.89.0.4".parse().unwrap();
+        let get = |from: IpAddr, name: &str, ty: u16| match answer(&t, &query(name, ty), true, from)
+        {
+            Some(Decision::Reply(r)) => parse_answers(&r),
+            other => panic!("{name} from {from}: {other:?}"),
+        };
+        let a = |s: &str| (RCODE_NOERROR, vec![s.to_string()]);
+        for from in [x, x6, mapped] {
+            assert_eq!(get(from, "Y", TYPE_A), a("10.89.1.3"), "{from}");
+            assert_eq!(get(from, "y.NetB.", TYPE_A), a("10.89.1.3"), "{from}");
+            assert_eq!(get(from, "x", TYPE_A), a("10.89.0.2"), "global still seen");
+            assert_eq!(get(from, "x.neta", TYPE_A), a("10.89.0.2"));
+            assert_eq!(
+                get(from, "3.1.89.10.in-addr.arpa", TYPE_PTR),
+                a("y.netb"),
+                "the dotted name, though y came first"
+            );
+        }
+        // Another client of the same server: C's y, not B's; its view's x
+        // shadows the global one.
+        assert_eq!(get(z, "y", TYPE_A), a("10.89.2.3"));
+        assert_eq!(get(z, "y.netc", TYPE_A), a("10.89.2.3"));
+        assert_eq!(get(z, "x", TYPE_A), a("10.89.2.9"));
+        assert_eq!(get(z, "3.2.89.10.in-addr.arpa", TYPE_PTR), a("y.netc"));
+        assert_eq!(get(z, "2.0.89.10.in-addr.arpa", TYPE_PTR), a("x.neta"));
+        // Everyone else: NXDOMAIN for the single label, the dotted names
+        // of other networks are not ours (forwarded), as before.
+        for from in [ANY, z] {
+            assert_eq!(
+                answer(&t, &query("y.netb", TYPE_A), true, from),
+                Some(Decision::Forward)
+            );
+            assert_eq!(
+                answer(&t, &query("3.1.89.10.in-addr.arpa", TYPE_PTR), true, from),
+                Some(Decision::Forward)
+            );
+        }
+        assert_eq!(get(ANY, "y", TYPE_A).0, RCODE_NXDOMAIN);
+        assert_eq!(get(x, "nope", TYPE_A).0, RCODE_NXDOMAIN);
+        assert_eq!(get(x, "nope.neta", TYPE_A).0, RCODE_NXDOMAIN);
+        assert_eq!(
+            answer(&t, &query("nope.netb", TYPE_A), true, x),
+            Some(Decision::Forward)
+        );
+        assert_eq!(t.lookup("y"), None, "lookup is the global view");
+        assert_eq!(
+            t.lookup_for(x, "x.netb"),
+            Some(&["10.89.1.2".parse().unwrap()][..])
+        );
+    }
+
+    #[test]
+    fn client_view_file_rules() {
+        // @network only before the views; @client needs an address; a
+        // client listed twice sees both sections, in order.
+        assert!(Table::parse("@client 10.0.0.2\n@network n\n").is_err());
+        assert!(Table::parse("@client\n").is_err());
+        assert!(Table::parse("@client 10.0.0.300\n").is_err());
+        assert!(Table::parse("@client 10.0.0.2\ny\n").is_err());
+        assert!(Table::parse("@client 10.0.0.2\ny/z 10.0.0.3\n").is_err());
+        let t = Table::parse(
+            "@client 10.0.0.2\na 10.0.1.1\n@client 10.0.0.3 10.0.0.2\na 10.0.2.1\nb 10.0.2.2\n",
+        )
+        .unwrap();
+        let two: IpAddr = "10.0.0.2".parse().unwrap();
+        let three: IpAddr = "10.0.0.3".parse().unwrap();
+        assert_eq!(
+            t.lookup_for(two, "a"),
+            Some(&["10.0.1.1".parse().unwrap()][..])
+        );
+        assert_eq!(
+            t.lookup_for(two, "b"),
+            Some(&["10.0.2.2".parse().unwrap()][..])
+        );
+        assert_eq!(
+            t.lookup_for(three, "a"),
+            Some(&["10.0.2.1".parse().unwrap()][..])
+        );
+        assert_eq!(t.lookup_for(ANY, "a"), None);
+        // An empty view is fine (a container whose other network is gone).
+        assert!(Table::parse("@client 10.0.0.2\n@client 10.0.0.3\n").is_ok());
     }
 }
