@@ -124,7 +124,7 @@ pub fn revive(root: &Path, data_root: &Path, rec: &crate::engine::record::Record
         return Ok(());
     }
     let old = network::endpoints_of(data_root, &rec.id);
-    network::detach_all(data_root, &rec.id)?;
+    network::detach_all(data_root, &rec.id, true)?;
     netns::remove(&path)?;
     netns::create(&path)?;
     for (i, n) in rec.networks.iter().enumerate() {
@@ -170,7 +170,8 @@ pub fn revive(root: &Path, data_root: &Path, rec: &crate::engine::record::Record
 
 /// Leaves every network and unpins the namespace; absent is fine.
 pub fn teardown(root: &Path, data_root: &Path, id: &str) -> Result<()> {
-    let r = network::detach_all(data_root, id);
+    // The links go with the namespace, in the kernel's own time.
+    let r = network::detach_all(data_root, id, false);
     netns::remove(&netns_path(root, id))?;
     r
 }

@@ -139,14 +139,20 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// FNV-1a: a stable, short, well-spread name for an (owner, network)
-/// pair, so that a detach after a crash finds the link without a record.
-fn veth_name(owner: &str, network: &str) -> String {
+/// FNV-1a over `parts`: short, stable, well spread; not for secrets.
+fn fnv1a(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325;
-    for b in owner.bytes().chain([0]).chain(network.bytes()) {
-        h ^= b as u64;
+    for b in parts.iter().flat_map(|p| p.iter()) {
+        h ^= *b as u64;
         h = h.wrapping_mul(0x100000001b3);
     }
+    h
+}
+
+/// A stable name for an (owner, network) pair, so that a detach after a
+/// crash finds the link without a record.
+fn veth_name(owner: &str, network: &str) -> String {
+    let h = fnv1a(&[owner.as_bytes(), &[0], network.as_bytes()]);
     format!("{VETH_PREFIX}{:011x}", h >> 20)
 }
 
@@ -395,7 +401,7 @@ pub fn remove(data_root: &Path, key: &str) -> Result<String> {
         ));
     }
     remove_locked(data_root, &net)?;
-    sync_firewall(data_root)?;
+    sync_firewall(data_root, false)?;
     Ok(net.name)
 }
 
@@ -444,7 +450,7 @@ pub fn attach(data_root: &Path, a: &Attach) -> Result<Endpoint> {
     match r {
         Ok(ep) => Ok(ep),
         Err(e) => {
-            let _ = detach_locked(data_root, &net, a.owner);
+            let _ = detach_locked(data_root, &net, a.owner, true);
             let _ = refresh(data_root);
             Err(e)
         }
@@ -537,13 +543,14 @@ pub fn detach(data_root: &Path, network: &str, owner: &str) -> Result<()> {
             libc::ENOENT,
         ));
     }
-    detach_locked(data_root, &net, owner)?;
+    detach_locked(data_root, &net, owner, true)?;
     refresh(data_root)
 }
 
 /// Takes `owner` off every network (on container removal); what a crash
-/// left of an attach goes too.
-pub fn detach_all(data_root: &Path, owner: &str) -> Result<()> {
+/// left of an attach goes too. `delete_links`: see [`detach_locked`]
+/// (false when the owner's namespace is about to be unpinned).
+pub fn detach_all(data_root: &Path, owner: &str, delete_links: bool) -> Result<()> {
     if !networks_dir(data_root).is_dir() {
         return Ok(());
     }
@@ -555,7 +562,7 @@ pub fn detach_all(data_root: &Path, owner: &str) -> Result<()> {
             .map(|l| l.values().any(|o| o == owner))
             .unwrap_or(false);
         if leased || ep_path(data_root, &net.name, owner).exists() {
-            if let Err(e) = detach_locked(data_root, &net, owner) {
+            if let Err(e) = detach_locked(data_root, &net, owner, delete_links) {
                 first_err.get_or_insert(e);
             }
         }
@@ -564,9 +571,15 @@ pub fn detach_all(data_root: &Path, owner: &str) -> Result<()> {
     first_err.map_or(Ok(()), Err)
 }
 
-fn detach_locked(data_root: &Path, net: &Network, owner: &str) -> Result<()> {
-    // Deleting the host end takes the peer inside with it.
-    rtnl::delete(&veth_name(owner, &net.name))?;
+/// `delete_link`: delete the veth now (a live owner leaving a network).
+/// Otherwise it goes with the owner's namespace when that is unpinned:
+/// the kernel then destroys it in the background, where an explicit
+/// delete waits out an RCU grace period (~20 ms) on our time.
+fn detach_locked(data_root: &Path, net: &Network, owner: &str, delete_link: bool) -> Result<()> {
+    if delete_link {
+        // Deleting the host end takes the peer inside with it.
+        rtnl::delete(&veth_name(owner, &net.name))?;
+    }
     let dir = net_dir(data_root, &net.name);
     match std::fs::remove_file(ep_path(data_root, &net.name, owner)) {
         Ok(()) => {}
@@ -574,9 +587,10 @@ fn detach_locked(data_root: &Path, net: &Network, owner: &str) -> Result<()> {
         Err(e) => return Err(e).ctx(|| format!("remove endpoint of {owner}")),
     }
     ipam::release(&dir, owner)?;
+    // The bridge stays while the network exists (as docker0 does):
+    // deleting one costs ~30 ms of grace periods per last container.
     if endpoints(data_root, &net.name).is_empty() {
         stop_dns(&dir);
-        teardown_bridge(net)?;
     }
     Ok(())
 }
@@ -597,7 +611,7 @@ pub fn prune(data_root: &Path, is_live: &dyn Fn(&str) -> bool) -> Result<Pruned>
     for net in list(data_root)? {
         for ep in endpoints(data_root, &net.name) {
             if !is_live(&ep.owner) {
-                detach_locked(data_root, &net, &ep.owner)?;
+                detach_locked(data_root, &net, &ep.owner, true)?;
             }
         }
         let dir = net_dir(data_root, &net.name);
@@ -638,49 +652,68 @@ pub fn prune(data_root: &Path, is_live: &dyn Fn(&str) -> bool) -> Result<Pruned>
             && l.name[BRIDGE_PREFIX.len()..]
                 .bytes()
                 .all(|b| b.is_ascii_digit());
-        let explained = veths.contains(&l.name)
-            || nets
-                .iter()
-                .any(|n| n.bridge == l.name && !endpoints(data_root, &n.name).is_empty());
+        let explained = veths.contains(&l.name) || nets.iter().any(|n| n.bridge == l.name);
         if (ours_veth || ours_bridge) && !explained && rtnl::delete(&l.name)? {
             out.links.push(l.name);
         }
     }
-    sync_firewall(data_root)?;
+    // Forced: repairs a table someone else flushed.
+    sync_firewall(data_root, true)?;
     Ok(out)
 }
 
 /// Firewall and DNS tables from the records.
 fn refresh(data_root: &Path) -> Result<()> {
-    sync_firewall(data_root)?;
+    sync_firewall(data_root, false)?;
     write_names(data_root)
 }
 
-/// Rewrites table `inet runway` in one transaction from the networks
-/// that have endpoints: a crash between two changes leaves the previous
-/// table or the next one, never a mix, and the next change repairs it.
-pub fn sync_firewall(data_root: &Path) -> Result<()> {
-    let active: Vec<(Network, Vec<Endpoint>)> = list(data_root)?
+/// Rewrites table `inet runway` in one transaction from the network
+/// records: a crash between two changes leaves the previous ruleset or
+/// the next one, never a mix, and the next change repairs it. The chains
+/// are flushed and refilled, not deleted (re-registering hooks waits out
+/// grace periods); a ruleset equal to the last one applied in this boot
+/// and namespace is not sent at all (most runs publish no port, so only
+/// network create/rm and ports change it). `force`: send it anyway.
+pub fn sync_firewall(data_root: &Path, force: bool) -> Result<()> {
+    let all: Vec<(Network, Vec<Endpoint>)> = list(data_root)?
         .into_iter()
         .map(|n| {
             let e = endpoints(data_root, &n.name);
             (n, e)
         })
-        .filter(|(_, e)| !e.is_empty())
         .collect();
+    let stamp_path = networks_dir(data_root).join(".firewall");
     let mut nft = nft::Nft::open()?;
-    if active.is_empty() {
+    if all.is_empty() {
+        let _ = std::fs::remove_file(&stamp_path);
         return nft.remove_table(nft::TABLE);
     }
     let mut b = nft::Batch::new();
-    // Created if absent so that the delete cannot fail, then made anew.
-    b.push(nft::new_table(nft::TABLE));
-    b.push(nft::del_table(nft::TABLE));
     b.skeleton(nft::TABLE);
-    for (chain, rule) in rules(&active)? {
+    for c in &nft::BASE_CHAINS {
+        b.push(nft::flush_chain(nft::TABLE, c.name));
+    }
+    for (chain, rule) in rules(&all)? {
         b.push(nft::new_rule(nft::TABLE, chain, &rule));
     }
-    nft.apply(&b).map(drop)
+    let stamp = fingerprint(&b.encode(0));
+    if !force && std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp.as_str()) {
+        return Ok(());
+    }
+    nft.apply(&b)?;
+    write_atomic(&stamp_path, stamp.as_bytes())
+}
+
+/// The ruleset's bytes with this boot and this network namespace: a
+/// reboot (or another namespace) never matches an old stamp.
+fn fingerprint(batch: &[u8]) -> String {
+    let boot = std::fs::read("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let ns = std::fs::read_link("/proc/thread-self/ns/net")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let h = fnv1a(&[batch, &boot, ns.as_bytes()]);
+    format!("{h:016x} {}\n", batch.len())
 }
 
 fn v4(ip: IpAddr) -> Result<Ipv4Addr> {
@@ -784,7 +817,7 @@ fn names_table(data_root: &Path, net: &Network, eps: &[Endpoint]) -> String {
             line(&mut s, n, e.ip);
         }
     }
-    if CLIENT_VIEWS {
+    {
         for e in eps {
             let mut view = String::new();
             for other in endpoints_of(data_root, &e.owner) {
@@ -805,9 +838,6 @@ fn names_table(data_root: &Path, net: &Network, eps: &[Endpoint]) -> String {
     }
     s
 }
-
-/// Whether net::dns's table knows `@client` views.
-const CLIENT_VIEWS: bool = false;
 
 fn write_names(data_root: &Path) -> Result<()> {
     for n in list(data_root)? {
