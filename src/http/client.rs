@@ -703,9 +703,8 @@ mod tests {
 
     fn client() -> Client {
         let roots = rustls::RootCertStore::empty();
-        #[allow(deprecated)]
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
+            crate::image::registry::tls::provider(),
         ))
         .with_safe_default_protocol_versions()
         .unwrap()

@@ -76,10 +76,7 @@ impl Trust {
     /// The rustls config; `verify` false only for --insecure-registry
     /// hosts. TLS 1.2 stays on: registries behind older terminators.
     pub fn config(self, verify: bool) -> Result<Arc<ClientConfig>> {
-        // ring has no post-quantum key exchange (rustls deprecates its
-        // provider for that); aws-lc-rs would cost far more than it brings.
-        #[allow(deprecated)]
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::msg(format!("tls: {e}")))?;
@@ -106,6 +103,126 @@ impl Trust {
             None => builder.with_no_client_auth(),
         };
         Ok(Arc::new(config))
+    }
+}
+
+/// ring's provider with the AES-GCM suites only. Every TLS 1.2 and 1.3
+/// server offers AES-GCM (1.3 requires AES-128-GCM); ChaCha20-Poly1305's
+/// assembly is ~50 KB of the shipped binary, and listing the suites here
+/// (instead of trimming `default_provider()`'s list at run time) is what
+/// lets the linker drop it. ring has no post-quantum key exchange (rustls
+/// deprecates its provider for that); aws-lc-rs would cost far more than
+/// it brings.
+pub fn provider() -> rustls::crypto::CryptoProvider {
+    use rustls::crypto::ring::{cipher_suite as cs, kx_group};
+    rustls::crypto::CryptoProvider {
+        cipher_suites: vec![
+            cs::TLS13_AES_128_GCM_SHA256,
+            cs::TLS13_AES_256_GCM_SHA384,
+            cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        ],
+        kx_groups: vec![kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1],
+        signature_verification_algorithms: SIG_ALGS,
+        secure_random: &OsRandom,
+        key_provider: &RingKeys,
+    }
+}
+
+/// What certificates and handshakes may be signed with: webpki's ring
+/// algorithms (ECDSA P-256/P-384, RSA PKCS#1 and PSS), each TLS signature
+/// scheme mapped to the ones that verify it (for TLS 1.2 the curve is not
+/// fixed by the scheme). Ed25519 is left out: no public or registry CA
+/// issues it, and its code is ~15 KB.
+static SIG_ALGS: WebPkiSupportedAlgorithms = {
+    use webpki::ring as a;
+    WebPkiSupportedAlgorithms {
+        all: &[
+            a::ECDSA_P256_SHA256,
+            a::ECDSA_P256_SHA384,
+            a::ECDSA_P384_SHA256,
+            a::ECDSA_P384_SHA384,
+            a::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+            a::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+            a::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+            a::RSA_PKCS1_2048_8192_SHA256,
+            a::RSA_PKCS1_2048_8192_SHA384,
+            a::RSA_PKCS1_2048_8192_SHA512,
+            a::RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS,
+            a::RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS,
+            a::RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS,
+        ],
+        mapping: &[
+            (
+                SignatureScheme::ECDSA_NISTP384_SHA384,
+                &[a::ECDSA_P384_SHA384, a::ECDSA_P256_SHA384],
+            ),
+            (
+                SignatureScheme::ECDSA_NISTP256_SHA256,
+                &[a::ECDSA_P256_SHA256, a::ECDSA_P384_SHA256],
+            ),
+            (
+                SignatureScheme::RSA_PSS_SHA512,
+                &[a::RSA_PSS_2048_8192_SHA512_LEGACY_KEY],
+            ),
+            (
+                SignatureScheme::RSA_PSS_SHA384,
+                &[a::RSA_PSS_2048_8192_SHA384_LEGACY_KEY],
+            ),
+            (
+                SignatureScheme::RSA_PSS_SHA256,
+                &[a::RSA_PSS_2048_8192_SHA256_LEGACY_KEY],
+            ),
+            (
+                SignatureScheme::RSA_PKCS1_SHA512,
+                &[a::RSA_PKCS1_2048_8192_SHA512],
+            ),
+            (
+                SignatureScheme::RSA_PKCS1_SHA384,
+                &[a::RSA_PKCS1_2048_8192_SHA384],
+            ),
+            (
+                SignatureScheme::RSA_PKCS1_SHA256,
+                &[a::RSA_PKCS1_2048_8192_SHA256],
+            ),
+        ],
+    }
+};
+
+/// The kernel's randomness (getrandom(2)), as ring's own provider uses.
+#[derive(Debug)]
+struct OsRandom;
+
+impl rustls::crypto::SecureRandom for OsRandom {
+    fn fill(&self, buf: &mut [u8]) -> std::result::Result<(), rustls::crypto::GetRandomFailed> {
+        let mut got = 0;
+        while got < buf.len() {
+            // SAFETY: getrandom(2) into the unfilled tail of `buf`.
+            let r = unsafe { libc::getrandom(buf[got..].as_mut_ptr().cast(), buf.len() - got, 0) };
+            if r < 0 {
+                if crate::error::last_errno() == libc::EINTR {
+                    continue;
+                }
+                return Err(rustls::crypto::GetRandomFailed);
+            }
+            got += r as usize;
+        }
+        Ok(())
+    }
+}
+
+/// Client certificate keys (certs.d's client.key), loaded by ring.
+#[derive(Debug)]
+struct RingKeys;
+
+impl rustls::crypto::KeyProvider for RingKeys {
+    fn load_private_key(
+        &self,
+        key: PrivateKeyDer<'static>,
+    ) -> std::result::Result<Arc<dyn rustls::sign::SigningKey>, rustls::Error> {
+        rustls::crypto::ring::sign::any_supported_type(&key)
     }
 }
 
