@@ -946,3 +946,49 @@ fn fifty_concurrent_runs_on_one_network() {
         t0.elapsed()
     ));
 }
+
+/// SIGKILL of `container run` at points all along its network setup (the
+/// namespace pinned, a lease taken, the veth made, the endpoint written,
+/// the firewall and the DNS server): `rm -f` of whatever container came
+/// to exist, then `network prune`, leave nothing — no link, rule, lease,
+/// namespace, DNS process. The delays land anywhere from before the
+/// record to after the start; each run also publishes a port (rules).
+#[test]
+fn killed_runs_leave_only_what_rm_f_and_prune_clean() {
+    let Some(s) = Side::new(Kind::Runway, "killed") else {
+        return;
+    };
+    s.ok(&["network", "create", "--subnet", "10.91.60.0/24", "nk"]);
+    let delays_us: Vec<u64> = (0..24).map(|i| 500 + i * 1500).collect();
+    for (i, d) in delays_us.iter().enumerate() {
+        let name = format!("k{i}");
+        let args = [
+            "container",
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "nk",
+            "-p",
+            "80",
+            s.image(),
+            "sleep",
+            "1000",
+        ];
+        let mut cmd = s.w.wrap(s.rw.command(&args));
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut child = cmd.spawn().expect("spawn run");
+        std::thread::sleep(Duration::from_micros(*d));
+        let _ = child.kill();
+        let _ = child.wait();
+        // The container may or may not have come to exist.
+        let _ = s.cli(&["rm", "-f", &name]);
+    }
+    s.rw.note_ids();
+    s.remove_all();
+    let o = s.cli(&["network", "prune", "-f"]);
+    assert_eq!(o.code, 0, "{o}");
+    final_checks(&s);
+}
