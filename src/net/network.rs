@@ -727,7 +727,33 @@ fn v4(ip: IpAddr) -> Result<Ipv4Addr> {
 fn rules(active: &[(Network, Vec<Endpoint>)]) -> Result<Vec<(&'static str, Rule)>> {
     let mut v: Vec<(&'static str, Rule)> = Vec::new();
     let loopback = Net4::new(Ipv4Addr::new(127, 0, 0, 0), 8);
-    // forward: isolation first, then what each network may do.
+    // forward: an internal network's walls first; then connections to
+    // published ports (DNATed), which containers of other networks may
+    // reach through the host's address as docker allows; then the walls
+    // between networks; then what each network may do.
+    for (n, _) in active.iter().filter(|(n, _)| n.internal) {
+        // Nothing in or out but among its own members.
+        v.push((
+            "forward",
+            Rule::new()
+                .iifname(&n.bridge, true)
+                .oifname(&n.bridge, false)
+                .counter()
+                .verdict(Verdict::Drop),
+        ));
+        v.push((
+            "forward",
+            Rule::new()
+                .oifname(&n.bridge, true)
+                .iifname(&n.bridge, false)
+                .counter()
+                .verdict(Verdict::Drop),
+        ));
+    }
+    v.push((
+        "forward",
+        Rule::new().ct_dnat().counter().verdict(Verdict::Accept),
+    ));
     for (a, _) in active {
         for (b, _) in active {
             if a.name != b.name {
@@ -735,29 +761,9 @@ fn rules(active: &[(Network, Vec<Endpoint>)]) -> Result<Vec<(&'static str, Rule)
             }
         }
     }
-    for (n, _) in active {
-        if n.internal {
-            // Nothing in or out but among its own members.
-            v.push((
-                "forward",
-                Rule::new()
-                    .iifname(&n.bridge, true)
-                    .oifname(&n.bridge, false)
-                    .counter()
-                    .verdict(Verdict::Drop),
-            ));
-            v.push((
-                "forward",
-                Rule::new()
-                    .oifname(&n.bridge, true)
-                    .iifname(&n.bridge, false)
-                    .counter()
-                    .verdict(Verdict::Drop),
-            ));
-        } else {
-            v.push(("forward", nft::forward_from_rule(&n.bridge)));
-            v.push(("forward", nft::forward_into_rule(&n.bridge)));
-        }
+    for (n, _) in active.iter().filter(|(n, _)| !n.internal) {
+        v.push(("forward", nft::forward_from_rule(&n.bridge)));
+        v.push(("forward", nft::forward_into_rule(&n.bridge)));
     }
     for (n, eps) in active {
         let s = n.subnet()?;
@@ -1072,8 +1078,9 @@ mod tests {
         ];
         let r = rules(&active).unwrap();
         let count = |c: &str| r.iter().filter(|(ch, _)| *ch == c).count();
-        // 2 isolation + 2 accepts of a + 2 drops of internal b.
-        assert_eq!(count("forward"), 6);
+        // 2 drops of internal b, the published-port accept, 2
+        // isolation drops, 2 accepts of a.
+        assert_eq!(count("forward"), 7);
         // a's masquerade, hairpin, loopback; b is internal.
         assert_eq!(count("postrouting"), 3);
         assert_eq!((count("prerouting"), count("output")), (1, 1));

@@ -78,6 +78,9 @@ pub const META_L4PROTO: u32 = 16;
 
 /// Conntrack key and state bits (`ct state`).
 pub const CT_STATE: u32 = 0;
+/// NFT_CT_STATUS, and its IPS_DST_NAT bit: the connection was DNATed.
+pub const CT_STATUS: u32 = 2;
+pub const CT_STATUS_DNAT: u32 = 1 << 5;
 pub const CT_ESTABLISHED: u32 = 1 << 1;
 pub const CT_RELATED: u32 = 1 << 2;
 
@@ -494,6 +497,25 @@ impl Rule {
             sreg: REG_1,
             dreg: REG_1,
             mask: (CT_ESTABLISHED | CT_RELATED).to_ne_bytes().to_vec(),
+            xor: vec![0; 4],
+        })
+        .push(Expr::Cmp {
+            sreg: REG_1,
+            op: CMP_NEQ,
+            data: vec![0; 4],
+        })
+    }
+
+    /// `ct status dnat`: a connection to a published port.
+    pub fn ct_dnat(self) -> Rule {
+        self.push(Expr::Ct {
+            key: CT_STATUS,
+            dreg: REG_1,
+        })
+        .push(Expr::Bitwise {
+            sreg: REG_1,
+            dreg: REG_1,
+            mask: CT_STATUS_DNAT.to_ne_bytes().to_vec(),
             xor: vec![0; 4],
         })
         .push(Expr::Cmp {
