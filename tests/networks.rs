@@ -447,6 +447,12 @@ fn matrix(s: &mut Side) -> Vec<(&'static str, Res)> {
             .and_then(|_| wget_blocked(s, "charlie", &format!("http://{a_ip}/"))),
     ));
     r.push((
+        "c (net2) reaches a's published 192.0.2.1:8080",
+        eventually(5, || {
+            wget_has(s, "charlie", &format!("http://{HOST_IP}:8080/"), "alpha")
+        }),
+    ));
+    r.push((
         "d on both reaches both by address",
         eventually(5, || {
             wget_has(s, "delta", &format!("http://{a_ip}/"), "alpha")?;
