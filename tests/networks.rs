@@ -818,6 +818,15 @@ fn bad_inputs_leave_nothing() {
         None,
         &["nope"],
     );
+    // Connecting it again to a network it is on changes nothing (its
+    // endpoint, lease and link stay).
+    refused(
+        &s,
+        &before,
+        &["network", "connect", "n1", "cx"],
+        Some(1),
+        &["already"],
+    );
     // The containers named by name or short id.
     let short = s.inspect("cx")["Id"].as_str().unwrap_or_default()[..12].to_string();
     refused(

@@ -439,6 +439,14 @@ fn teardown_bridge(net: &Network) -> Result<()> {
 pub fn attach(data_root: &Path, a: &Attach) -> Result<Endpoint> {
     let _l = lock(data_root)?;
     let net = get(data_root, a.network)?;
+    // Refused before anything is made: the undo below would take the
+    // endpoint that is there.
+    if ep_path(data_root, &net.name, a.owner).exists() {
+        return Err(Error::errno(
+            format!("already connected to network {}", net.name),
+            libc::EEXIST,
+        ));
+    }
     let r = attach_locked(data_root, &net, a).and_then(|ep| {
         refresh(data_root)?;
         let dir = net_dir(data_root, &net.name);
@@ -458,12 +466,6 @@ pub fn attach(data_root: &Path, a: &Attach) -> Result<Endpoint> {
 }
 
 fn attach_locked(data_root: &Path, net: &Network, a: &Attach) -> Result<Endpoint> {
-    if ep_path(data_root, &net.name, a.owner).exists() {
-        return Err(Error::errno(
-            format!("already connected to network {}", net.name),
-            libc::EEXIST,
-        ));
-    }
     let subnet = net.subnet()?;
     let dir = net_dir(data_root, &net.name);
     if let Some(ip) = a.ip {
