@@ -16,6 +16,8 @@ pub mod linux;
 pub mod log;
 #[cfg(feature = "full")]
 pub mod net;
+#[cfg(feature = "full")]
+pub mod registry;
 pub mod seccomp;
 pub mod spec;
 pub mod timefmt;

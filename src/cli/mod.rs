@@ -17,6 +17,8 @@ pub mod list;
 pub mod network;
 pub mod pause;
 pub mod ps;
+#[cfg(feature = "full")]
+pub mod registry;
 pub mod run;
 pub mod spec;
 pub mod start;
@@ -108,7 +110,7 @@ Commands:
   spec     write a default config.json
   features what this runtime supports (JSON)
 
-  image    pull, import, list, inspect, tag, remove and prune images
+  image    pull, push, import, list, inspect, tag, remove and prune images
            (aliases: pull, images, rmi)
   container run containers from images: run, create, start, stop, rm,
            ps, logs, exec, inspect, wait, top, prune
@@ -116,6 +118,7 @@ Commands:
   volume   create, list, inspect, remove and prune volumes
   network  create, list, inspect, remove, prune, connect and disconnect
            bridge networks
+  registry serve an OCI Distribution registry; collect its garbage
 
 Every command takes --help.
 ";
@@ -230,6 +233,8 @@ pub fn main(argv: Vec<OsString>) -> Result<i32> {
         "volume" => volume::main(&global, rest),
         #[cfg(feature = "full")]
         "network" => network::main(&global, rest),
+        #[cfg(feature = "full")]
+        "registry" => registry::main(&global, rest),
         // docker's top-level aliases, where runc has no such verb.
         #[cfg(feature = "full")]
         "pull" => image::pull::main(&global, rest),

@@ -6,6 +6,7 @@ pub mod decompress;
 pub mod digest;
 pub mod import;
 pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod store;

@@ -6,6 +6,7 @@ pub mod login;
 pub mod ls;
 pub mod prune;
 pub mod pull;
+pub mod push;
 pub mod rm;
 pub mod tag;
 
@@ -18,6 +19,7 @@ const USAGE: &str = "usage: runway image COMMAND [flags] [args]
 
 Commands:
   pull     fetch an image from a registry (alias: runway pull)
+  push     send an image to a registry
   import   an OCI layout, docker-archive or rootfs tarball into the store
   ls       list images (alias: runway images)
   inspect  the JSON of one or more images
@@ -39,6 +41,7 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
     let rest: Vec<OsString> = argv.collect();
     match cmd.to_string_lossy().as_ref() {
         "pull" => pull::main(g, rest),
+        "push" => push::main(g, rest),
         "import" | "load" => import::main(g, rest),
         "ls" | "list" => ls::main(g, rest),
         "inspect" => inspect::main(g, rest),

@@ -1,0 +1,1 @@
+//! Push: an image from the store to a registry (blobs the registry lacks, then the manifest).

@@ -1,0 +1,1 @@
+//! The OCI Distribution server behind `runway registry serve` and `registry gc`.
