@@ -394,7 +394,7 @@ pub fn create(ctx: &Ctx, mut req: Request) -> Result<String> {
         }
     }
     let process = oci.process.clone().unwrap_or_default();
-    let bytes = serde_json::to_vec_pretty(&oci)
+    let bytes = crate::jsonfmt::to_vec_pretty(&oci)
         .map_err(|e| Error::msg(format!("encode config.json: {e}")))?;
     crate::container::state::write_atomic(&bundle.join("config.json"), &bytes)?;
 

@@ -240,6 +240,22 @@ pub fn release(data_root: &Path, name: &str, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Removes what a `reserve` of `id` killed between writing its temporary
+/// file and removing it left in DATA_ROOT/names (`.tmp-ID-PID-SEQ`): the
+/// container's removal is the one place that knows the id is gone.
+pub fn drop_tmp(data_root: &Path, id: &str) {
+    let dir = names_dir(data_root);
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let prefix = format!(".tmp-{id}-");
+    for ent in rd.flatten() {
+        if ent.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(ent.path());
+        }
+    }
+}
+
 /// The name reserved for `id`, if any (a scan of DATA_ROOT/names; callers
 /// normally know the name from the container's record).
 pub fn name_of(data_root: &Path, id: &str) -> Result<Option<String>> {
@@ -375,6 +391,23 @@ mod tests {
         }
         assert!(validate(&"a".repeat(256)).is_err());
         assert!(validate(&"a".repeat(255)).is_ok());
+    }
+
+    #[test]
+    fn drop_tmp_removes_only_that_ids_leftovers() {
+        let r = Root::new();
+        let a = r.container();
+        let b = r.container();
+        let dir = names_dir(&r.0);
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in [format!(".tmp-{a}-7-0"), format!(".tmp-{b}-7-1")] {
+            std::fs::write(dir.join(f), "x").unwrap();
+        }
+        reserve(&r.0, "web", &a).unwrap();
+        drop_tmp(&r.0, &a);
+        assert!(!dir.join(format!(".tmp-{a}-7-0")).exists());
+        assert!(dir.join(format!(".tmp-{b}-7-1")).exists());
+        assert_eq!(resolve(&r.0, "web").unwrap(), a);
     }
 
     #[test]

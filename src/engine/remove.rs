@@ -54,6 +54,7 @@ pub fn remove(root: &Path, data_root: &Path, id: &str, remove_anonymous: bool) -
     if let Some(n) = name {
         names::release(data_root, &n, id)?;
     }
+    names::drop_tmp(data_root, id);
     remove_trash(&trash)
 }
 

@@ -236,7 +236,7 @@ fn load(dir: &Path) -> Result<LeaseFile> {
 
 fn save(dir: &Path, f: &LeaseFile) -> Result<()> {
     let p = dir.join(LEASES);
-    let data = serde_json::to_vec_pretty(f)
+    let data = crate::jsonfmt::to_vec_pretty(f)
         .map_err(|e| Error::msg(format!("encode {}: {e}", p.display())))?;
     write_atomic(&p, &data)
 }

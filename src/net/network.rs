@@ -162,7 +162,7 @@ fn load_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T> {
 }
 
 fn save_json<T: Serialize>(p: &Path, v: &T) -> Result<()> {
-    let b = serde_json::to_vec_pretty(v).map_err(|e| Error::msg(format!("encode: {e}")))?;
+    let b = crate::jsonfmt::to_vec_pretty(v).map_err(|e| Error::msg(format!("encode: {e}")))?;
     write_atomic(p, &b)
 }
 
