@@ -36,6 +36,13 @@
 //! - [`Client::get_url`]`(url, offset) -> Result<BlobBody>` (no registry auth sent)
 //! - [`Client::get_small_blob`]`(repo, &Digest) -> Result<Vec<u8>>`
 //! - [`Client::check_login`]`() -> Result<()>` (login's check), [`Client::base_url`].
+//! - Push (push.rs), each with a `scope` from [`auth::push_scope`]:
+//!   [`Client::has_blob`]`(repo, &Digest, scope) -> Result<bool>`,
+//!   [`Client::start_upload`]`(repo, mount, scope) -> Result<Option<url>>`
+//!   (None: mounted), [`Client::upload`]`(url, part, digest, scope) -> Result<next url>`
+//!   (a PATCH of a file's range, or with the digest the closing PUT; the
+//!   body streamed from the file), [`Client::put_manifest`]`(repo, ref,
+//!   bytes, media_type, scope) -> Result<Digest>`.
 //!
 //! Several threads may use one client (or its clones) at once: one `/v2/`
 //! probe, one token request per scope (the others wait for it), a shared
@@ -63,7 +70,8 @@
 //! its HTTPS certificate is not verified (docker's meaning of the flag).
 //!
 //! Auth: the `/v2/` challenge decides. Bearer: a token per
-//! `repository:REPO:pull` scope from the realm (anonymous, basic
+//! `repository:REPO:pull` scope (a push's: `REPO:pull,push`, plus
+//! `FROM:pull` to mount from FROM, in one request) from the realm (anonymous, basic
 //! credentials, or docker's `identitytoken` as an OAuth2 refresh token
 //! POSTed), cached until shortly before `expires_in`, replaced once when
 //! the registry answers 401. Basic: credentials on every request.
@@ -94,6 +102,7 @@ use crate::image::digest::Digest;
 use crate::image::types::{self, Descriptor};
 use auth::{Challenge, TokenCache};
 pub use creds::Credentials;
+use std::fs::File;
 use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -526,6 +535,104 @@ impl Client {
         Ok(bytes)
     }
 
+    // ------------------------------------------------------------ push
+    // `scope`: [`auth::push_scope`]; one token serves a whole push.
+
+    /// HEAD a blob: whether `repo` has it already.
+    pub fn has_blob(&self, repo: &str, d: &Digest, scope: &str) -> Result<bool> {
+        let mut resp = self.call(&Request::new("HEAD", &format!("/v2/{repo}/blobs/{d}")), scope)?;
+        match resp.status {
+            200..=299 => Ok(true),
+            404 => Ok(false),
+            _ => Err(self.status_error(&mut resp, &format!("blob {d}"))),
+        }
+    }
+
+    /// Start a blob upload to `repo`; with `mount` (digest, repository on
+    /// this registry), try a cross-repository mount first. None: mounted,
+    /// done; else the upload's URL.
+    pub fn start_upload(
+        &self,
+        repo: &str,
+        mount: Option<(&Digest, &str)>,
+        scope: &str,
+    ) -> Result<Option<String>> {
+        let mut path = format!("/v2/{repo}/blobs/uploads/");
+        if let Some((d, from)) = mount {
+            path += &format!("?mount={d}&from={}", auth::query_escape(from));
+        }
+        let mut resp = self.call(&Request::new("POST", &path), scope)?;
+        match resp.status {
+            201 if mount.is_some() => Ok(None),
+            202 => upload_location(&resp).map(Some),
+            _ => Err(self.status_error(&mut resp, "")),
+        }
+    }
+
+    /// Send `part` (file, offset, length) to the upload at `url`: a PATCH
+    /// with its Content-Range, answered with the upload's next URL; or,
+    /// with `digest`, the closing PUT (`part` the whole blob, monolithic,
+    /// or None after PATCHes).
+    pub fn upload(
+        &self,
+        url: &str,
+        part: Option<(&File, u64, u64)>,
+        digest: Option<&Digest>,
+        scope: &str,
+    ) -> Result<String> {
+        let range = part.map(|(_, o, n)| content_range(o, n)).unwrap_or_default();
+        let mut headers = vec![("Content-Type", "application/octet-stream")];
+        let (method, target, want) = match digest {
+            Some(d) => ("PUT", with_query(url, &format!("digest={d}")), 201),
+            None => {
+                headers.push(("Content-Range", &range));
+                ("PATCH", url.to_string(), 202)
+            }
+        };
+        let req = Request {
+            headers: &headers,
+            file: part,
+            ..Request::new(method, &target)
+        };
+        let mut resp = self.call(&req, scope)?;
+        if resp.status != want {
+            return Err(self.status_error(&mut resp, ""));
+        }
+        match digest {
+            Some(_) => Ok(String::new()),
+            None => upload_location(&resp),
+        }
+    }
+
+    /// PUT a manifest as stored (bytes and media type unchanged, so its
+    /// digest stays); the registry's Docker-Content-Digest must agree.
+    pub fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        bytes: &[u8],
+        media_type: &str,
+        scope: &str,
+    ) -> Result<Digest> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let req = Request {
+            headers: &[("Content-Type", media_type)],
+            body: bytes,
+            ..Request::new("PUT", &path)
+        };
+        let mut resp = self.call(&req, scope)?;
+        if !resp.is_success() {
+            return Err(self.status_error(&mut resp, ""));
+        }
+        let d = Digest::of(bytes);
+        match header(&resp, "docker-content-digest") {
+            Some(h) if h != d.as_str() => Err(Error::msg(format!(
+                "manifest {d}: registry says its digest is {h}"
+            ))),
+            _ => Ok(d),
+        }
+    }
+
     // ------------------------------------------------------------ internals
 
     fn blob_body(
@@ -728,20 +835,15 @@ impl Client {
         Ok(Err((status, self.status_error(&mut resp, &what))))
     }
 
-    /// The Authorization header for `repo`'s requests; `force` fetches a
-    /// new token even if one is cached.
-    fn authorization(
-        &self,
-        ch: &Challenge,
-        repo: Option<&str>,
-        force: bool,
-    ) -> Result<Option<String>> {
+    /// The Authorization header for requests in `scope` (a token's scopes,
+    /// space-separated; "" for none); `force` fetches a new token even if
+    /// one is cached.
+    fn authorization(&self, ch: &Challenge, scope: &str, force: bool) -> Result<Option<String>> {
         match ch {
             Challenge::None => Ok(None),
             Challenge::Basic => Ok(self.0.creds.as_ref().map(Credentials::basic)),
             Challenge::Bearer { .. } => {
-                let scope = repo.map(auth::pull_scope).unwrap_or_default();
-                let t = self.token(ch, &scope, force)?;
+                let t = self.token(ch, scope, force)?;
                 Ok(Some(format!("Bearer {t}")))
             }
         }
@@ -833,14 +935,42 @@ impl Client {
         headers: &[(&str, &str)],
         repo: Option<&str>,
     ) -> Result<(Response, String)> {
+        let req = Request {
+            headers,
+            ..Request::new(method, path)
+        };
+        let resp = self.call(&req, &repo.map(auth::pull_scope).unwrap_or_default())?;
+        let url = resp.url.clone();
+        Ok((resp, url))
+    }
+
+    /// A registry request: `req.url` is a path (`/v2/…`) or an absolute
+    /// URL (an upload's Location), authenticated for `scope` when it is
+    /// the registry's own, redirects followed; on 401 a new token is
+    /// fetched once and the request sent again.
+    fn call(&self, req: &Request<'_>, scope: &str) -> Result<Response> {
         let mut ep = self.endpoint()?;
-        let url = format!("{}{path}", ep.base);
-        let mut authz = self.authorization(&ep.challenge, repo, false)?;
+        let url = if req.url.starts_with('/') {
+            format!("{}{}", ep.base, req.url)
+        } else {
+            req.url.to_string()
+        };
+        // Never hand the registry's credentials to another host.
+        let ours = origin_of(&url).eq_ignore_ascii_case(&ep.base);
+        let mut authz = match ours {
+            true => self.authorization(&ep.challenge, scope, false)?,
+            false => None,
+        };
         let mut retried = false;
         loop {
-            let (resp, final_url) = self.follow_url(method, &url, headers, authz.as_deref())?;
-            if resp.status != 401 || retried {
-                return Ok((resp, final_url));
+            let r = Request { url: &url, ..*req };
+            let resp = self
+                .0
+                .http
+                .follow(&r, authz.as_deref())
+                .map_err(|f| self.net_error(&url, f).err)?;
+            if resp.status != 401 || retried || !ours {
+                return Ok(resp);
             }
             retried = true;
             // The token expired or was revoked, or this repository asks for
@@ -851,14 +981,12 @@ impl Client {
                     *lock(&self.0.endpoint) = Some(ep.clone());
                 }
             }
-            if let (Some(old), Some(repo)) = (&authz, repo) {
-                if let Some(tok) = old.strip_prefix("Bearer ") {
-                    lock(&self.0.tokens).drop_value(&auth::pull_scope(repo), tok);
-                }
+            if let Some(tok) = authz.as_deref().and_then(|a| a.strip_prefix("Bearer ")) {
+                lock(&self.0.tokens).drop_value(scope, tok);
             }
-            let fresh = self.authorization(&ep.challenge, repo, true)?;
+            let fresh = self.authorization(&ep.challenge, scope, true)?;
             if fresh.is_none() || fresh == authz {
-                return Ok((resp, final_url));
+                return Ok(resp);
             }
             authz = fresh;
         }
@@ -1063,6 +1191,27 @@ fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
     Some((start, total))
 }
 
+/// An upload's Location, resolved against the URL it answered (its query,
+/// the upload's state, kept).
+fn upload_location(resp: &Response) -> Result<String> {
+    match resp.header("location") {
+        Some(l) if !l.is_empty() => Ok(http::resolve_url(&resp.url, l)),
+        _ => Err(Error::msg("blob upload: the registry sent no Location")),
+    }
+}
+
+/// `url` with `kv` added to its query.
+fn with_query(url: &str, kv: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{kv}")
+}
+
+/// A PATCH's Content-Range (the distribution spec's form: inclusive, no
+/// unit): `0-1023` for 1024 bytes from 0.
+fn content_range(offset: u64, len: u64) -> String {
+    format!("{offset}-{}", (offset + len).saturating_sub(1))
+}
+
 /// The authority (`host:port`) of a URL.
 fn host_of(url: &str) -> &str {
     let o = origin_of(url);
@@ -1136,6 +1285,21 @@ mod tests {
         assert_eq!(
             resolve_url("https://r/v2/x/blobs/s?q", "t"),
             "https://r/v2/x/blobs/t"
+        );
+    }
+
+    #[test]
+    fn upload_urls_and_ranges() {
+        assert_eq!(content_range(0, 1024), "0-1023");
+        assert_eq!(content_range(1024, 1), "1024-1024");
+        assert_eq!(
+            with_query("http://r/v2/a/blobs/uploads/u?_state=x", "digest=sha256:1"),
+            "http://r/v2/a/blobs/uploads/u?_state=x&digest=sha256:1"
+        );
+        assert_eq!(with_query("https://r/u", "digest=d"), "https://r/u?digest=d");
+        assert_eq!(
+            resolve_url("http://r:5000/v2/a/blobs/uploads/", "/v2/a/blobs/uploads/u?_state=s"),
+            "http://r:5000/v2/a/blobs/uploads/u?_state=s"
         );
     }
 
