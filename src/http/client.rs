@@ -10,8 +10,8 @@ use rustls::pki_types::ServerName;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
-use std::os::unix::fs::FileExt;
 use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -75,8 +75,17 @@ pub fn push(src: &str, dst: Option<Reference>, opts: &PushOpts) -> Result<Pushed
     // then the layers, bottom up; docker lists layers only.
     for (i, desc) in std::iter::once(&m.config).chain(&m.layers).enumerate() {
         let d = &desc.digest;
-        let status = push_blob(&store, &client, repo, d, desc.size, from.as_deref(), &scope, opts)
-            .map_err(|e| e.wrap(&what))?;
+        let status = push_blob(
+            &store,
+            &client,
+            repo,
+            d,
+            desc.size,
+            from.as_deref(),
+            &scope,
+            opts,
+        )
+        .map_err(|e| e.wrap(&what))?;
         if i > 0 && !opts.quiet {
             println!("{}: {status}", d.short());
         }

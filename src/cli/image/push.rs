@@ -20,7 +20,12 @@ const FLAGS: &[Flag] = &[
         "SIZE",
         "upload blobs in chunks of SIZE (e.g. 5m; default 0: one request each)",
     ),
-    val("digestfile", None, "FILE", "write the pushed manifest's digest to FILE"),
+    val(
+        "digestfile",
+        None,
+        "FILE",
+        "write the pushed manifest's digest to FILE",
+    ),
     flag("quiet", Some('q'), "print only the pushed name"),
 ];
 

@@ -540,7 +540,10 @@ impl Client {
 
     /// HEAD a blob: whether `repo` has it already.
     pub fn has_blob(&self, repo: &str, d: &Digest, scope: &str) -> Result<bool> {
-        let mut resp = self.call(&Request::new("HEAD", &format!("/v2/{repo}/blobs/{d}")), scope)?;
+        let mut resp = self.call(
+            &Request::new("HEAD", &format!("/v2/{repo}/blobs/{d}")),
+            scope,
+        )?;
         match resp.status {
             200..=299 => Ok(true),
             404 => Ok(false),
@@ -580,7 +583,9 @@ impl Client {
         digest: Option<&Digest>,
         scope: &str,
     ) -> Result<String> {
-        let range = part.map(|(_, o, n)| content_range(o, n)).unwrap_or_default();
+        let range = part
+            .map(|(_, o, n)| content_range(o, n))
+            .unwrap_or_default();
         let mut headers = vec![("Content-Type", "application/octet-stream")];
         let (method, target, want) = match digest {
             Some(d) => ("PUT", with_query(url, &format!("digest={d}")), 201),
@@ -1296,9 +1301,15 @@ mod tests {
             with_query("http://r/v2/a/blobs/uploads/u?_state=x", "digest=sha256:1"),
             "http://r/v2/a/blobs/uploads/u?_state=x&digest=sha256:1"
         );
-        assert_eq!(with_query("https://r/u", "digest=d"), "https://r/u?digest=d");
         assert_eq!(
-            resolve_url("http://r:5000/v2/a/blobs/uploads/", "/v2/a/blobs/uploads/u?_state=s"),
+            with_query("https://r/u", "digest=d"),
+            "https://r/u?digest=d"
+        );
+        assert_eq!(
+            resolve_url(
+                "http://r:5000/v2/a/blobs/uploads/",
+                "/v2/a/blobs/uploads/u?_state=s"
+            ),
             "http://r:5000/v2/a/blobs/uploads/u?_state=s"
         );
     }
