@@ -766,6 +766,44 @@ mod tests {
     }
 
     #[test]
+    fn file_bodies_stream_a_range_and_survive_a_redirect() {
+        let path = std::env::temp_dir().join(format!("runway-body-{}", std::process::id()));
+        std::fs::write(&path, b"0123456789").unwrap();
+        let f = File::open(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", l.local_addr().unwrap());
+        let t = std::thread::spawn(move || {
+            let (s, _) = l.accept().unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut bodies = Vec::new();
+            for answer in [
+                &b"HTTP/1.1 307 Temporary Redirect\r\nLocation: /b\r\nContent-Length: 0\r\n\r\n"[..],
+                b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+            ] {
+                let raw = codec::read_head(&mut r).unwrap();
+                let h = codec::parse_request_head(&raw).unwrap();
+                let Ok(codec::Framing::Length(n)) = codec::request_framing(&h.headers) else {
+                    panic!("no length");
+                };
+                let mut b = vec![0; n as usize];
+                r.read_exact(&mut b).unwrap();
+                bodies.push(b);
+                (&s).write_all(answer).unwrap();
+            }
+            bodies
+        });
+        let url = format!("{base}/a");
+        let req = Request {
+            file: Some((&f, 3, 4)),
+            ..Request::new("PUT", &url)
+        };
+        let r = client().follow(&req, None).unwrap();
+        assert_eq!(r.status, 201);
+        assert_eq!(t.join().unwrap(), vec![b"3456".to_vec(), b"3456".to_vec()]);
+    }
+
+    #[test]
     fn stale_connection_is_replaced_and_errors_are_one_line() {
         let (base, t) = serve(vec![
             b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
