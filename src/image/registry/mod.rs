@@ -36,13 +36,10 @@
 //! - [`Client::get_url`]`(url, offset) -> Result<BlobBody>` (no registry auth sent)
 //! - [`Client::get_small_blob`]`(repo, &Digest) -> Result<Vec<u8>>`
 //! - [`Client::check_login`]`() -> Result<()>` (login's check), [`Client::base_url`].
-//! - Push (push.rs), each with a `scope` from [`auth::push_scope`]:
-//!   [`Client::has_blob`]`(repo, &Digest, scope) -> Result<bool>`,
-//!   [`Client::start_upload`]`(repo, mount, scope) -> Result<Option<url>>`
-//!   (None: mounted), [`Client::upload`]`(url, part, digest, scope) -> Result<next url>`
-//!   (a PATCH of a file's range, or with the digest the closing PUT; the
-//!   body streamed from the file), [`Client::put_manifest`]`(repo, ref,
-//!   bytes, media_type, scope) -> Result<Digest>`.
+//! - [`Client::push_call`]`(&Request, scope, want) -> Result<Response>`:
+//!   push.rs's requests (HEAD blob, POST upload or mount, PATCH/PUT with a
+//!   body streamed from a blob file, PUT manifest) with a token for
+//!   [`auth::push_scope`]; [`upload_location`] resolves an upload's URL.
 //!
 //! Several threads may use one client (or its clones) at once: one `/v2/`
 //! probe, one token request per scope (the others wait for it), a shared
@@ -102,7 +99,6 @@ use crate::image::digest::Digest;
 use crate::image::types::{self, Descriptor};
 use auth::{Challenge, TokenCache};
 pub use creds::Credentials;
-use std::fs::File;
 use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -536,106 +532,16 @@ impl Client {
     }
 
     // ------------------------------------------------------------ push
-    // `scope`: [`auth::push_scope`]; one token serves a whole push.
 
-    /// HEAD a blob: whether `repo` has it already.
-    pub fn has_blob(&self, repo: &str, d: &Digest, scope: &str) -> Result<bool> {
-        let mut resp = self.call(
-            &Request::new("HEAD", &format!("/v2/{repo}/blobs/{d}")),
-            scope,
-        )?;
-        match resp.status {
-            200..=299 => Ok(true),
-            404 => Ok(false),
-            _ => Err(self.status_error(&mut resp, &format!("blob {d}"))),
-        }
-    }
-
-    /// Start a blob upload to `repo`; with `mount` (digest, repository on
-    /// this registry), try a cross-repository mount first. None: mounted,
-    /// done; else the upload's URL.
-    pub fn start_upload(
-        &self,
-        repo: &str,
-        mount: Option<(&Digest, &str)>,
-        scope: &str,
-    ) -> Result<Option<String>> {
-        let mut path = format!("/v2/{repo}/blobs/uploads/");
-        if let Some((d, from)) = mount {
-            path += &format!("?mount={d}&from={}", auth::query_escape(from));
-        }
-        let mut resp = self.call(&Request::new("POST", &path), scope)?;
-        match resp.status {
-            201 if mount.is_some() => Ok(None),
-            202 => upload_location(&resp).map(Some),
-            _ => Err(self.status_error(&mut resp, "")),
-        }
-    }
-
-    /// Send `part` (file, offset, length) to the upload at `url`: a PATCH
-    /// with its Content-Range, answered with the upload's next URL; or,
-    /// with `digest`, the closing PUT (`part` the whole blob, monolithic,
-    /// or None after PATCHes).
-    pub fn upload(
-        &self,
-        url: &str,
-        part: Option<(&File, u64, u64)>,
-        digest: Option<&Digest>,
-        scope: &str,
-    ) -> Result<String> {
-        let range = part
-            .map(|(_, o, n)| content_range(o, n))
-            .unwrap_or_default();
-        let mut headers = vec![("Content-Type", "application/octet-stream")];
-        let (method, target, want) = match digest {
-            Some(d) => ("PUT", with_query(url, &format!("digest={d}")), 201),
-            None => {
-                headers.push(("Content-Range", &range));
-                ("PATCH", url.to_string(), 202)
-            }
-        };
-        let req = Request {
-            headers: &headers,
-            file: part,
-            ..Request::new(method, &target)
-        };
-        let mut resp = self.call(&req, scope)?;
-        if resp.status != want {
+    /// A push's request (push.rs builds them): `req.url` a path or an
+    /// upload's URL, sent with a token for `scope` ([`auth::push_scope`]);
+    /// an answer not in `want` is the registry's error.
+    pub fn push_call(&self, req: &Request<'_>, scope: &str, want: &[u16]) -> Result<Response> {
+        let mut resp = self.call(req, scope)?;
+        if !want.contains(&resp.status) {
             return Err(self.status_error(&mut resp, ""));
         }
-        match digest {
-            Some(_) => Ok(String::new()),
-            None => upload_location(&resp),
-        }
-    }
-
-    /// PUT a manifest as stored (bytes and media type unchanged, so its
-    /// digest stays); the registry's Docker-Content-Digest must agree.
-    pub fn put_manifest(
-        &self,
-        repo: &str,
-        reference: &str,
-        bytes: &[u8],
-        media_type: &str,
-        scope: &str,
-    ) -> Result<Digest> {
-        let path = format!("/v2/{repo}/manifests/{reference}");
-        let req = Request {
-            headers: &[("Content-Type", media_type)],
-            body: bytes,
-            ..Request::new("PUT", &path)
-        };
-        let mut resp = self.call(&req, scope)?;
-        if !resp.is_success() {
-            return Err(self.status_error(&mut resp, ""));
-        }
-        let d = Digest::of(bytes);
-        match header(&resp, "docker-content-digest") {
-            Some(h) if h != d.as_str() => Err(Error::msg(format!(
-                "manifest {d}: registry says its digest is {h}"
-            ))),
-            _ => Ok(d),
-        }
+        Ok(resp)
     }
 
     // ------------------------------------------------------------ internals
@@ -1198,23 +1104,11 @@ fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
 
 /// An upload's Location, resolved against the URL it answered (its query,
 /// the upload's state, kept).
-fn upload_location(resp: &Response) -> Result<String> {
+pub fn upload_location(resp: &Response) -> Result<String> {
     match resp.header("location") {
         Some(l) if !l.is_empty() => Ok(http::resolve_url(&resp.url, l)),
         _ => Err(Error::msg("blob upload: the registry sent no Location")),
     }
-}
-
-/// `url` with `kv` added to its query.
-fn with_query(url: &str, kv: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}{kv}")
-}
-
-/// A PATCH's Content-Range (the distribution spec's form: inclusive, no
-/// unit): `0-1023` for 1024 bytes from 0.
-fn content_range(offset: u64, len: u64) -> String {
-    format!("{offset}-{}", (offset + len).saturating_sub(1))
 }
 
 /// The authority (`host:port`) of a URL.
@@ -1290,27 +1184,6 @@ mod tests {
         assert_eq!(
             resolve_url("https://r/v2/x/blobs/s?q", "t"),
             "https://r/v2/x/blobs/t"
-        );
-    }
-
-    #[test]
-    fn upload_urls_and_ranges() {
-        assert_eq!(content_range(0, 1024), "0-1023");
-        assert_eq!(content_range(1024, 1), "1024-1024");
-        assert_eq!(
-            with_query("http://r/v2/a/blobs/uploads/u?_state=x", "digest=sha256:1"),
-            "http://r/v2/a/blobs/uploads/u?_state=x&digest=sha256:1"
-        );
-        assert_eq!(
-            with_query("https://r/u", "digest=d"),
-            "https://r/u?digest=d"
-        );
-        assert_eq!(
-            resolve_url(
-                "http://r:5000/v2/a/blobs/uploads/",
-                "/v2/a/blobs/uploads/u?_state=s"
-            ),
-            "http://r:5000/v2/a/blobs/uploads/u?_state=s"
         );
     }
 
