@@ -8,8 +8,10 @@ use super::proxy::ProxyEnv;
 use crate::error::Error;
 use rustls::pki_types::ServerName;
 use std::fmt;
+use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -270,6 +272,10 @@ pub struct Request<'a> {
     pub headers: &'a [(&'a str, &'a str)],
     /// Sent with a Content-Length (POST, PUT) when not empty.
     pub body: &'a [u8],
+    /// A body streamed from a file instead: (file, offset, length), read
+    /// with positional reads, so that a resend (stale connection,
+    /// redirect, auth retry) starts over without seeking.
+    pub file: Option<(&'a File, u64, u64)>,
     /// Replaces the connect timeout and the wait for the response head
     /// (a probe that must not hang on a silent port).
     pub timeout: Option<Duration>,
@@ -282,6 +288,7 @@ impl<'a> Request<'a> {
             url,
             headers: &[],
             body: &[],
+            file: None,
             timeout: None,
         }
     }
@@ -424,7 +431,7 @@ impl Client {
         let origin = origin_of(req.url).to_string();
         let mut url = req.url.to_string();
         let mut method = req.method.to_string();
-        let mut body = req.body;
+        let (mut body, mut file) = (req.body, req.file);
         for _ in 0..=MAX_REDIRECTS {
             let mut headers: Vec<(&str, &str)> = req.headers.to_vec();
             if let Some(a) = authorization.filter(|_| origin_of(&url) == origin) {
@@ -435,6 +442,7 @@ impl Client {
                 url: &url,
                 headers: &headers,
                 body,
+                file,
                 timeout: req.timeout,
             };
             let mut resp = self.send(&r)?;
@@ -446,7 +454,7 @@ impl Client {
                     url = resolve_url(&url, &loc);
                     if s == 303 && method != "HEAD" || matches!(s, 301 | 302) && method == "POST" {
                         method = "GET".into();
-                        body = &[];
+                        (body, file) = (&[], None);
                     }
                     continue;
                 }
@@ -469,10 +477,10 @@ impl Client {
         tcp.set_read_timeout(Some(wait)).map_err(Failure::Io)?;
         tcp.set_write_timeout(Some(cfg.read_timeout))
             .map_err(Failure::Io)?;
-        let len = req.body.len().to_string();
+        let len = req.file.map_or(req.body.len() as u64, |f| f.2).to_string();
         let mut headers: Vec<(&str, &str)> =
             vec![("Host", &u.authority), ("User-Agent", &cfg.user_agent)];
-        if !req.body.is_empty() || matches!(req.method, "POST" | "PUT" | "PATCH") {
+        if len != "0" || matches!(req.method, "POST" | "PUT" | "PATCH") {
             headers.push(("Content-Length", &len));
         }
         headers.extend_from_slice(req.headers);
@@ -481,9 +489,22 @@ impl Client {
             .map_err(|e| Failure::Url(format!("{}: {e}", req.url)))?;
         head.extend_from_slice(req.body);
         let w = conn.get_mut();
-        w.write_all(&head)
-            .and_then(|_| w.flush())
-            .map_err(classify)?;
+        w.write_all(&head).map_err(classify)?;
+        if let Some((f, mut off, mut left)) = req.file {
+            let mut buf = vec![0u8; 64 << 10];
+            while left > 0 {
+                let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                let n = f.read_at(&mut buf[..want], off).map_err(|e| {
+                    Failure::Protocol(format!("reading the request body: {}", io_words(&e)))
+                })?;
+                if n == 0 {
+                    return Err(Failure::Protocol("request body file shrank".into()));
+                }
+                w.write_all(&buf[..n]).map_err(classify)?;
+                (off, left) = (off + n as u64, left - n as u64);
+            }
+        }
+        w.flush().map_err(classify)?;
         let parsed = loop {
             let raw = codec::read_head(&mut conn).map_err(classify)?;
             let h = codec::parse_response_head(&raw).map_err(|e| Failure::Protocol(e.ctx))?;
@@ -742,6 +763,44 @@ mod tests {
         drop(c);
         // One connection for the first three, one for the last.
         assert_eq!(t.join().unwrap(), 2);
+    }
+
+    #[test]
+    fn file_bodies_stream_a_range_and_survive_a_redirect() {
+        let path = std::env::temp_dir().join(format!("runway-body-{}", std::process::id()));
+        std::fs::write(&path, b"0123456789").unwrap();
+        let f = File::open(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", l.local_addr().unwrap());
+        let t = std::thread::spawn(move || {
+            let (s, _) = l.accept().unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut bodies = Vec::new();
+            for answer in [
+                &b"HTTP/1.1 307 Temporary Redirect\r\nLocation: /b\r\nContent-Length: 0\r\n\r\n"[..],
+                b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+            ] {
+                let raw = codec::read_head(&mut r).unwrap();
+                let h = codec::parse_request_head(&raw).unwrap();
+                let Ok(codec::Framing::Length(n)) = codec::request_framing(&h.headers) else {
+                    panic!("no length");
+                };
+                let mut b = vec![0; n as usize];
+                r.read_exact(&mut b).unwrap();
+                bodies.push(b);
+                (&s).write_all(answer).unwrap();
+            }
+            bodies
+        });
+        let url = format!("{base}/a");
+        let req = Request {
+            file: Some((&f, 3, 4)),
+            ..Request::new("PUT", &url)
+        };
+        let r = client().follow(&req, None).unwrap();
+        assert_eq!(r.status, 201);
+        assert_eq!(t.join().unwrap(), vec![b"3456".to_vec(), b"3456".to_vec()]);
     }
 
     #[test]

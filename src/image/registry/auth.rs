@@ -113,6 +113,19 @@ pub fn pull_scope(repo: &str) -> String {
     format!("repository:{repo}:pull")
 }
 
+/// A push's scopes, as docker asks for them in one token request:
+/// `repository:REPO:pull,push`, plus `repository:FROM:pull` for the
+/// repository a blob is mounted from. Space-separated (OAuth2's form);
+/// [`token_url`] sends each as its own `scope` parameter.
+pub fn push_scope(repo: &str, from: Option<&str>) -> String {
+    let mut s = format!("repository:{repo}:pull,push");
+    if let Some(f) = from {
+        s.push(' ');
+        s.push_str(&pull_scope(f));
+    }
+    s
+}
+
 /// Percent-encode a query value (RFC 3986 unreserved characters kept).
 pub fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -132,8 +145,8 @@ pub fn token_url(realm: &str, service: Option<&str>, scope: &str) -> String {
     if let Some(s) = service {
         q.push(format!("service={}", query_escape(s)));
     }
-    if !scope.is_empty() {
-        q.push(format!("scope={}", query_escape(scope)));
+    for sc in scope.split(' ').filter(|s| !s.is_empty()) {
+        q.push(format!("scope={}", query_escape(sc)));
     }
     if q.is_empty() {
         return realm.to_string();
@@ -255,6 +268,13 @@ mod tests {
             "https://auth/token?service=reg%20svc&scope=repository%3Aa%2Fb%3Apull"
         );
         assert_eq!(token_url("https://a/t?x=1", None, ""), "https://a/t?x=1");
+        let two = push_scope("me/app", Some("lib/base"));
+        assert_eq!(two, "repository:me/app:pull,push repository:lib/base:pull");
+        assert_eq!(
+            token_url("http://t/token", None, &two),
+            "http://t/token?scope=repository%3Ame%2Fapp%3Apull%2Cpush&scope=repository%3Alib%2Fbase%3Apull"
+        );
+        assert_eq!(push_scope("a", None), "repository:a:pull,push");
         assert_eq!(
             token_url("https://a/t?x=1", Some("s"), ""),
             "https://a/t?x=1&service=s"

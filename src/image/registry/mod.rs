@@ -36,6 +36,10 @@
 //! - [`Client::get_url`]`(url, offset) -> Result<BlobBody>` (no registry auth sent)
 //! - [`Client::get_small_blob`]`(repo, &Digest) -> Result<Vec<u8>>`
 //! - [`Client::check_login`]`() -> Result<()>` (login's check), [`Client::base_url`].
+//! - [`Client::push_call`]`(&Request, scope, want) -> Result<Response>`:
+//!   push.rs's requests (HEAD blob, POST upload or mount, PATCH/PUT with a
+//!   body streamed from a blob file, PUT manifest) with a token for
+//!   [`auth::push_scope`]; [`upload_location`] resolves an upload's URL.
 //!
 //! Several threads may use one client (or its clones) at once: one `/v2/`
 //! probe, one token request per scope (the others wait for it), a shared
@@ -63,7 +67,8 @@
 //! its HTTPS certificate is not verified (docker's meaning of the flag).
 //!
 //! Auth: the `/v2/` challenge decides. Bearer: a token per
-//! `repository:REPO:pull` scope from the realm (anonymous, basic
+//! `repository:REPO:pull` scope (a push's: `REPO:pull,push`, plus
+//! `FROM:pull` to mount from FROM, in one request) from the realm (anonymous, basic
 //! credentials, or docker's `identitytoken` as an OAuth2 refresh token
 //! POSTed), cached until shortly before `expires_in`, replaced once when
 //! the registry answers 401. Basic: credentials on every request.
@@ -526,6 +531,19 @@ impl Client {
         Ok(bytes)
     }
 
+    // ------------------------------------------------------------ push
+
+    /// A push's request (push.rs builds them): `req.url` a path or an
+    /// upload's URL, sent with a token for `scope` ([`auth::push_scope`]);
+    /// an answer not in `want` is the registry's error.
+    pub fn push_call(&self, req: &Request<'_>, scope: &str, want: &[u16]) -> Result<Response> {
+        let mut resp = self.call(req, scope)?;
+        if !want.contains(&resp.status) {
+            return Err(self.status_error(&mut resp, ""));
+        }
+        Ok(resp)
+    }
+
     // ------------------------------------------------------------ internals
 
     fn blob_body(
@@ -728,20 +746,15 @@ impl Client {
         Ok(Err((status, self.status_error(&mut resp, &what))))
     }
 
-    /// The Authorization header for `repo`'s requests; `force` fetches a
-    /// new token even if one is cached.
-    fn authorization(
-        &self,
-        ch: &Challenge,
-        repo: Option<&str>,
-        force: bool,
-    ) -> Result<Option<String>> {
+    /// The Authorization header for requests in `scope` (a token's scopes,
+    /// space-separated; "" for none); `force` fetches a new token even if
+    /// one is cached.
+    fn authorization(&self, ch: &Challenge, scope: &str, force: bool) -> Result<Option<String>> {
         match ch {
             Challenge::None => Ok(None),
             Challenge::Basic => Ok(self.0.creds.as_ref().map(Credentials::basic)),
             Challenge::Bearer { .. } => {
-                let scope = repo.map(auth::pull_scope).unwrap_or_default();
-                let t = self.token(ch, &scope, force)?;
+                let t = self.token(ch, scope, force)?;
                 Ok(Some(format!("Bearer {t}")))
             }
         }
@@ -833,14 +846,42 @@ impl Client {
         headers: &[(&str, &str)],
         repo: Option<&str>,
     ) -> Result<(Response, String)> {
+        let req = Request {
+            headers,
+            ..Request::new(method, path)
+        };
+        let resp = self.call(&req, &repo.map(auth::pull_scope).unwrap_or_default())?;
+        let url = resp.url.clone();
+        Ok((resp, url))
+    }
+
+    /// A registry request: `req.url` is a path (`/v2/…`) or an absolute
+    /// URL (an upload's Location), authenticated for `scope` when it is
+    /// the registry's own, redirects followed; on 401 a new token is
+    /// fetched once and the request sent again.
+    fn call(&self, req: &Request<'_>, scope: &str) -> Result<Response> {
         let mut ep = self.endpoint()?;
-        let url = format!("{}{path}", ep.base);
-        let mut authz = self.authorization(&ep.challenge, repo, false)?;
+        let url = if req.url.starts_with('/') {
+            format!("{}{}", ep.base, req.url)
+        } else {
+            req.url.to_string()
+        };
+        // Never hand the registry's credentials to another host.
+        let ours = origin_of(&url).eq_ignore_ascii_case(&ep.base);
+        let mut authz = match ours {
+            true => self.authorization(&ep.challenge, scope, false)?,
+            false => None,
+        };
         let mut retried = false;
         loop {
-            let (resp, final_url) = self.follow_url(method, &url, headers, authz.as_deref())?;
-            if resp.status != 401 || retried {
-                return Ok((resp, final_url));
+            let r = Request { url: &url, ..*req };
+            let resp = self
+                .0
+                .http
+                .follow(&r, authz.as_deref())
+                .map_err(|f| self.net_error(&url, f).err)?;
+            if resp.status != 401 || retried || !ours {
+                return Ok(resp);
             }
             retried = true;
             // The token expired or was revoked, or this repository asks for
@@ -851,14 +892,12 @@ impl Client {
                     *lock(&self.0.endpoint) = Some(ep.clone());
                 }
             }
-            if let (Some(old), Some(repo)) = (&authz, repo) {
-                if let Some(tok) = old.strip_prefix("Bearer ") {
-                    lock(&self.0.tokens).drop_value(&auth::pull_scope(repo), tok);
-                }
+            if let Some(tok) = authz.as_deref().and_then(|a| a.strip_prefix("Bearer ")) {
+                lock(&self.0.tokens).drop_value(scope, tok);
             }
-            let fresh = self.authorization(&ep.challenge, repo, true)?;
+            let fresh = self.authorization(&ep.challenge, scope, true)?;
             if fresh.is_none() || fresh == authz {
-                return Ok((resp, final_url));
+                return Ok(resp);
             }
             authz = fresh;
         }
@@ -1061,6 +1100,15 @@ fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
     let start = start.trim().parse().ok()?;
     let total = total.trim().parse().ok();
     Some((start, total))
+}
+
+/// An upload's Location, resolved against the URL it answered (its query,
+/// the upload's state, kept).
+pub fn upload_location(resp: &Response) -> Result<String> {
+    match resp.header("location") {
+        Some(l) if !l.is_empty() => Ok(http::resolve_url(&resp.url, l)),
+        _ => Err(Error::msg("blob upload: the registry sent no Location")),
+    }
 }
 
 /// The authority (`host:port`) of a URL.
