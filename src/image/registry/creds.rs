@@ -245,7 +245,7 @@ fn write_doc(file: &Path, doc: &Value) -> Result<()> {
         fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;
         let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o700));
     }
-    let mut bytes = serde_json::to_vec_pretty(doc).map_err(|e| Error::msg(e.to_string()))?;
+    let mut bytes = crate::jsonfmt::to_vec_pretty(doc).map_err(|e| Error::msg(e.to_string()))?;
     bytes.push(b'\n');
     let name = file
         .file_name()
