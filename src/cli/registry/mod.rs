@@ -82,10 +82,13 @@ pub fn main(g: &Global, argv: Vec<OsString>) -> Result<i32> {
         }
         Some(other) => bail!("unknown command \"registry {other}\" (see runway registry --help)"),
     };
-    let a = args::parse(rest, table, Some(0))?;
+    let a = args::parse(rest, table, None)?;
     if a.help {
         print!("{}", args::help_text(usage, &a.table));
         return Ok(0);
+    }
+    if let Some(p) = a.positionals.first() {
+        bail!("registry: unexpected argument {p:?} (see --help)");
     }
     let root = a
         .get("root")
