@@ -296,11 +296,8 @@ pub fn handle(srv: &Server, req: &RequestHead, body: &mut dyn Read) -> Result<Re
         Route::Referrers(name, d) => {
             let at = r.q("artifactType");
             let list = s.referrers(&name, &d, at);
-            let resp = Resp::json(
-                200,
-                &json!({ "schemaVersion": 2, "mediaType": INDEX, "manifests": list }),
-            )
-            .h("Content-Type", INDEX.into());
+            let doc = json!({ "schemaVersion": 2, "mediaType": INDEX, "manifests": list });
+            let resp = Resp::bytes(200, INDEX, doc.to_string().into_bytes());
             Ok(match at {
                 Some(_) => resp.h("OCI-Filters-Applied", "artifactType".into()),
                 None => resp,
