@@ -17,7 +17,7 @@ use rustix::event::epoll;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -240,6 +240,17 @@ fn send_file(sock: &mut Sock, f: &File, mut at: u64, len: u64) -> io::Result<()>
 
 /// Serve one request on `c`: whether the connection may carry another.
 fn serve_one(srv: &Server, c: &mut Conn) -> bool {
+    // A TLS ClientHello (record type 22) on plain HTTP: answer in HTTP at
+    // once, so that clients probing HTTPS first (skopeo, podman) fall back
+    // now instead of after their handshake timeout.
+    if matches!(c.r.get_ref(), Sock::Plain(_))
+        && c.r.fill_buf().is_ok_and(|b| b.first() == Some(&22))
+    {
+        let _ =
+            c.r.get_mut()
+                .write_all(b"HTTP/1.0 400 Bad Request\r\nConnection: close\r\n\r\n");
+        return false;
+    }
     let Ok(raw) = codec::read_head(&mut c.r) else {
         return false;
     };
