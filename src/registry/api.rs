@@ -54,7 +54,7 @@ fn paginate(
 
 /// A Range header against a blob of `size`: Ok(None) for the whole blob,
 /// Ok(Some((start, len))) for one satisfiable range, Err for 416.
-pub fn parse_range(h: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, ()> {
+fn parse_range(h: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, ()> {
     let Some(spec) = h.and_then(|h| h.trim().strip_prefix("bytes=")) else {
         return Ok(None);
     };
