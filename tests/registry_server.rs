@@ -901,6 +901,27 @@ fn read_only_refuses_writes() {
 }
 
 #[test]
+fn max_upload_is_enforced() {
+    let s = Srv::start(&["--max-upload", "1k"]);
+    let big = noise(5, 2048);
+    let d = Digest::of(&big);
+    let r = s.req(
+        "POST",
+        &format!("/v2/m/blobs/uploads/?digest={d}"),
+        &[],
+        &big,
+    );
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (413, "SIZE_INVALID"),
+        "{r:?}"
+    );
+    assert!(s.blob_files().is_empty());
+    assert_eq!(fs::read_dir(s.root.join("_uploads")).unwrap().count(), 0);
+    s.push_blob("m", &big[..1024]);
+}
+
+#[test]
 fn htpasswd_basic_auth() {
     if !tools(&["htpasswd", "skopeo"]) {
         return;

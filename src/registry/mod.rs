@@ -503,8 +503,12 @@ pub fn serve(cfg: Config) -> Result<()> {
                     let s = match listener.accept() {
                         Ok((s, _)) => s,
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        // EMFILE and friends: try again on the next event.
-                        Err(_) => break,
+                        // EMFILE and friends: the listener stays readable,
+                        // so pause rather than spin until an fd is free.
+                        Err(_) => {
+                            std::thread::sleep(Duration::from_millis(50));
+                            break;
+                        }
                     };
                     if s.set_nonblocking(false).is_err()
                         || s.set_read_timeout(Some(IO_TIMEOUT)).is_err()

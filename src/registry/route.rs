@@ -335,4 +335,60 @@ mod tests {
         );
         assert!(route("HEAD", "/v2/").unwrap().head);
     }
+
+    /// The fuzz target's invariants on pseudo-random targets built from
+    /// the router's own vocabulary (cargo fuzz runs them far longer).
+    #[test]
+    fn random_targets_keep_invariants() {
+        let words = [
+            "/v2",
+            "/",
+            "a",
+            "B",
+            "..",
+            "-",
+            "_",
+            "__",
+            "%2F",
+            "%zz",
+            "%3A",
+            "blobs",
+            "uploads",
+            "manifests",
+            "tags",
+            "list",
+            "referrers",
+            "_catalog",
+            "?",
+            "&",
+            "=",
+            "digest",
+            D,
+            "sha256:",
+            "x.y",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let mut t = String::new();
+            for _ in 0..(seed % 9) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                t.push_str(words[(seed % words.len() as u64) as usize]);
+            }
+            for m in ["GET", "PUT", "POST", "PATCH", "DELETE"] {
+                if let Ok(r) = route(m, &t) {
+                    let name = match &r.route {
+                        Route::Tags(n)
+                        | Route::StartUpload(n)
+                        | Route::GetManifest(n, _)
+                        | Route::GetBlob(n, _) => Some(n),
+                        _ => None,
+                    };
+                    assert!(name.is_none_or(|n| valid_name(n)), "{m} {t}");
+                    assert_eq!(route(m, &t), Ok(r));
+                }
+            }
+        }
+    }
 }
