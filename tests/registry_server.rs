@@ -433,7 +433,9 @@ fn sigkill_during_uploads_then_restart() {
         }));
     }
     for t in threads {
-        t.join().unwrap();
+        if t.join().is_err() {
+            panic!("a redone upload failed; server log:\n{}", s.log());
+        }
     }
     let mut want: Vec<String> = blobs
         .iter()

@@ -475,6 +475,7 @@ pub fn serve(cfg: Config) -> Result<()> {
         epoll::EventFlags::IN,
     )
     .ctx(|| "epoll signalfd")?;
+    fill_arena();
     let (tx, rx) = mpsc::sync_channel::<Conn>(256);
     let rx = Arc::new(Mutex::new(rx));
     let mut workers = Vec::new();
@@ -575,6 +576,30 @@ pub fn serve(cfg: Config) -> Result<()> {
         let _ = w.join();
     }
     Ok(())
+}
+
+/// runway's global allocator (src/arena.rs) is a bump arena made for
+/// single-threaded commands, not safe across threads: what is left of it
+/// is taken (and leaked) before the workers start, so that every later
+/// allocation is musl's. Arena blocks of one size and alignment come out
+/// back to back; the first one that does not is musl's, and the arena has
+/// no room left for that size. Each bound is above what a 1 MiB arena can
+/// hold of that size once the larger sizes are taken.
+fn fill_arena() {
+    for (size, most) in [(4096usize, 257), (256, 17), (16, 17), (1, 17)] {
+        let Ok(l) = std::alloc::Layout::from_size_align(size, size) else {
+            continue;
+        };
+        let mut prev = 0usize;
+        for _ in 0..most {
+            // SAFETY: a layout of non-zero size; the block is never freed.
+            let p = unsafe { std::alloc::alloc(l) } as usize;
+            if p == 0 || (prev != 0 && p != prev + size) {
+                break;
+            }
+            prev = p;
+        }
+    }
 }
 
 /// rustix's epoll::wait fills spare capacity.
