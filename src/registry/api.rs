@@ -121,7 +121,7 @@ fn check_offset(req: &RequestHead, name: &str, id: &str, len: u64) -> Result<(),
         format!("upload is at {len}, not at {cr}"),
     );
     e.headers = upload_resp(416, name, id, len).headers;
-    Err(e.close())
+    Err(e)
 }
 
 pub fn handle(srv: &Server, req: &RequestHead, body: &mut dyn Read) -> Result<Resp, ApiErr> {
