@@ -25,7 +25,7 @@ shift
 case $secs in '' | *[!0-9]*) usage ;; esac
 
 cd "$(dirname "$0")" || exit 2
-targets=${*:-config argv seccomp_diff state parsers images http engine net}
+targets=${*:-config argv seccomp_diff state parsers images http engine net registry}
 
 # The repository's .cargo/config.toml says musl; libFuzzer needs gnu.
 triple=x86_64-unknown-linux-gnu
