@@ -1,5 +1,5 @@
-//! Signal names as `kill` accepts them: "KILL", "SIGKILL", "kill", "9",
-//! "RTMIN+3".
+//! Signals: names as `kill` accepts them ("KILL", "SIGKILL", "kill", "9",
+//! "RTMIN+3"), and a servers' stop signals as a file descriptor.
 
 use crate::bail;
 use crate::error::Result;
@@ -93,6 +93,28 @@ pub fn parse(s: &str) -> Result<i32> {
     match r {
         Some(n) => Ok(n),
         None => bail!("invalid signal {s:?}"),
+    }
+}
+
+/// SIGTERM and SIGINT blocked in the calling thread (and in threads it
+/// starts later) and delivered to the returned signalfd instead: a
+/// server's poll loop reads them as events and stops in order.
+pub fn stop_signal_fd() -> Result<std::os::fd::OwnedFd> {
+    // SAFETY: sigset ops on a local set; sigprocmask and signalfd take it
+    // by pointer and return an fd we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return Err(crate::error::Error::last_os("block SIGTERM"));
+        }
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+        if fd < 0 {
+            return Err(crate::error::Error::last_os("signalfd"));
+        }
+        Ok(<std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd))
     }
 }
 

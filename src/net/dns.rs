@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -708,25 +708,6 @@ impl<'a> LiveTable<'a> {
 
 /// SIGTERM and SIGINT as a readable fd (signalfd), blocked for the
 /// calling thread so that they end the loop instead of the process.
-fn signal_fd() -> Result<OwnedFd> {
-    // SAFETY: sigset ops on a local set; sigprocmask and signalfd take it
-    // by pointer and return an fd we own.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-            return Err(Error::last_os("block SIGTERM"));
-        }
-        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
-        if fd < 0 {
-            return Err(Error::last_os("signalfd"));
-        }
-        Ok(<OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd))
-    }
-}
-
 /// Serve DNS for the names in `table_file` on `bind:port`, UDP and TCP,
 /// relaying other names to `upstreams` in turn (each gets
 /// UPSTREAM_TIMEOUT; SERVFAIL when none answers). The table is reloaded
@@ -739,7 +720,7 @@ pub fn serve(bind: IpAddr, port: u16, table_file: &Path, upstreams: Vec<SocketAd
     udp.set_nonblocking(true).ctx(|| "udp nonblocking")?;
     let tcp = std::net::TcpListener::bind(addr).ctx(|| format!("bind tcp {addr}"))?;
     tcp.set_nonblocking(true).ctx(|| "tcp nonblocking")?;
-    let sig = signal_fd()?;
+    let sig = crate::linux::signal::stop_signal_fd()?;
     let mut table = LiveTable::load(table_file)?;
     let mut checked = Instant::now();
     let mut pending: Vec<Pending> = Vec::new();

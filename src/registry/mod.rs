@@ -343,25 +343,6 @@ fn write_resp(sock: &mut Sock, method: &str, resp: Resp) -> io::Result<u64> {
 
 /// SIGTERM and SIGINT blocked (in this thread and every thread it starts)
 /// and readable as a signalfd.
-fn signal_fd() -> Result<OwnedFd> {
-    // SAFETY: sigset ops on a local set; sigprocmask and signalfd take it
-    // by pointer and return an fd we own.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-            return Err(Error::last_os("block SIGTERM"));
-        }
-        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
-        if fd < 0 {
-            return Err(Error::last_os("signalfd"));
-        }
-        Ok(<OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd))
-    }
-}
-
 fn tls_config(cert: &PathBuf, key: &PathBuf) -> Result<Arc<rustls::ServerConfig>> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -429,7 +410,7 @@ fn worker(sh: &Shared, rx: &Mutex<mpsc::Receiver<Conn>>) {
 
 /// Run the registry until SIGTERM or SIGINT; in-flight requests finish.
 pub fn serve(cfg: Config) -> Result<()> {
-    let sig = signal_fd()?;
+    let sig = crate::linux::signal::stop_signal_fd()?;
     let mut st = store::Store::open(&cfg.root)?;
     st.max_upload = cfg.max_upload;
     let reaped = st.reap(store::UPLOAD_TTL);
@@ -475,7 +456,6 @@ pub fn serve(cfg: Config) -> Result<()> {
         epoll::EventFlags::IN,
     )
     .ctx(|| "epoll signalfd")?;
-    fill_arena();
     let (tx, rx) = mpsc::sync_channel::<Conn>(256);
     let rx = Arc::new(Mutex::new(rx));
     let mut workers = Vec::new();
@@ -576,30 +556,6 @@ pub fn serve(cfg: Config) -> Result<()> {
         let _ = w.join();
     }
     Ok(())
-}
-
-/// runway's global allocator (src/arena.rs) is a bump arena made for
-/// single-threaded commands, not safe across threads: what is left of it
-/// is taken (and leaked) before the workers start, so that every later
-/// allocation is musl's. Arena blocks of one size and alignment come out
-/// back to back; the first one that does not is musl's, and the arena has
-/// no room left for that size. Each bound is above what a 1 MiB arena can
-/// hold of that size once the larger sizes are taken.
-fn fill_arena() {
-    for (size, most) in [(4096usize, 257), (256, 17), (16, 17), (1, 17)] {
-        let Ok(l) = std::alloc::Layout::from_size_align(size, size) else {
-            continue;
-        };
-        let mut prev = 0usize;
-        for _ in 0..most {
-            // SAFETY: a layout of non-zero size; the block is never freed.
-            let p = unsafe { std::alloc::alloc(l) } as usize;
-            if p == 0 || (prev != 0 && p != prev + size) {
-                break;
-            }
-            prev = p;
-        }
-    }
 }
 
 /// rustix's epoll::wait fills spare capacity.
