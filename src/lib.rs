@@ -16,6 +16,7 @@ pub mod linux;
 pub mod log;
 #[cfg(feature = "full")]
 pub mod net;
+pub mod num;
 #[cfg(feature = "full")]
 pub mod registry;
 pub mod seccomp;

@@ -85,9 +85,8 @@ pub fn parse_size(s: &str) -> Result<i64> {
         Some('t') => (&t[..t.len() - 1], 1 << 40),
         _ => (t, 1),
     };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| Error::msg(format!("invalid size {s:?}")))?;
+    let n = crate::num::parse_decimal(num.trim())
+        .ok_or_else(|| Error::msg(format!("invalid size {s:?}")))?;
     if !(0.0..=9.0e18).contains(&n) {
         bail!("invalid size {s:?}");
     }

@@ -92,9 +92,8 @@ pub fn parse_size(s: &str) -> Result<u64> {
         bail!("invalid size: '{s}'");
     }
     // A fraction is allowed ("1.5m"), as docker's units package allows it.
-    let value: f64 = match num.parse() {
-        Ok(v) => v,
-        Err(_) => bail!("invalid size: '{s}'"),
+    let Some(value) = crate::num::parse_decimal(num) else {
+        bail!("invalid size: '{s}'");
     };
     let bytes = value * mult as f64;
     if !bytes.is_finite() || bytes >= u64::MAX as f64 {

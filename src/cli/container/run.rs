@@ -173,7 +173,11 @@ fn request(a: &args::Args) -> Result<Request> {
     if let Some(m) = a.get("memory") {
         o.memory = Some(crate::engine::logs::parse_size(m)? as i64);
     }
-    o.cpus = a.get_num::<f64>("cpus")?;
+    if let Some(v) = a.get("cpus") {
+        let n = crate::num::parse_decimal(v)
+            .ok_or_else(|| Error::msg(format!("invalid value {v:?} for flag --cpus")))?;
+        o.cpus = Some(n);
+    }
     o.pids_limit = a.get_num::<i64>("pids-limit")?;
     o.cap_add = a.all("cap-add").iter().map(|s| s.to_string()).collect();
     o.cap_drop = a.all("cap-drop").iter().map(|s| s.to_string()).collect();
