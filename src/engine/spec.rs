@@ -603,7 +603,9 @@ fn resources(opts: &RunOpts) -> Result<Resources> {
     if let Some(c) = opts.cpus {
         const PERIOD: u64 = 100_000;
         if !c.is_finite() || c <= 0.0 {
-            bail!("invalid --cpus {c}: must be a positive number");
+            // (The value is not echoed: printing a float would link core's
+            // float formatting, 10 KB, for this one message.)
+            bail!("invalid --cpus: must be a positive number");
         }
         r.cpu = Some(Cpu {
             quota: Some((c * PERIOD as f64).round() as i64),
