@@ -29,11 +29,19 @@ mod tests {
 
     #[test]
     fn decimals() {
-        for (s, v) in [("0", 0.0), ("12", 12.0), ("1.5", 1.5), ("2.", 2.0), (".25", 0.25)] {
+        for (s, v) in [
+            ("0", 0.0),
+            ("12", 12.0),
+            ("1.5", 1.5),
+            ("2.", 2.0),
+            (".25", 0.25),
+        ] {
             assert_eq!(parse_decimal(s), Some(v), "{s}");
         }
         assert!((parse_decimal("0.1").unwrap() - 0.1).abs() < 1e-15);
-        for bad in ["", ".", "-1", "+1", "1e3", "inf", "NaN", "1.2.3", " 1", "0x10"] {
+        for bad in [
+            "", ".", "-1", "+1", "1e3", "inf", "NaN", "1.2.3", " 1", "0x10",
+        ] {
             assert_eq!(parse_decimal(bad), None, "{bad}");
         }
     }

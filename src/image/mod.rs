@@ -88,10 +88,20 @@ mod tests {
     fn g3_matches_the_float_formatter() {
         let mut sizes: Vec<u64> = (0..200_000).collect();
         sizes.extend((0..200_000u64).map(|i| i * 7919 + 1_000_000));
-        sizes.extend([1125, 1135, 2_500_000, 999_500, 999_499, 999_999_999, u64::MAX]);
+        sizes.extend([
+            1125,
+            1135,
+            2_500_000,
+            999_500,
+            999_499,
+            999_999_999,
+            u64::MAX,
+        ]);
         let mut x = 1u64;
         for _ in 0..100_000 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             sizes.push(x >> (x % 60));
         }
         for s in sizes {
