@@ -112,7 +112,11 @@ impl Trust {
 /// (instead of trimming `default_provider()`'s list at run time) is what
 /// lets the linker drop it. ring has no post-quantum key exchange (rustls
 /// deprecates its provider for that); aws-lc-rs would cost far more than
-/// it brings.
+/// it brings. Key exchange is ECDHE on P-256 (and P-384), not X25519:
+/// TLS 1.3 makes secp256r1 mandatory for every server, TLS 1.2 servers
+/// with ECDHE all offer it, and ring's X25519 needs its own 24 KB
+/// base-point table besides the P-256 one that certificate checks need
+/// anyway.
 pub fn provider() -> rustls::crypto::CryptoProvider {
     use rustls::crypto::ring::{cipher_suite as cs, kx_group};
     rustls::crypto::CryptoProvider {
@@ -124,7 +128,7 @@ pub fn provider() -> rustls::crypto::CryptoProvider {
             cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
             cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
         ],
-        kx_groups: vec![kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1],
+        kx_groups: vec![kx_group::SECP256R1, kx_group::SECP384R1],
         signature_verification_algorithms: SIG_ALGS,
         secure_random: &OsRandom,
         key_provider: &RingKeys,
