@@ -226,7 +226,13 @@ impl rustls::crypto::KeyProvider for RingKeys {
         &self,
         key: PrivateKeyDer<'static>,
     ) -> std::result::Result<Arc<dyn rustls::sign::SigningKey>, rustls::Error> {
-        rustls::crypto::ring::sign::any_supported_type(&key)
+        // RSA or ECDSA, as SIG_ALGS; not Ed25519, whose signing code would
+        // bring ring's 24 KB Ed25519 table back.
+        use rustls::crypto::ring::sign;
+        match sign::RsaSigningKey::new(&key) {
+            Ok(k) => Ok(Arc::new(k)),
+            Err(_) => sign::any_ecdsa_type(&key),
+        }
     }
 }
 
