@@ -216,6 +216,71 @@ fn runway_pull_run_runway() {
     runway_pull_and_run(&s.host(), &s.dir.path().join("t"));
 }
 
+/// runway's own client against runway's server: a push, the manifest the
+/// server then serves (read by skopeo), a pull into a fresh store (the
+/// same image), and a second push that sends nothing.
+#[test]
+fn runway_push_pull_round_trip_runway() {
+    if !tools(&["skopeo"]) {
+        return;
+    }
+    let s = Srv::start(&[]);
+    let rw = Rw::new("regpush");
+    let remote = format!("{}/rt/busybox:v1", s.host());
+    rw.import(&Image::busybox(), &remote);
+    // Push and pull in the host's network namespace (the server's).
+    let host_cmd = |data: &Path, args: &[&str]| {
+        Command::new(common::runtime())
+            .arg("--root")
+            .arg(&rw.root)
+            .arg("--data-root")
+            .arg(data)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = ok(
+        host_cmd(&rw.data, &["image", "push", &remote]),
+        "runway push",
+    );
+    let digest = out
+        .split("v1: digest: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no digest line:\n{out}"))
+        .to_string();
+    let raw = skopeo(
+        &s.dir.path().join("sk"),
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{remote}"),
+        ],
+    );
+    assert!(raw.status.success(), "skopeo inspect: {raw:?}");
+    assert_eq!(Digest::of(&raw.stdout).to_string(), digest);
+    let fresh = s.dir.path().join("fresh");
+    ok(host_cmd(&fresh, &["pull", "-q", &remote]), "runway pull");
+    let id = |data: &Path| {
+        let v: Value = serde_json::from_str(&ok(
+            host_cmd(data, &["image", "inspect", &remote]),
+            "inspect",
+        ))
+        .unwrap();
+        v[0]["Id"].clone()
+    };
+    assert_eq!(id(&fresh), id(&rw.data));
+    let again = ok(
+        host_cmd(&rw.data, &["image", "push", &remote]),
+        "second push",
+    );
+    assert!(
+        again.contains("Layer already exists") && !again.contains("Pushed"),
+        "{again}"
+    );
+}
+
 #[test]
 fn runway_pull_run_docker_registry() {
     let Some(r) = Registry::start(Mode::Http) else {
