@@ -489,40 +489,28 @@ impl Rule {
 
     /// `ct state established,related`.
     pub fn ct_established(self) -> Rule {
-        self.push(Expr::Ct {
-            key: CT_STATE,
-            dreg: REG_1,
-        })
-        .push(Expr::Bitwise {
-            sreg: REG_1,
-            dreg: REG_1,
-            mask: (CT_ESTABLISHED | CT_RELATED).to_ne_bytes().to_vec(),
-            xor: vec![0; 4],
-        })
-        .push(Expr::Cmp {
-            sreg: REG_1,
-            op: CMP_NEQ,
-            data: vec![0; 4],
-        })
+        self.ct_any(CT_STATE, CT_ESTABLISHED | CT_RELATED)
     }
 
     /// `ct status dnat`: a connection to a published port.
     pub fn ct_dnat(self) -> Rule {
-        self.push(Expr::Ct {
-            key: CT_STATUS,
-            dreg: REG_1,
-        })
-        .push(Expr::Bitwise {
-            sreg: REG_1,
-            dreg: REG_1,
-            mask: CT_STATUS_DNAT.to_ne_bytes().to_vec(),
-            xor: vec![0; 4],
-        })
-        .push(Expr::Cmp {
-            sreg: REG_1,
-            op: CMP_NEQ,
-            data: vec![0; 4],
-        })
+        self.ct_any(CT_STATUS, CT_STATUS_DNAT)
+    }
+
+    /// Conntrack `key` has any of the bits of `mask` set.
+    fn ct_any(self, key: u32, mask: u32) -> Rule {
+        self.push(Expr::Ct { key, dreg: REG_1 })
+            .push(Expr::Bitwise {
+                sreg: REG_1,
+                dreg: REG_1,
+                mask: mask.to_ne_bytes().to_vec(),
+                xor: vec![0; 4],
+            })
+            .push(Expr::Cmp {
+                sreg: REG_1,
+                op: CMP_NEQ,
+                data: vec![0; 4],
+            })
     }
 
     /// `fib daddr type local`: the destination is one of this host's

@@ -95,15 +95,7 @@ impl Srv {
 
     /// Files under blobs/sha256 (not counting staging).
     pub fn blob_files(&self) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(self.root.join("blobs/sha256"))
-            .map(|r| {
-                r.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
+        crate::harness::names_in(&self.root.join("blobs/sha256"))
     }
 
     pub fn req(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {

@@ -96,7 +96,8 @@ fn is_id(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn names_in(dir: &Path) -> Vec<String> {
+/// The entries of `dir`, sorted (none when it does not exist).
+pub fn names_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
         .map(|r| {
             r.flatten()
